@@ -41,10 +41,11 @@ typecheck: $(STAMP)
 	$(BIN)/mypy
 
 security: $(STAMP)
-	$(BIN)/bandit -q -c pyproject.toml -r skymarshal_api sessions invocations local_runtime scripts
+	$(BIN)/bandit -q -ll -c pyproject.toml -r skymarshal_api sessions invocations local_runtime scripts
 
+# Pytest's own exit status decides: 5 (no tests collected) fails the build like any other.
 pytest: install
-	$(BIN)/python -m scripts.run_pytest $(PYTEST_ARGS)
+	SKYMARSHAL_ENV=test $(BIN)/python -m pytest $(PYTEST_ARGS)
 
 test: lint typecheck security pytest
 
@@ -52,7 +53,7 @@ bench: install
 	$(BIN)/python -m benchmarks $(BENCH_ARGS)
 
 audit: $(STAMP)
-	$(BIN)/python -m scripts.audit
+	$(BIN)/pip-audit --disable-pip --require-hashes -r requirements.lock
 
 clean:
 	rm -rf $(VENV) node_modules .local .mypy_cache .ruff_cache

@@ -54,7 +54,7 @@ def _local_ping(url: str) -> RuntimeStatus:
     if urlsplit(url).scheme not in ("http", "https"):
         return RuntimeStatus("down", "AGENTCORE_WS_URL is not a ws:// or wss:// URL")
     try:
-        with urllib.request.urlopen(  # noqa: S310 - scheme checked above
+        with urllib.request.urlopen(  # noqa: S310 (scheme checked above)  # nosec B310
             url, timeout=settings.HEALTH_CHECK_TIMEOUT_SECONDS
         ) as response:
             body: Any = json.loads(response.read(4096))

@@ -10,6 +10,7 @@ stopping it also stops its children (gunicorn's workers).
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import glob
 import json
 import os
@@ -87,10 +88,20 @@ def _signal_group(process: subprocess.Popen[bytes], sig: int) -> None:
         os.killpg(process.pid, sig)
 
 
+def _die_with_parent() -> None:
+    """Runs in the child before exec: on Linux, have the kernel SIGTERM the server when the
+    process that started it dies, even by SIGKILL, so no server outlives its owner."""
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+
+
 def _http_answers(url: str, timeout: float = 1.0) -> bool:
     """True when anything HTTP answers at ``url`` (any status)."""
     try:
-        with urllib.request.urlopen(url, timeout=timeout):  # noqa: S310 - our own loopback URL
+        with urllib.request.urlopen(url, timeout=timeout):  # noqa: S310 (loopback)  # nosec B310
             return True
     except urllib.error.HTTPError:
         return True
@@ -120,6 +131,7 @@ def _start(
         stderr=subprocess.STDOUT,
         stdin=subprocess.DEVNULL,
         start_new_session=True,
+        preexec_fn=_die_with_parent if sys.platform == "linux" else None,
     )
     server = Server(name=name, port=port, process=process, log_path=log_path, _log=log)
     deadline = time.monotonic() + timeout
@@ -196,7 +208,7 @@ def start_dynamodb_local(
 
 def _runtime_ready(port: int) -> bool:
     try:
-        with urllib.request.urlopen(f"http://{HOST}:{port}/ping", timeout=1) as response:
+        with urllib.request.urlopen(f"http://{HOST}:{port}/ping", timeout=1) as response:  # nosec B310
             return "status" in json.loads(response.read())
     except (OSError, ValueError):
         return False

@@ -34,6 +34,10 @@ class Command(BaseCommand):
             result = sessions_table_ensure()
         except ApplicationError as exc:
             raise CommandError(exc.message) from exc
-        verb = "Created" if result.created else "Table already exists:"
-        ttl = "TTL enabled on ttl" if result.ttl_enabled_now else "TTL already enabled on ttl"
-        self.stdout.write(self.style.SUCCESS(f"{verb} {result.table_name} ({ttl})"))
+        if result.created:
+            message = f"Created {result.table_name} (GSI user-sessions-index, TTL on ttl)"
+        elif result.ttl_enabled_now:
+            message = f"{result.table_name} already exists; enabled TTL on ttl"
+        else:
+            message = f"{result.table_name} already exists; nothing to do"
+        self.stdout.write(self.style.SUCCESS(message))

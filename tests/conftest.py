@@ -1,0 +1,112 @@
+"""Fixtures that start the real local servers on 127.0.0.1 and free ports, and stop them.
+
+DynamoDB Local (in memory) and one well-behaved local runtime live for the whole session;
+tests that need a runtime with a fault, or an API server with its own settings, start
+their own through the factories, which stop whatever they started.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from django.conf import LazySettings
+from hypothesis import settings as hypothesis_settings
+
+from scripts.stack import Server, start_api, start_dynamodb_local, start_local_runtime
+from sessions.services import sessions_table_ensure
+
+# Property tests are reproducible: the same examples on every run and every machine.
+hypothesis_settings.register_profile("skymarshal", derandomize=True, deadline=None)
+hypothesis_settings.load_profile("skymarshal")
+
+RuntimeFactory = Callable[..., Server]
+ApiFactory = Callable[..., Server]
+
+
+@pytest.fixture(scope="session")
+def log_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("server-logs")
+
+
+@pytest.fixture(scope="session")
+def dynamodb_local(log_dir: Path) -> Iterator[Server]:
+    server = start_dynamodb_local(log_dir=log_dir)
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def local_runtime(log_dir: Path) -> Iterator[Server]:
+    server = start_local_runtime(log_dir=log_dir)
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def local_runtime_factory(log_dir: Path) -> Iterator[RuntimeFactory]:
+    """``local_runtime_factory("--fault", "busy")`` → a runtime started with those args."""
+    started: list[Server] = []
+
+    def start(*args: str) -> Server:
+        server = start_local_runtime(*args, log_dir=log_dir)
+        started.append(server)
+        return server
+
+    yield start
+    for server in started:
+        server.stop()
+
+
+@pytest.fixture
+def table_name() -> str:
+    return f"sessions-test-{uuid.uuid4().hex[:12]}"
+
+
+@pytest.fixture
+def dynamodb_settings(settings: LazySettings, dynamodb_local: Server, table_name: str) -> Any:
+    """Settings pointing the sessions models at DynamoDB Local and a table of this test's
+    own (the table binding follows the settings change)."""
+    settings.DYNAMODB_ENDPOINT_URL = dynamodb_local.http_url
+    settings.SESSION_TABLE_NAME = table_name
+    return settings
+
+
+@pytest.fixture
+def sessions_table(dynamodb_settings: Any) -> str:
+    """This test's sessions table, created in DynamoDB Local."""
+    sessions_table_ensure()
+    return str(dynamodb_settings.SESSION_TABLE_NAME)
+
+
+@pytest.fixture
+def api_server_factory(
+    log_dir: Path, dynamodb_local: Server, local_runtime: Server
+) -> Iterator[ApiFactory]:
+    """``api_server_factory(runtime=…, TABLE=…, **env)`` → the API under gunicorn, wired to
+    DynamoDB Local and a runtime (the session's unless given), with extra environment."""
+    started: list[Server] = []
+
+    def start(*, runtime: Server | None = None, **env: str) -> Server:
+        runtime = runtime or local_runtime
+        server = start_api(
+            env={
+                "SKYMARSHAL_ENV": "test",
+                "AGENTCORE_MODE": "local",
+                "AGENTCORE_WS_URL": runtime.ws_url,
+                "DYNAMODB_ENDPOINT_URL": dynamodb_local.http_url,
+                "HEALTH_CACHE_SECONDS": "0",
+                **env,
+            },
+            log_dir=log_dir,
+            workers=1,
+        )
+        started.append(server)
+        return server
+
+    yield start
+    for server in started:
+        server.stop()

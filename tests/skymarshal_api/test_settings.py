@@ -1,0 +1,72 @@
+"""Settings come from the environment; production refuses to start without its values."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+from scripts.stack import ROOT
+
+PRODUCTION = {
+    "SKYMARSHAL_ENV": "production",
+    "DJANGO_SECRET_KEY": "x" * 50,
+    "ALLOWED_HOSTS": "abc123.execute-api.us-east-1.amazonaws.com",
+    "SESSION_TABLE_NAME": "skymarshal-sessions-prod",
+    "AGENTCORE_RUNTIME_ARN": "arn:aws:bedrock-agentcore:us-east-1:123456789012:runtime/sm-1",
+}
+
+
+def _load_settings(env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    clean = {k: v for k, v in os.environ.items() if not k.startswith(tuple(PRODUCTION))}
+    return subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import django; django.setup(); from django.conf import settings; "
+            "print(settings.SESSION_TABLE_NAME, settings.AGENTCORE_MODE, settings.DEBUG)",
+        ],
+        cwd=ROOT,
+        env={**clean, "DJANGO_SETTINGS_MODULE": "skymarshal_api.settings", **env},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+def test_production_starts_with_every_required_value() -> None:
+    result = _load_settings(PRODUCTION)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["skymarshal-sessions-prod", "aws", "False"]
+
+
+@pytest.mark.parametrize("missing", sorted(set(PRODUCTION) - {"SKYMARSHAL_ENV"}))
+def test_production_refuses_to_start_without(missing: str) -> None:
+    result = _load_settings({k: v for k, v in PRODUCTION.items() if k != missing})
+    assert result.returncode != 0
+    assert "ImproperlyConfigured" in result.stderr
+    assert missing in result.stderr.splitlines()[-1]
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "message"),
+    [
+        ("SKYMARSHAL_ENV", "staging", "SKYMARSHAL_ENV must be one of local, test, production"),
+        ("HEALTH_CACHE_SECONDS", "soon", "HEALTH_CACHE_SECONDS must be a number"),
+        ("DYNAMODB_MAX_RETRY_ATTEMPTS", "-1", "DYNAMODB_MAX_RETRY_ATTEMPTS must be at least 0"),
+        ("AGENTCORE_MODE", "aws", "AGENTCORE_RUNTIME_ARN"),
+    ],
+)
+def test_bad_values_are_refused_with_a_message(name: str, value: str, message: str) -> None:
+    result = _load_settings({name: value})
+    assert result.returncode != 0
+    assert message in result.stderr.splitlines()[-1]
+
+
+def test_local_defaults_need_no_environment() -> None:
+    result = _load_settings({})
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["skymarshal-sessions", "local", "False"]
