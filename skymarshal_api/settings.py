@@ -139,9 +139,12 @@ if PRODUCTION:
     SESSION_TABLE_NAME = env_required(
         "SESSION_TABLE_NAME", SESSION_TABLE_NAME, environment="production"
     )
+# The value ``aws`` means DynamoDB itself in AWS_REGION (the default in production).
 DYNAMODB_ENDPOINT_URL = env_str(
     "DYNAMODB_ENDPOINT_URL", None if PRODUCTION else "http://127.0.0.1:8001"
 )
+if DYNAMODB_ENDPOINT_URL is not None and DYNAMODB_ENDPOINT_URL.lower() == "aws":
+    DYNAMODB_ENDPOINT_URL = None
 DYNAMODB_CONNECT_TIMEOUT_SECONDS = env_float("DYNAMODB_CONNECT_TIMEOUT_SECONDS", 2.0, minimum=0.1)
 DYNAMODB_READ_TIMEOUT_SECONDS = env_float("DYNAMODB_READ_TIMEOUT_SECONDS", 5.0, minimum=0.1)
 DYNAMODB_MAX_RETRY_ATTEMPTS = env_int("DYNAMODB_MAX_RETRY_ATTEMPTS", 3, minimum=0, maximum=10)

@@ -19,14 +19,16 @@ PRODUCTION = {
 }
 
 
-def _load_settings(env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+def _load_settings(
+    env: dict[str, str],
+    show: str = "settings.SESSION_TABLE_NAME, settings.AGENTCORE_MODE, settings.DEBUG",
+) -> subprocess.CompletedProcess[str]:
     clean = {k: v for k, v in os.environ.items() if not k.startswith(tuple(PRODUCTION))}
     return subprocess.run(
         [
             sys.executable,
             "-c",
-            "import django; django.setup(); from django.conf import settings; "
-            "print(settings.SESSION_TABLE_NAME, settings.AGENTCORE_MODE, settings.DEBUG)",
+            f"import django; django.setup(); from django.conf import settings; print({show})",
         ],
         cwd=ROOT,
         env={**clean, "DJANGO_SETTINGS_MODULE": "skymarshal_api.settings", **env},
@@ -64,6 +66,13 @@ def test_bad_values_are_refused_with_a_message(name: str, value: str, message: s
     result = _load_settings({name: value})
     assert result.returncode != 0
     assert message in result.stderr.splitlines()[-1]
+
+
+def test_dynamodb_endpoint_aws_means_no_endpoint() -> None:
+    show = "settings.DYNAMODB_ENDPOINT_URL"
+    assert _load_settings({"DYNAMODB_ENDPOINT_URL": "aws"}, show).stdout.split() == ["None"]
+    assert _load_settings({}, show).stdout.split() == ["http://127.0.0.1:8001"]
+    assert _load_settings(PRODUCTION, show).stdout.split() == ["None"]
 
 
 def test_local_defaults_need_no_environment() -> None:
