@@ -4,6 +4,11 @@ Table: partition key ``session_id`` (S), sort key ``timestamp`` (N, epoch millis
 item per interaction; GSI ``user-sessions-index`` on ``user_id`` + ``timestamp`` for a
 caller's sessions; TTL on ``ttl`` (epoch seconds); on-demand billing. Where the table lives
 (name, region, endpoint) comes from settings and is applied by ``sessions_table_bind``.
+
+The same table holds the per-principal rate-limit counters (``RateLimitCounter``) under
+partition keys ``ratelimit#…``, which no session id (a UUID) can take; they carry no
+``user_id``, so the GSI never sees them, and TTL removes them after their window. One
+table keeps the deployment to one table and one IAM grant.
 """
 
 from __future__ import annotations
@@ -68,6 +73,23 @@ class SessionInteraction(Model):
     user_sessions_index = UserSessionsIndex()
 
 
+RATE_LIMIT_KEY_PREFIX = "ratelimit#"
+
+
+class RateLimitCounter(Model):
+    """Requests a principal made in one fixed window; ``timestamp`` is the window's start."""
+
+    class Meta:
+        table_name = "skymarshal-sessions"
+        region = "us-east-1"
+        billing_mode = PAY_PER_REQUEST_BILLING_MODE
+
+    session_id = UnicodeAttribute(hash_key=True)
+    timestamp = NumberAttribute(range_key=True)
+    hits = NumberAttribute(attr_name="count", default=0)
+    ttl = TTLAttribute(null=True)
+
+
 def sessions_table_bind(
     *, table_name: str | None = None, endpoint_url: str | None = None, region: str | None = None
 ) -> None:
@@ -78,17 +100,18 @@ def sessions_table_bind(
     placeholder credentials are used: DynamoDB Local accepts any, and the local stack must
     run without an AWS account.
     """
-    meta: Any = SessionInteraction.Meta
-    meta.table_name = table_name or settings.SESSION_TABLE_NAME
-    meta.region = region or settings.AWS_REGION
-    meta.host = endpoint_url or settings.DYNAMODB_ENDPOINT_URL
-    meta.connect_timeout_seconds = settings.DYNAMODB_CONNECT_TIMEOUT_SECONDS
-    meta.read_timeout_seconds = settings.DYNAMODB_READ_TIMEOUT_SECONDS
-    meta.max_retry_attempts = settings.DYNAMODB_MAX_RETRY_ATTEMPTS
-    if meta.host and not settings.PRODUCTION and not _aws_credentials_configured():
-        meta.aws_access_key_id = "local"
-        meta.aws_secret_access_key = "local"  # noqa: S105 - DynamoDB Local ignores it
-    SessionInteraction._connection = None
+    for model in (SessionInteraction, RateLimitCounter):
+        meta: Any = model.Meta
+        meta.table_name = table_name or settings.SESSION_TABLE_NAME
+        meta.region = region or settings.AWS_REGION
+        meta.host = endpoint_url or settings.DYNAMODB_ENDPOINT_URL
+        meta.connect_timeout_seconds = settings.DYNAMODB_CONNECT_TIMEOUT_SECONDS
+        meta.read_timeout_seconds = settings.DYNAMODB_READ_TIMEOUT_SECONDS
+        meta.max_retry_attempts = settings.DYNAMODB_MAX_RETRY_ATTEMPTS
+        if meta.host and not settings.PRODUCTION and not _aws_credentials_configured():
+            meta.aws_access_key_id = "local"
+            meta.aws_secret_access_key = "local"  # noqa: S105 - DynamoDB Local ignores it
+        model._connection = None
 
 
 def sessions_table_rebind_on_change(*, setting: str, **_: Any) -> None:

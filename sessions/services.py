@@ -3,12 +3,18 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
-from pynamodb.exceptions import PynamoDBException
+from pynamodb.exceptions import PynamoDBException, UpdateError
 
-from sessions.models import USER_SESSIONS_INDEX, SessionInteraction
+from sessions.models import (
+    RATE_LIMIT_KEY_PREFIX,
+    USER_SESSIONS_INDEX,
+    RateLimitCounter,
+    SessionInteraction,
+)
 from skymarshal_api.errors import InternalError, StorageUnavailable
 
 _EXPECTED_KEYS = {"session_id": "HASH", "timestamp": "RANGE"}
@@ -80,3 +86,32 @@ def _check_schema(table_name: str, description: dict[str, Any]) -> None:
             f"Table {table_name} lacks GSI {USER_SESSIONS_INDEX} on user_id + timestamp; "
             "add it, or point SESSION_TABLE_NAME at another table."
         )
+
+
+def rate_limit_counter_increment(
+    *, key: str, window_start: int, limit: int, expires_at: int
+) -> int | None:
+    """Count one request against ``key``'s window, atomically, unless the window already
+    holds ``limit`` requests: the new count, or None when the limit was reached.
+
+    Raises StorageUnavailable when DynamoDB fails (after botocore's retries).
+    """
+    counter = RateLimitCounter(f"{RATE_LIMIT_KEY_PREFIX}{key}", window_start)
+    try:
+        counter.update(
+            actions=[
+                RateLimitCounter.hits.add(1),
+                RateLimitCounter.ttl.set(datetime.fromtimestamp(expires_at, UTC)),
+            ],
+            condition=RateLimitCounter.hits.does_not_exist() | (RateLimitCounter.hits < limit),
+        )
+    except UpdateError as exc:
+        if exc.cause_response_code == "ConditionalCheckFailedException":
+            return None
+        raise StorageUnavailable(
+            f"Could not count the request: {exc.msg}",
+            details={"aws_error_code": exc.cause_response_code},
+        ) from exc
+    except (PynamoDBException, BotoCoreError) as exc:
+        raise StorageUnavailable(f"Could not count the request: {exc}") from exc
+    return int(counter.hits)

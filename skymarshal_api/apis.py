@@ -2,14 +2,22 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from drf_spectacular.utils import extend_schema
 from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from skymarshal_api.authentication import principal_of
 from skymarshal_api.health import health_report_get
-from skymarshal_api.serializers import HealthResponseSerializer
+from skymarshal_api.rate_limits import rate_limit_consume
+from skymarshal_api.serializers import (
+    ErrorResponseSerializer,
+    HealthResponseSerializer,
+    IdentityResponseSerializer,
+)
 
 
 class HealthApi(APIView):
@@ -35,3 +43,53 @@ class HealthApi(APIView):
         response = Response(HealthResponseSerializer(report.as_dict()).data, status=status)
         response["Cache-Control"] = "no-store"
         return response
+
+
+class AuthenticatedApi(APIView):
+    """Base of every endpoint that needs a caller: the default authentication (SigV4 or
+    API Gateway identity), then the caller's rate limit for ``rate_limit_scope``, whose
+    X-RateLimit headers go on the response."""
+
+    rate_limit_scope = "default"
+
+    def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
+        super().initial(request, *args, **kwargs)
+        state = rate_limit_consume(
+            principal_arn=principal_of(request).arn, scope=self.rate_limit_scope
+        )
+        request.rate_limit_headers = state.headers()  # type: ignore[attr-defined]
+
+    def finalize_response(
+        self, request: Request, response: Response, *args: Any, **kwargs: Any
+    ) -> Response:
+        response = super().finalize_response(request, response, *args, **kwargs)
+        for name, value in getattr(request, "rate_limit_headers", {}).items():
+            response.setdefault(name, value)
+        return response
+
+
+class IdentityApi(AuthenticatedApi):
+    """Who the API takes the caller to be: a way to check credentials and signing."""
+
+    @extend_schema(
+        operation_id="identity_get",
+        summary="The authenticated caller",
+        responses={
+            200: IdentityResponseSerializer,
+            401: ErrorResponseSerializer,
+            403: ErrorResponseSerializer,
+            429: ErrorResponseSerializer,
+        },
+    )
+    def get(self, request: Request) -> Response:
+        principal = principal_of(request)
+        return Response(
+            IdentityResponseSerializer(
+                {
+                    "principal": principal.arn,
+                    "account_id": principal.account_id,
+                    "caller": principal.caller,
+                    "authenticated_by": principal.source,
+                }
+            ).data
+        )

@@ -6,8 +6,10 @@ message that says which variable to fix and what it accepts.
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Sequence
+from typing import Any
 
 from django.core.exceptions import ImproperlyConfigured
 
@@ -87,6 +89,20 @@ def env_list(name: str, default: Sequence[str] = ()) -> list[str]:
     if raw is None:
         return list(default)
     return [item.strip() for item in raw.split(",") if item.strip()]
+
+
+def env_json_object(name: str, default: dict[str, Any]) -> dict[str, Any]:
+    """A JSON object, e.g. ``{"AKID": {"secret": "…", "principal": "arn:…"}}``."""
+    raw = _raw(name)
+    if raw is None:
+        return default
+    try:
+        value = json.loads(raw)
+    except ValueError:
+        raise ImproperlyConfigured(f"{name} must be a JSON object; it is not valid JSON") from None
+    if not isinstance(value, dict):
+        raise ImproperlyConfigured(f"{name} must be a JSON object; got {type(value).__name__}")
+    return value
 
 
 def env_required(name: str, value: str | None, *, environment: str) -> str:

@@ -12,7 +12,9 @@ import logging
 from datetime import UTC, datetime
 from typing import Any
 
+from django.conf import settings
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.core.exceptions import RequestDataTooBig
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from rest_framework import exceptions as drf_exceptions
 from rest_framework.response import Response
@@ -161,6 +163,9 @@ def error_body(
 
 def _from_drf(exc: drf_exceptions.APIException) -> ApplicationError:
     """Our error for one of DRF's, keeping DRF's status code and message."""
+    carried = getattr(exc, "application_error", None)
+    if isinstance(carried, ApplicationError):
+        return carried
     if isinstance(exc, drf_exceptions.ValidationError):
         return InvalidRequest(
             "The request is not valid; see details for each field.",
@@ -197,6 +202,11 @@ def as_application_error(exc: BaseException) -> ApplicationError:
         return exc
     if isinstance(exc, Http404):
         return NotFound()
+    if isinstance(exc, RequestDataTooBig):
+        return PayloadTooLarge(
+            f"The request body may be at most {settings.MAX_REQUEST_BODY_BYTES} bytes.",
+            details={"max_bytes": settings.MAX_REQUEST_BODY_BYTES},
+        )
     if isinstance(exc, DjangoPermissionDenied):
         return Forbidden()
     if isinstance(exc, drf_exceptions.APIException):
@@ -229,7 +239,11 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response:
         message=error.message,
         details=error.details,
     )
-    return Response(body, status=error.status_code, headers=error.headers)
+    headers = dict(error.headers)
+    auth_header = getattr(exc, "auth_header", None)
+    if error.status_code == 401 and auth_header:
+        headers.setdefault("WWW-Authenticate", str(auth_header))
+    return Response(body, status=error.status_code, headers=headers)
 
 
 def not_found_view(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
@@ -244,6 +258,8 @@ def server_error_view(request: HttpRequest) -> HttpResponse:
 
 def bad_request_view(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
     """Django's handler400 (e.g. a Host header not in ALLOWED_HOSTS)."""
+    if isinstance(exception, RequestDataTooBig):
+        return error_response(request, as_application_error(exception))
     return error_response(request, InvalidRequest("The request could not be processed."))
 
 

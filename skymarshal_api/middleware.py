@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from django.conf import settings
 from django.http import HttpRequest, HttpResponseBase
 
 from skymarshal_api.request_id import REQUEST_ID_HEADER, new_request_id
@@ -19,4 +20,52 @@ class RequestIdMiddleware:
         request.request_id = new_request_id()  # type: ignore[attr-defined]
         response = self.get_response(request)
         response[REQUEST_ID_HEADER] = request.request_id  # type: ignore[attr-defined]
+        return response
+
+
+class BodyLimitMiddleware:
+    """413 PAYLOAD_TOO_LARGE for a declared body above MAX_REQUEST_BODY_BYTES, before any
+    view reads it. (A body without Content-Length is capped by DATA_UPLOAD_MAX_MEMORY_SIZE
+    when it is read; the error handler turns that into the same 413.)"""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponseBase]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponseBase:
+        from skymarshal_api.errors import InvalidRequest, PayloadTooLarge, error_response
+
+        declared = request.META.get("CONTENT_LENGTH") or "0"
+        try:
+            length = int(declared)
+        except ValueError:
+            return error_response(request, InvalidRequest("Content-Length must be a number."))
+        if length > settings.MAX_REQUEST_BODY_BYTES:
+            return error_response(
+                request,
+                PayloadTooLarge(
+                    f"The request body may be at most {settings.MAX_REQUEST_BODY_BYTES} bytes; "
+                    f"got {length}.",
+                    details={"max_bytes": settings.MAX_REQUEST_BODY_BYTES, "got_bytes": length},
+                ),
+            )
+        return self.get_response(request)
+
+
+class ApiSecurityHeadersMiddleware:
+    """Headers for the API's own responses: nothing may frame, script or cache them. The
+    HTML docs pages (Swagger UI, Redoc, the browsable API) keep Django's defaults because
+    they run scripts of their own."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponseBase]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponseBase:
+        response = self.get_response(request)
+        content_type = response.get("Content-Type", "")
+        if not content_type.startswith("text/html"):
+            response.setdefault(
+                "Content-Security-Policy", "default-src 'none'; frame-ancestors 'none'"
+            )
+            response.setdefault("Cache-Control", "no-store")
+        response.setdefault("Cross-Origin-Resource-Policy", "same-site")
         return response

@@ -34,3 +34,13 @@ class HealthResponseSerializer(serializers.Serializer[Any]):
     version = serializers.CharField()
     timestamp = serializers.DateTimeField()
     checks = HealthChecksSerializer()
+
+
+class IdentityResponseSerializer(serializers.Serializer[Any]):
+    principal = serializers.CharField(help_text="The caller's IAM principal ARN.")
+    account_id = serializers.CharField(allow_null=True)
+    caller = serializers.CharField(allow_null=True, help_text="Access key id or caller id.")
+    authenticated_by = serializers.ChoiceField(
+        choices=["api_gateway", "sigv4", "staff", "local"],
+        help_text="What established the identity.",
+    )

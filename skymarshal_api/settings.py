@@ -8,12 +8,16 @@ start without its required values. README.md lists every variable.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
+
+from django.core.exceptions import ImproperlyConfigured
 
 from skymarshal_api.environment import (
     env_bool,
     env_choice,
     env_float,
     env_int,
+    env_json_object,
     env_list,
     env_required,
     env_str,
@@ -56,6 +60,8 @@ MIDDLEWARE = [
     "skymarshal_api.middleware.RequestIdMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "corsheaders.middleware.CorsMiddleware",
+    "skymarshal_api.middleware.BodyLimitMiddleware",
+    "skymarshal_api.middleware.ApiSecurityHeadersMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -109,8 +115,13 @@ REST_FRAMEWORK = {
         "rest_framework.renderers.BrowsableAPIRenderer",
     ],
     "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
-    "DEFAULT_AUTHENTICATION_CLASSES": [],
-    "DEFAULT_PERMISSION_CLASSES": [],
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "skymarshal_api.authentication.ApiGatewayIamAuthentication",
+        "skymarshal_api.authentication.SigV4Authentication",
+        "skymarshal_api.authentication.StaffSessionAuthentication",
+        "skymarshal_api.authentication.LocalNoAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "EXCEPTION_HANDLER": "skymarshal_api.errors.exception_handler",
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "UNAUTHENTICATED_USER": None,
@@ -124,6 +135,9 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    # The schema and the docs are open to everyone (Property 11).
+    "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],
+    "SERVE_AUTHENTICATION": [],
 }
 
 # --- SkyMarshal --------------------------------------------------------------------------
@@ -165,6 +179,72 @@ HEALTH_CACHE_SECONDS = env_float("HEALTH_CACHE_SECONDS", 5.0, minimum=0.0, maxim
 HEALTH_CHECK_TIMEOUT_SECONDS = env_float("HEALTH_CHECK_TIMEOUT_SECONDS", 2.0, minimum=0.1)
 # A check slower than this reports ``degraded`` although it succeeded.
 HEALTH_DEGRADED_LATENCY_MS = env_int("HEALTH_DEGRADED_LATENCY_MS", 1000, minimum=1)
+
+# --- Identity ----------------------------------------------------------------------------
+
+# iam: API Gateway's IAM authorizer verified the caller; the identity is read from the
+#      Lambda event's requestContext (production).
+# sigv4: this app verifies AWS SigV4 signatures (service execute-api) against
+#      SIGV4_LOCAL_KEYS, emulating the IAM authorizer (the local stack and the tests).
+# none: every request is the local principal; refused in production.
+AUTH_MODE = env_choice("AUTH_MODE", ("iam", "sigv4", "none"), "iam" if PRODUCTION else "sigv4")
+if PRODUCTION and AUTH_MODE == "none":
+    raise ImproperlyConfigured("AUTH_MODE=none is for local use only; production needs iam")
+# The development key pair: documented in README.md, never valid outside this machine.
+SIGV4_DEV_ACCESS_KEY_ID = "AKIASKYMARSHALLOCAL1"
+SIGV4_DEV_SECRET_ACCESS_KEY = "skymarshal-local-development-secret-key"  # noqa: S105
+SIGV4_LOCAL_KEYS: dict[str, Any] = env_json_object(
+    "SIGV4_LOCAL_KEYS",
+    {}
+    if PRODUCTION
+    else {
+        SIGV4_DEV_ACCESS_KEY_ID: {
+            "secret": SIGV4_DEV_SECRET_ACCESS_KEY,
+            "principal": "arn:aws:iam::000000000000:user/skymarshal-developer",
+        }
+    },
+)
+SIGV4_MAX_CLOCK_SKEW_SECONDS = env_int("SIGV4_MAX_CLOCK_SKEW_SECONDS", 300, minimum=1)
+LOCAL_PRINCIPAL_ARN = "arn:aws:iam::000000000000:user/skymarshal-local"
+# Staff log in to the browsable API with a Django account (not in production: it has no
+# relational database).
+STAFF_LOGIN_ENABLED = not PRODUCTION
+
+# --- Rate limits -------------------------------------------------------------------------
+
+# Requests per principal per window; counted in DynamoDB so that every process and Lambda
+# container shares one counter.
+RATE_LIMIT_INVOKE_PER_WINDOW = env_int("RATE_LIMIT_INVOKE_PER_WINDOW", 100, minimum=1)
+RATE_LIMIT_DEFAULT_PER_WINDOW = env_int("RATE_LIMIT_DEFAULT_PER_WINDOW", 600, minimum=1)
+RATE_LIMIT_WINDOW_SECONDS = env_int("RATE_LIMIT_WINDOW_SECONDS", 60, minimum=1, maximum=3600)
+
+# --- CORS and request limits -------------------------------------------------------------
+
+CORS_ALLOWED_ORIGINS = env_list(
+    "CORS_ALLOWED_ORIGINS",
+    () if PRODUCTION else ("http://localhost:3000", "http://127.0.0.1:3000"),
+)
+CORS_ALLOW_HEADERS = (
+    "accept",
+    "authorization",
+    "content-type",
+    "x-amz-date",
+    "x-amz-security-token",
+    "x-amz-content-sha256",
+    "idempotency-key",
+    "last-event-id",
+)
+CORS_EXPOSE_HEADERS = (
+    "X-Request-ID",
+    "Retry-After",
+    "X-RateLimit-Limit",
+    "X-RateLimit-Remaining",
+    "X-RateLimit-Reset",
+    "Location",
+)
+CORS_PREFLIGHT_MAX_AGE = 600
+MAX_REQUEST_BODY_BYTES = env_int("MAX_REQUEST_BODY_BYTES", 64 * 1024, minimum=1024)
+DATA_UPLOAD_MAX_MEMORY_SIZE = MAX_REQUEST_BODY_BYTES
 
 # --- Security ----------------------------------------------------------------------------
 

@@ -1,7 +1,7 @@
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
 
-from skymarshal_api.apis import HealthApi
+from skymarshal_api.apis import HealthApi, IdentityApi
 
 handler400 = "skymarshal_api.errors.bad_request_view"
 handler403 = "skymarshal_api.errors.permission_denied_view"
@@ -10,6 +10,7 @@ handler500 = "skymarshal_api.errors.server_error_view"
 
 urlpatterns = [
     path("api/v1/health", HealthApi.as_view(), name="health"),
+    path("api/v1/identity", IdentityApi.as_view(), name="identity"),
     path("api/v1/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/v1/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
     path("api/v1/redoc/", SpectacularRedocView.as_view(url_name="schema"), name="redoc"),
