@@ -53,7 +53,7 @@ bench: install
 	$(BIN)/python -m benchmarks $(BENCH_ARGS)
 
 audit: $(STAMP)
-	$(BIN)/pip-audit --disable-pip --require-hashes -r requirements.lock
+	$(BIN)/python -m scripts.audit
 
 clean:
 	rm -rf $(VENV) node_modules .local .mypy_cache .ruff_cache

@@ -96,7 +96,7 @@ else:
     DATABASES = {
         "default": {
             "ENGINE": "django.db.backends.sqlite3",
-            "NAME": str(BASE_DIR / ".local" / "db.sqlite3"),
+            "NAME": env_str("LOCAL_DATABASE_PATH", str(BASE_DIR / ".local" / "db.sqlite3")),
         }
     }
 
@@ -115,6 +115,7 @@ REST_FRAMEWORK = {
         "rest_framework.renderers.BrowsableAPIRenderer",
     ],
     "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_CONTENT_NEGOTIATION_CLASS": "skymarshal_api.negotiation.JsonFallbackNegotiation",
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "skymarshal_api.authentication.ApiGatewayIamAuthentication",
         "skymarshal_api.authentication.SigV4Authentication",

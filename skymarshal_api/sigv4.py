@@ -18,7 +18,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import quote, unquote
+from urllib.parse import quote, unquote_plus
 
 from skymarshal_api.errors import Forbidden, Unauthorized
 
@@ -138,28 +138,32 @@ def sigv4_verify(
     if declared_hash is not None and declared_hash != body_hash:
         raise Forbidden("X-Amz-Content-SHA256 does not match the SHA-256 of the request body.")
 
-    canonical = "\n".join(
-        [
-            request.method.upper(),
-            canonical_path(request.raw_path),
-            canonical_query(request.raw_query),
-            "".join(f"{name}:{_trim(request.headers[name])}\n" for name in sorted(signed_headers)),
-            ";".join(sorted(signed_headers)),
-            body_hash,
-        ]
-    )
     scope = f"{scope_date}/{scope_region}/{scope_service}/{terminator}"
-    string_to_sign = "\n".join(
-        [ALGORITHM, amz_date, scope, hashlib.sha256(canonical.encode()).hexdigest()]
-    )
     signing_key = _signing_key(key.secret, scope_date, scope_region, scope_service)
-    expected = hmac.new(signing_key, string_to_sign.encode(), hashlib.sha256).hexdigest()
-    if not hmac.compare_digest(expected, match["signature"]):
-        raise Forbidden(
-            "The request signature does not match the signature calculated from the request "
-            "(check the secret key, the region and that the request was not changed in transit)."
+    headers_block = "".join(
+        f"{name}:{_trim(request.headers[name])}\n" for name in sorted(signed_headers)
+    )
+    for query in canonical_queries(request.raw_query):
+        canonical = "\n".join(
+            [
+                request.method.upper(),
+                canonical_path(request.raw_path),
+                query,
+                headers_block,
+                ";".join(sorted(signed_headers)),
+                body_hash,
+            ]
         )
-    return key
+        string_to_sign = "\n".join(
+            [ALGORITHM, amz_date, scope, hashlib.sha256(canonical.encode()).hexdigest()]
+        )
+        expected = hmac.new(signing_key, string_to_sign.encode(), hashlib.sha256).hexdigest()
+        if hmac.compare_digest(expected, match["signature"]):
+            return key
+    raise Forbidden(
+        "The request signature does not match the signature calculated from the request "
+        "(check the secret key, the region and that the request was not changed in transit)."
+    )
 
 
 def canonical_path(raw_path: str) -> str:
@@ -172,14 +176,25 @@ def canonical_path(raw_path: str) -> str:
     return quote(normalized, safe="/~")
 
 
-def canonical_query(raw_query: str) -> str:
-    pairs = []
-    for part in raw_query.split("&"):
-        if not part:
-            continue
-        name, _, value = part.partition("=")
-        pairs.append((_encode(unquote(name)), _encode(unquote(value))))
-    return "&".join(f"{name}={value}" for name, value in sorted(pairs))
+def canonical_queries(raw_query: str) -> list[str]:
+    """The canonical query strings a client may have signed, at most two:
+
+    - the query as the app reads it (``+`` is a space, as in HTML forms and Django's
+      QueryDict), each name and value re-encoded strictly: what requests-aws4auth signs;
+    - the query exactly as sent, its parameters sorted: what botocore signs.
+
+    Both describe what the app will act on, so accepting either lets no one change a
+    parameter's meaning after signing."""
+    parts = [part.partition("=") for part in raw_query.split("&") if part]
+    decoded = sorted(
+        (_encode(unquote_plus(name)), _encode(unquote_plus(value))) for name, _, value in parts
+    )
+    as_sent = sorted((name, value) for name, _, value in parts)
+    candidates = ["&".join(f"{n}={v}" for n, v in decoded)]
+    exact = "&".join(f"{n}={v}" for n, v in as_sent)
+    if exact != candidates[0]:
+        candidates.append(exact)
+    return candidates
 
 
 def _encode(text: str) -> str:

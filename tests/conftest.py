@@ -17,6 +17,7 @@ from django.conf import LazySettings
 from hypothesis import settings as hypothesis_settings
 
 from scripts.stack import Server, start_api, start_dynamodb_local, start_local_runtime
+from sessions.models import sessions_table_bind
 from sessions.services import sessions_table_ensure
 
 # Property tests are reproducible: the same examples on every run and every machine.
@@ -82,31 +83,63 @@ def sessions_table(dynamodb_settings: Any) -> str:
     return str(dynamodb_settings.SESSION_TABLE_NAME)
 
 
-@pytest.fixture
-def api_server_factory(
-    log_dir: Path, dynamodb_local: Server, local_runtime: Server
-) -> Iterator[ApiFactory]:
-    """``api_server_factory(runtime=…, TABLE=…, **env)`` → the API under gunicorn, wired to
-    DynamoDB Local and a runtime (the session's unless given), with extra environment."""
-    started: list[Server] = []
+class _ApiServers:
+    """Starts API servers under gunicorn, wired to DynamoDB Local and a runtime (the
+    session's unless given), with extra environment; stops them all on ``stop_all``."""
 
-    def start(*, runtime: Server | None = None, **env: str) -> Server:
-        runtime = runtime or local_runtime
+    def __init__(self, log_dir: Path, dynamodb: Server, runtime: Server) -> None:
+        self.log_dir, self.dynamodb, self.runtime = log_dir, dynamodb, runtime
+        self.started: list[Server] = []
+
+    def __call__(self, *, runtime: Server | None = None, **env: str) -> Server:
+        runtime = runtime or self.runtime
         server = start_api(
             env={
                 "SKYMARSHAL_ENV": "test",
                 "AGENTCORE_MODE": "local",
                 "AGENTCORE_WS_URL": runtime.ws_url,
-                "DYNAMODB_ENDPOINT_URL": dynamodb_local.http_url,
+                "DYNAMODB_ENDPOINT_URL": self.dynamodb.http_url,
                 "HEALTH_CACHE_SECONDS": "0",
                 **env,
             },
-            log_dir=log_dir,
+            log_dir=self.log_dir,
             workers=1,
         )
-        started.append(server)
+        self.started.append(server)
         return server
 
-    yield start
-    for server in started:
-        server.stop()
+    def stop_all(self) -> None:
+        for server in self.started:
+            server.stop()
+
+
+@pytest.fixture
+def api_server_factory(
+    log_dir: Path, dynamodb_local: Server, local_runtime: Server
+) -> Iterator[ApiFactory]:
+    """``api_server_factory(runtime=…, **env)`` → an API server for this test."""
+    servers = _ApiServers(log_dir, dynamodb_local, local_runtime)
+    yield servers
+    servers.stop_all()
+
+
+@pytest.fixture(scope="module")
+def module_api_server_factory(
+    log_dir: Path, dynamodb_local: Server, local_runtime: Server
+) -> Iterator[ApiFactory]:
+    """Like ``api_server_factory``, for servers that a whole test module shares."""
+    servers = _ApiServers(log_dir, dynamodb_local, local_runtime)
+    yield servers
+    servers.stop_all()
+
+
+@pytest.fixture(scope="module")
+def module_sessions_table(dynamodb_local: Server) -> str:
+    """A sessions table that a whole test module shares (for its API servers)."""
+    name = f"sessions-module-{uuid.uuid4().hex[:12]}"
+    sessions_table_bind(table_name=name, endpoint_url=dynamodb_local.http_url)
+    try:
+        sessions_table_ensure()
+    finally:
+        sessions_table_bind()
+    return name
