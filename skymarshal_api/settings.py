@@ -139,6 +139,10 @@ SPECTACULAR_SETTINGS = {
     # The schema and the docs are open to everyone (Property 11).
     "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],
     "SERVE_AUTHENTICATION": [],
+    "ENUM_NAME_OVERRIDES": {
+        "ErrorStatusEnum": ["error"],
+        "HealthStatusEnum": ["healthy", "degraded", "unhealthy"],
+    },
 }
 
 # --- SkyMarshal --------------------------------------------------------------------------
@@ -257,7 +261,7 @@ CSRF_COOKIE_HTTPONLY = True
 if PRODUCTION:
     # API Gateway terminates TLS; every production request arrived over HTTPS.
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
-    SECURE_SSL_REDIRECT = False
+    SECURE_SSL_REDIRECT = True
     SECURE_HSTS_SECONDS = 31536000
     SECURE_HSTS_INCLUDE_SUBDOMAINS = True
     SESSION_COOKIE_SECURE = True
@@ -272,3 +276,9 @@ LOGGING = {
     "loggers": {"botocore": {"level": "WARNING"}, "pynamodb": {"level": "WARNING"}},
 }
 APPEND_SLASH = False
+
+SILENCED_SYSTEM_CHECKS = [
+    # HSTS preload is a decision of the owner of the API's domain (execute-api's or a
+    # custom domain's), not of this application.
+    "security.W021",
+]
