@@ -89,6 +89,12 @@ class Conflict(ApplicationError):
     default_message = "The request conflicts with the resource's current state."
 
 
+class LengthRequired(ApplicationError):
+    status_code = 411
+    error_code = "LENGTH_REQUIRED"
+    default_message = "Send the request body with a Content-Length header, not chunked."
+
+
 class PayloadTooLarge(ApplicationError):
     status_code = 413
     error_code = "PAYLOAD_TOO_LARGE"

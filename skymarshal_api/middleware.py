@@ -25,15 +25,22 @@ class RequestIdMiddleware:
 
 class BodyLimitMiddleware:
     """413 PAYLOAD_TOO_LARGE for a declared body above MAX_REQUEST_BODY_BYTES, before any
-    view reads it. (A body without Content-Length is capped by DATA_UPLOAD_MAX_MEMORY_SIZE
-    when it is read; the error handler turns that into the same 413.)"""
+    view reads it; 411 LENGTH_REQUIRED for a chunked body, which WSGI apps read as empty
+    (it would be silently lost). API Gateway never sends one; a local client might."""
 
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponseBase]) -> None:
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponseBase:
-        from skymarshal_api.errors import InvalidRequest, PayloadTooLarge, error_response
+        from skymarshal_api.errors import (
+            InvalidRequest,
+            LengthRequired,
+            PayloadTooLarge,
+            error_response,
+        )
 
+        if "chunked" in request.META.get("HTTP_TRANSFER_ENCODING", "").lower():
+            return error_response(request, LengthRequired())
         declared = request.META.get("CONTENT_LENGTH") or "0"
         try:
             length = int(declared)

@@ -12,7 +12,7 @@ from scripts.stack import ROOT
 
 PRODUCTION = {
     "SKYMARSHAL_ENV": "production",
-    "DJANGO_SECRET_KEY": "x" * 50,
+    "DJANGO_SECRET_KEY": "q7Vw-2XkP_9rZt4LmN8sHc3JdF6yBgE1aUoI0eRxWvTnKpSz5h",
     "ALLOWED_HOSTS": "abc123.execute-api.us-east-1.amazonaws.com",
     "SESSION_TABLE_NAME": "skymarshal-sessions-prod",
     "AGENTCORE_RUNTIME_ARN": "arn:aws:bedrock-agentcore:us-east-1:123456789012:runtime/sm-1",
@@ -79,3 +79,34 @@ def test_local_defaults_need_no_environment() -> None:
     result = _load_settings({})
     assert result.returncode == 0, result.stderr
     assert result.stdout.split() == ["skymarshal-sessions", "local", "False"]
+
+
+def test_production_refuses_auth_mode_none() -> None:
+    result = _load_settings({**PRODUCTION, "AUTH_MODE": "none"})
+    assert result.returncode != 0
+    assert "AUTH_MODE=none is for local use only" in result.stderr.splitlines()[-1]
+
+
+def _manage(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    clean = {k: v for k, v in os.environ.items() if not k.startswith(tuple(PRODUCTION))}
+    return subprocess.run(
+        [sys.executable, "manage.py", *args],
+        cwd=ROOT,
+        env={**clean, **env},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+def test_check_deploy_is_clean_with_production_settings() -> None:
+    result = _manage(PRODUCTION, "check", "--deploy", "--fail-level", "WARNING")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "System check identified no issues" in result.stdout
+
+
+def test_openapi_schema_validates_without_warnings() -> None:
+    result = _manage({"SKYMARSHAL_ENV": "test"}, "spectacular", "--validate", "--fail-on-warn")
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "securitySchemes" in result.stdout
