@@ -5,7 +5,9 @@ item per interaction; GSI ``user-sessions-index`` on ``user_id`` + ``timestamp``
 caller's sessions; TTL on ``ttl`` (epoch seconds); on-demand billing. Where the table lives
 (name, region, endpoint) comes from settings and is applied by ``sessions_table_bind``.
 
-The same table holds the per-principal rate-limit counters (``RateLimitCounter``) under
+Each session also has one item of its own at timestamp 0 (``SessionItem``: owner, created
+and last-used times, interaction count), written in the same transaction as each
+interaction. The same table holds the per-principal rate-limit counters (``RateLimitCounter``) under
 partition keys ``ratelimit#…``, which no session id (a UUID) can take; they carry no
 ``user_id``, so the GSI never sees them, and TTL removes them after their window. One
 table keeps the deployment to one table and one IAM grant.
@@ -73,6 +75,28 @@ class SessionInteraction(Model):
     user_sessions_index = UserSessionsIndex()
 
 
+# The session's own item sits at timestamp 0, before every interaction (timestamps are
+# epoch milliseconds). It has no user_id, so the GSI lists interactions only.
+SESSION_ITEM_TIMESTAMP = 0
+
+
+class SessionItem(Model):
+    """A session: who owns it, when it started and was last used, how many interactions."""
+
+    class Meta:
+        table_name = "skymarshal-sessions"
+        region = "us-east-1"
+        billing_mode = PAY_PER_REQUEST_BILLING_MODE
+
+    session_id = UnicodeAttribute(hash_key=True)
+    timestamp = NumberAttribute(range_key=True, default=SESSION_ITEM_TIMESTAMP)
+    owner = UnicodeAttribute()
+    created_at = NumberAttribute()
+    last_interaction_at = NumberAttribute()
+    interaction_count = NumberAttribute(default=0)
+    ttl = TTLAttribute(null=True)
+
+
 RATE_LIMIT_KEY_PREFIX = "ratelimit#"
 
 
@@ -100,7 +124,7 @@ def sessions_table_bind(
     placeholder credentials are used: DynamoDB Local accepts any, and the local stack must
     run without an AWS account.
     """
-    for model in (SessionInteraction, RateLimitCounter):
+    for model in (SessionInteraction, SessionItem, RateLimitCounter):
         meta: Any = model.Meta
         meta.table_name = table_name or settings.SESSION_TABLE_NAME
         meta.region = region or settings.AWS_REGION

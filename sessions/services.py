@@ -1,21 +1,38 @@
-"""Writes to the sessions table."""
+"""Writes to the sessions table: the table itself, interactions, rate-limit counters."""
 
 from __future__ import annotations
 
+import logging
+import time
+import uuid
 from dataclasses import dataclass
-from datetime import UTC, datetime
-from typing import Any
+from datetime import UTC, datetime, timedelta
+from typing import Any, Literal
 
 from botocore.exceptions import BotoCoreError, ClientError
-from pynamodb.exceptions import PynamoDBException, UpdateError
+from django.conf import settings
+from pynamodb.exceptions import PutError, PynamoDBException, TransactWriteError, UpdateError
+from pynamodb.transactions import TransactWrite
 
 from sessions.models import (
     RATE_LIMIT_KEY_PREFIX,
+    SESSION_ITEM_TIMESTAMP,
     USER_SESSIONS_INDEX,
     RateLimitCounter,
     SessionInteraction,
+    SessionItem,
 )
-from skymarshal_api.errors import InternalError, StorageUnavailable
+from sessions.records import replay_record_encode
+from skymarshal_api.errors import (
+    ApplicationError,
+    InternalError,
+    SessionExpired,
+    SessionNotFound,
+    StorageUnavailable,
+)
+from skymarshal_api.metrics import metric_count
+
+logger = logging.getLogger(__name__)
 
 _EXPECTED_KEYS = {"session_id": "HASH", "timestamp": "RANGE"}
 _EXPECTED_INDEX_KEYS = {"user_id": "HASH", "timestamp": "RANGE"}
@@ -115,3 +132,253 @@ def rate_limit_counter_increment(
     except (PynamoDBException, BotoCoreError) as exc:
         raise StorageUnavailable(f"Could not count the request: {exc}") from exc
     return int(counter.hits)
+
+
+# --- interactions ------------------------------------------------------------------------
+
+# PynamoDB sends a transaction's puts before its updates; cancellation reasons follow.
+_PUT_REASON, _UPDATE_REASON = 0, 1
+
+InteractionStatus = Literal["in_progress", "success", "error", "timeout", "cancelled"]
+FINAL_STATUSES: tuple[InteractionStatus, ...] = ("success", "error", "timeout", "cancelled")
+_replay_logger = logging.getLogger("sessions.replay")
+
+
+@dataclass(frozen=True)
+class InteractionStarted:
+    """An interaction recorded as in progress: what completing it needs."""
+
+    session_id: str
+    timestamp: int
+    request_id: str
+    prompt: str
+    user_id: str
+    new_session: bool
+
+
+def session_create() -> str:
+    """A new session id (UUID v4)."""
+    return str(uuid.uuid4())
+
+
+def _ttl_for(timestamp_ms: int) -> datetime:
+    return datetime.fromtimestamp(timestamp_ms / 1000, UTC) + timedelta(
+        days=settings.SESSION_TTL_DAYS
+    )
+
+
+def _now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+def interaction_begin(
+    *,
+    session_id: str | None,
+    request_id: str,
+    prompt: str,
+    principal_arn: str,
+    now_ms: int | None = None,
+) -> InteractionStarted:
+    """Record an interaction as ``in_progress`` before the runtime is called (write-ahead),
+    and the session's use, in one transaction. A session id that does not exist yet starts
+    a session with that id; without one, a new session is created.
+
+    Raises SessionNotFound when the session belongs to another principal, SessionExpired
+    when it has been idle longer than SESSION_IDLE_MINUTES, StorageUnavailable when
+    DynamoDB fails.
+    """
+    new_session = session_id is None
+    session_id = session_id or session_create()
+    timestamp = now_ms if now_ms is not None else _now_ms()
+    cutoff = timestamp - settings.SESSION_IDLE_MINUTES * 60_000
+    for _ in range(5):
+        interaction = SessionInteraction(
+            session_id,
+            timestamp,
+            request_id=request_id,
+            prompt=prompt,
+            status="in_progress",
+            user_id=principal_arn,
+            ttl=_ttl_for(timestamp),
+        )
+        try:
+            with TransactWrite(connection=SessionItem._get_connection().connection) as write:
+                write.update(
+                    SessionItem(session_id, SESSION_ITEM_TIMESTAMP),
+                    actions=[
+                        SessionItem.owner.set(SessionItem.owner | principal_arn),
+                        SessionItem.created_at.set(SessionItem.created_at | timestamp),
+                        SessionItem.last_interaction_at.set(timestamp),
+                        SessionItem.interaction_count.add(1),
+                        SessionItem.ttl.set(_ttl_for(timestamp)),
+                    ],
+                    condition=SessionItem.session_id.does_not_exist()
+                    | (
+                        (SessionItem.owner == principal_arn)
+                        & (SessionItem.last_interaction_at >= cutoff)
+                    ),
+                )
+                write.save(interaction, condition=SessionInteraction.session_id.does_not_exist())
+        except TransactWriteError as exc:
+            reasons = [reason.code if reason else None for reason in exc.cancellation_reasons]
+            if (
+                len(reasons) > _UPDATE_REASON
+                and reasons[_UPDATE_REASON] == "ConditionalCheckFailed"
+            ):
+                raise _session_refusal(session_id, principal_arn) from exc
+            if reasons and reasons[_PUT_REASON] == "ConditionalCheckFailed":
+                timestamp += 1  # another interaction took this millisecond
+                continue
+            raise StorageUnavailable(
+                f"Could not record the interaction: {exc.msg}",
+                details={"aws_error_code": exc.cause_response_code},
+            ) from exc
+        except (PynamoDBException, BotoCoreError) as exc:
+            raise StorageUnavailable(f"Could not record the interaction: {exc}") from exc
+        return InteractionStarted(
+            session_id=session_id,
+            timestamp=timestamp,
+            request_id=request_id,
+            prompt=prompt,
+            user_id=principal_arn,
+            new_session=new_session,
+        )
+    raise StorageUnavailable("Could not find a free timestamp for the interaction.")
+
+
+def _session_refusal(session_id: str, principal_arn: str) -> ApplicationError:
+    try:
+        session = SessionItem.get(session_id, SESSION_ITEM_TIMESTAMP, consistent_read=True)
+    except SessionItem.DoesNotExist:
+        return StorageUnavailable("The session changed while the interaction was recorded.")
+    except (PynamoDBException, BotoCoreError) as exc:
+        return StorageUnavailable(f"Could not read the session: {exc}")
+    if session.owner != principal_arn:
+        return SessionNotFound()
+    return SessionExpired(
+        f"The session has been idle for more than {settings.SESSION_IDLE_MINUTES} minutes; "
+        "start a new session by omitting session_id.",
+        details={"session_id": session_id, "last_interaction_at": int(session.last_interaction_at)},
+    )
+
+
+def interaction_complete(
+    started: InteractionStarted,
+    *,
+    status: InteractionStatus,
+    response: dict[str, Any] | None,
+    execution_time_ms: int,
+    error_message: str | None = None,
+) -> bool:
+    """Record the interaction's outcome. True when saved; False when DynamoDB failed even
+    after retries, in which case the whole interaction was logged as a replay record and a
+    metric counted (never a silent loss). Completing an interaction twice changes nothing."""
+    interaction = SessionInteraction(started.session_id, started.timestamp)
+    try:
+        interaction.update(
+            actions=[
+                SessionInteraction.status.set(status),
+                SessionInteraction.response.set(response)
+                if response is not None
+                else SessionInteraction.response.remove(),
+                SessionInteraction.execution_time_ms.set(execution_time_ms),
+                SessionInteraction.error_message.set(error_message)
+                if error_message is not None
+                else SessionInteraction.error_message.remove(),
+            ],
+            condition=SessionInteraction.status == "in_progress",
+        )
+    except UpdateError as exc:
+        if exc.cause_response_code == "ConditionalCheckFailedException":
+            logger.warning(
+                "Interaction %s/%s was already complete", started.session_id, started.timestamp
+            )
+            return True
+        _record_unsaved(started, status, response, execution_time_ms, error_message, exc)
+        return False
+    except (PynamoDBException, BotoCoreError) as exc:
+        _record_unsaved(started, status, response, execution_time_ms, error_message, exc)
+        return False
+    return True
+
+
+def _record_unsaved(
+    started: InteractionStarted,
+    status: InteractionStatus,
+    response: dict[str, Any] | None,
+    execution_time_ms: int,
+    error_message: str | None,
+    cause: Exception,
+) -> None:
+    record = {
+        "version": 1,
+        "session_id": started.session_id,
+        "timestamp": started.timestamp,
+        "request_id": started.request_id,
+        "prompt": started.prompt,
+        "user_id": started.user_id,
+        "status": status,
+        "response": response,
+        "execution_time_ms": execution_time_ms,
+        "error_message": error_message,
+    }
+    _replay_logger.error(
+        "%s session_id=%s request_id=%s cause=%s",
+        replay_record_encode(record),
+        started.session_id,
+        started.request_id,
+        type(cause).__name__,
+    )
+    metric_count("SessionWriteFailures")
+
+
+ReplayOutcome = Literal["restored", "completed", "already_present"]
+
+
+def interaction_replay(record: dict[str, Any]) -> ReplayOutcome:
+    """Write a replay record back, idempotently: ``restored`` when the interaction was
+    missing, ``completed`` when it was still in progress, ``already_present`` otherwise.
+    Raises StorageUnavailable when DynamoDB fails."""
+    session_id, timestamp = str(record["session_id"]), int(record["timestamp"])
+    interaction = SessionInteraction(
+        session_id,
+        timestamp,
+        request_id=record["request_id"],
+        prompt=record["prompt"],
+        status=record["status"],
+        response=record.get("response"),
+        execution_time_ms=record.get("execution_time_ms"),
+        error_message=record.get("error_message"),
+        user_id=record["user_id"],
+        ttl=_ttl_for(timestamp),
+    )
+    try:
+        try:
+            with TransactWrite(connection=SessionItem._get_connection().connection) as write:
+                write.update(
+                    SessionItem(session_id, SESSION_ITEM_TIMESTAMP),
+                    actions=[
+                        SessionItem.owner.set(SessionItem.owner | record["user_id"]),
+                        SessionItem.created_at.set(SessionItem.created_at | timestamp),
+                        SessionItem.last_interaction_at.set(
+                            SessionItem.last_interaction_at | timestamp
+                        ),
+                        SessionItem.interaction_count.add(1),
+                        SessionItem.ttl.set(SessionItem.ttl | _ttl_for(timestamp)),
+                    ],
+                )
+                write.save(interaction, condition=SessionInteraction.session_id.does_not_exist())
+            return "restored"
+        except TransactWriteError as exc:
+            reasons = [reason.code if reason else None for reason in exc.cancellation_reasons]
+            if not reasons or reasons[_PUT_REASON] != "ConditionalCheckFailed":
+                raise
+        try:
+            interaction.save(condition=SessionInteraction.status == "in_progress")
+        except PutError as exc:
+            if exc.cause_response_code == "ConditionalCheckFailedException":
+                return "already_present"
+            raise
+        return "completed"
+    except (PynamoDBException, BotoCoreError) as exc:
+        raise StorageUnavailable(f"Could not replay the interaction: {exc}") from exc

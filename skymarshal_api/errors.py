@@ -95,6 +95,21 @@ class LengthRequired(ApplicationError):
     default_message = "Send the request body with a Content-Length header, not chunked."
 
 
+class SessionNotFound(NotFound):
+    error_code = "SESSION_NOT_FOUND"
+    default_message = "No session with this id exists for the caller."
+
+
+class SessionExpired(Conflict):
+    error_code = "SESSION_EXPIRED"
+    default_message = "The session has expired; start a new one by omitting session_id."
+
+
+class InvalidCursor(InvalidRequest):
+    error_code = "INVALID_CURSOR"
+    default_message = "The cursor is not valid; use next_cursor from the previous page."
+
+
 class PayloadTooLarge(ApplicationError):
     status_code = 413
     error_code = "PAYLOAD_TOO_LARGE"

@@ -164,6 +164,10 @@ DYNAMODB_ENDPOINT_URL = env_str(
 )
 if DYNAMODB_ENDPOINT_URL is not None and DYNAMODB_ENDPOINT_URL.lower() == "aws":
     DYNAMODB_ENDPOINT_URL = None
+# Interactions are kept this long (DynamoDB TTL); a session idle this long is expired.
+SESSION_TTL_DAYS = env_int("SESSION_TTL_DAYS", 30, minimum=1, maximum=3650)
+SESSION_IDLE_MINUTES = env_int("SESSION_IDLE_MINUTES", 30, minimum=1)
+METRICS_NAMESPACE = env_str("METRICS_NAMESPACE", "SkyMarshalApi") or "SkyMarshalApi"
 DYNAMODB_CONNECT_TIMEOUT_SECONDS = env_float("DYNAMODB_CONNECT_TIMEOUT_SECONDS", 2.0, minimum=0.1)
 DYNAMODB_READ_TIMEOUT_SECONDS = env_float("DYNAMODB_READ_TIMEOUT_SECONDS", 5.0, minimum=0.1)
 DYNAMODB_MAX_RETRY_ATTEMPTS = env_int("DYNAMODB_MAX_RETRY_ATTEMPTS", 3, minimum=0, maximum=10)

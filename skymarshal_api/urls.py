@@ -1,6 +1,7 @@
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
 
+from sessions.apis import SessionHistoryApi, SessionListApi
 from skymarshal_api.apis import HealthApi, IdentityApi
 
 handler400 = "skymarshal_api.errors.bad_request_view"
@@ -11,6 +12,8 @@ handler500 = "skymarshal_api.errors.server_error_view"
 urlpatterns = [
     path("api/v1/health", HealthApi.as_view(), name="health"),
     path("api/v1/identity", IdentityApi.as_view(), name="identity"),
+    path("api/v1/sessions", SessionListApi.as_view(), name="sessions"),
+    path("api/v1/sessions/<str:session_id>", SessionHistoryApi.as_view(), name="session-history"),
     path("api/v1/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/v1/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
     path("api/v1/redoc/", SpectacularRedocView.as_view(url_name="schema"), name="redoc"),
