@@ -1,0 +1,129 @@
+"""No silent loss: with DynamoDB Local stopped mid-invocation, the interaction comes out as
+a replay record, and `sessions_replay_log` restores it once the database is back."""
+
+from __future__ import annotations
+
+import io
+import logging
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from django.core.management import CommandError, call_command
+
+from scripts.stack import Server, start_dynamodb_local
+from sessions.records import REPLAY_MARKER, replay_record_encode
+from sessions.selectors import session_history_get
+from sessions.services import interaction_begin, interaction_complete, sessions_table_ensure
+
+ALICE = "arn:aws:iam::111111111111:user/alice"
+PROMPT = "Flight QF12 delayed 5 hours at LAX, crew out of hours, 300 passengers"
+
+
+@pytest.fixture
+def own_dynamodb(tmp_path: Path, log_dir: Path, settings: Any) -> Iterator[dict[str, Any]]:
+    """A DynamoDB Local of this test's own, keeping its data on disk across restarts."""
+    state: dict[str, Any] = {"db_path": tmp_path / "db", "server": None}
+    server = start_dynamodb_local(db_path=state["db_path"], log_dir=log_dir)
+    state["server"] = server
+    settings.DYNAMODB_ENDPOINT_URL = server.http_url
+    settings.SESSION_TABLE_NAME = "replay-test"
+    settings.DYNAMODB_MAX_RETRY_ATTEMPTS = 1
+    settings.DYNAMODB_CONNECT_TIMEOUT_SECONDS = 0.5
+    sessions_table_ensure()
+    yield state
+    state["server"].stop()
+
+
+def _restart(state: dict[str, Any], log_dir: Path) -> Server:
+    port = state["server"].port
+    state["server"] = start_dynamodb_local(port=port, db_path=state["db_path"], log_dir=log_dir)
+    return state["server"]
+
+
+def _replay(path: Path) -> str:
+    out = io.StringIO()
+    call_command("sessions_replay_log", str(path), stdout=out)
+    return out.getvalue().strip()
+
+
+def test_an_interaction_unsaved_while_dynamodb_was_down_is_replayed(
+    own_dynamodb: dict[str, Any],
+    log_dir: Path,
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    started = interaction_begin(
+        session_id=None, request_id=str(uuid.uuid4()), prompt=PROMPT, principal_arn=ALICE
+    )
+    own_dynamodb["server"].stop()  # the database goes away mid-invocation
+
+    response = {"final_decision": "rejected", "recommendations": ["Call standby crew"]}
+    with caplog.at_level(logging.ERROR, logger="sessions.replay"):
+        saved = interaction_complete(
+            started, status="success", response=response, execution_time_ms=2300
+        )
+    assert saved is False
+    lines = [r.getMessage() for r in caplog.records if r.name == "sessions.replay"]
+    assert len(lines) == 1
+    assert REPLAY_MARKER in lines[0]
+    assert PROMPT not in lines[0]
+    assert "QF12" not in lines[0]
+    log_file = tmp_path / "exported.log"
+    log_file.write_text(
+        "2026-11-23 10:00:00 INFO other line\n"
+        + "".join(f"2026-11-23 10:00:01 ERROR sessions.replay {line}\n" for line in lines)
+    )
+
+    _restart(own_dynamodb, log_dir)
+    assert _replay(log_file) == "1 records: 0 restored, 1 completed, 0 already present"
+    [interaction] = session_history_get(
+        session_id=started.session_id, principal_arn=ALICE
+    ).interactions
+    assert interaction.status == "success"
+    assert interaction.response == response
+    assert interaction.execution_time_ms == 2300
+    assert interaction.prompt == PROMPT
+
+    assert _replay(log_file) == "1 records: 0 restored, 0 completed, 1 already present"
+
+
+def test_a_record_of_a_missing_interaction_is_restored_once(
+    own_dynamodb: dict[str, Any], tmp_path: Path
+) -> None:
+    session_id = str(uuid.uuid4())
+    record = {
+        "version": 1,
+        "session_id": session_id,
+        "timestamp": 1_795_000_000_000,
+        "request_id": str(uuid.uuid4()),
+        "prompt": PROMPT,
+        "user_id": ALICE,
+        "status": "error",
+        "response": None,
+        "execution_time_ms": 40,
+        "error_message": "runtime unreachable",
+    }
+    log_file = tmp_path / "records.jsonl"
+    log_file.write_text('{"level": "ERROR", "message": "' + replay_record_encode(record) + '"}\n')
+    assert _replay(log_file) == "1 records: 1 restored, 0 completed, 0 already present"
+    assert _replay(log_file) == "1 records: 0 restored, 0 completed, 1 already present"
+    history = session_history_get(
+        session_id=session_id, principal_arn=ALICE, now_ms=1_795_000_000_000
+    )
+    assert history.interaction_count == 1
+    assert [i.error_message for i in history.interactions] == ["runtime unreachable"]
+
+
+def test_a_record_under_another_secret_key_is_refused(
+    own_dynamodb: dict[str, Any], tmp_path: Path, settings: Any
+) -> None:
+    record = {"session_id": str(uuid.uuid4()), "timestamp": 1}
+    line = replay_record_encode(record)
+    settings.SECRET_KEY = "another-secret-key-entirely-0123456789abcdefghijklmnop"
+    log_file = tmp_path / "foreign.log"
+    log_file.write_text(line + "\n")
+    with pytest.raises(CommandError, match="does not decrypt"):
+        _replay(log_file)
