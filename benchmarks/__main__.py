@@ -1,7 +1,9 @@
 """``make bench``: latency of the local stack's paths, as numbers.
 
-  health   GET /api/v1/health through gunicorn (cache off: both checks every time)
-  runtime  one full SkyMarshal run over the runtime WebSocket (7 agents at 40 ms)
+  health         GET /api/v1/health through gunicorn (cache off: both checks every time)
+  runtime        one full SkyMarshal run over the runtime WebSocket (7 agents at 40 ms)
+  history page   signed GET /api/v1/sessions/{id}?limit=50 of a 200-interaction session
+  sigv4 verify   the app verifying one botocore signature, in process
 
 Usage: python -m benchmarks [--requests N]
 """
@@ -10,29 +12,36 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
+import subprocess
+import sys
 import tempfile
 import time
+import uuid
 from collections.abc import Callable
 from pathlib import Path
 
 import httpx
 from websockets.sync.client import connect
 
-from scripts.stack import start_api, start_dynamodb_local, start_local_runtime
+from scripts.stack import ROOT, Server, start_api, start_dynamodb_local, start_local_runtime
+
+TABLE = "bench-sessions"
 
 
 def _percentiles(samples_ms: list[float]) -> str:
     ordered = sorted(samples_ms)
     q = statistics.quantiles(ordered, n=100, method="inclusive")
     return (
-        f"n={len(ordered)} p50={q[49]:.1f} ms p95={q[94]:.1f} ms p99={q[98]:.1f} ms "
-        f"max={ordered[-1]:.1f} ms"
+        f"n={len(ordered)} p50={q[49]:.2f} ms p95={q[94]:.2f} ms p99={q[98]:.2f} ms "
+        f"max={ordered[-1]:.2f} ms"
     )
 
 
 def _measure(count: int, action: Callable[[], None]) -> list[float]:
-    action()  # warm-up
+    for _ in range(3):
+        action()  # warm-up
     samples = []
     for _ in range(count):
         started = time.perf_counter()
@@ -41,42 +50,92 @@ def _measure(count: int, action: Callable[[], None]) -> list[float]:
     return samples
 
 
+def _django_setup(dynamodb: Server) -> None:
+    os.environ.update(
+        {
+            "DJANGO_SETTINGS_MODULE": "skymarshal_api.settings",
+            "SKYMARSHAL_ENV": "test",
+            "DYNAMODB_ENDPOINT_URL": dynamodb.http_url,
+            "SESSION_TABLE_NAME": TABLE,
+        }
+    )
+    import django
+
+    django.setup()
+
+
+def _seed_session(interactions: int) -> str:
+    from sessions.services import interaction_begin, interaction_complete
+    from tests.signing import DEV_PRINCIPAL
+
+    response = {"final_decision": "conditional", "recommendations": ["Rebook"] * 5}
+    now = int(time.time() * 1000) - interactions * 1000
+    session_id = None
+    for n in range(interactions):
+        started = interaction_begin(
+            session_id=session_id,
+            request_id=str(uuid.uuid4()),
+            prompt=f"Flight AA{n} delayed 2 hours due to weather at ORD",
+            principal_arn=DEV_PRINCIPAL,
+            now_ms=now + n * 1000,
+        )
+        session_id = started.session_id
+        interaction_complete(started, status="success", response=response, execution_time_ms=250)
+    assert session_id is not None
+    return session_id
+
+
 def main() -> None:
+    import logging
+
+    logging.getLogger("httpx").setLevel(logging.WARNING)
     parser = argparse.ArgumentParser(prog="python -m benchmarks")
     parser.add_argument("--requests", type=int, default=200)
     args = parser.parse_args()
     log_dir = Path(tempfile.mkdtemp(prefix="skymarshal-bench-"))
-    servers = []
+    servers: list[Server] = []
     try:
         dynamodb = start_dynamodb_local(log_dir=log_dir)
         servers.append(dynamodb)
         runtime = start_local_runtime(log_dir=log_dir)
         servers.append(runtime)
         env = {
-            "SKYMARSHAL_ENV": "local",
+            "SKYMARSHAL_ENV": "test",
             "AGENTCORE_WS_URL": runtime.ws_url,
             "DYNAMODB_ENDPOINT_URL": dynamodb.http_url,
+            "SESSION_TABLE_NAME": TABLE,
             "HEALTH_CACHE_SECONDS": "0",
+            "RATE_LIMIT_DEFAULT_PER_WINDOW": "1000000",
             "LOG_LEVEL": "WARNING",
         }
-        import subprocess
-        import sys
-
         subprocess.run(
             [sys.executable, "manage.py", "ensure_sessions_table"],
-            env={**__import__("os").environ, **env},
+            cwd=ROOT,
+            env={**os.environ, **env},
             check=True,
             capture_output=True,
         )
         api = start_api(env=env, log_dir=log_dir)
         servers.append(api)
+        _django_setup(dynamodb)
+        from tests.signing import botocore_headers
 
         with httpx.Client(base_url=api.http_url, timeout=10) as client:
 
             def health() -> None:
                 client.get("/api/v1/health").raise_for_status()
 
-            print("health  ", _percentiles(_measure(args.requests, health)), flush=True)
+            print("health       ", _percentiles(_measure(args.requests, health)), flush=True)
+
+            session_id = _seed_session(200)
+            url = f"{api.http_url}/api/v1/sessions/{session_id}?limit=50"
+
+            def history_page() -> None:
+                response = client.get(url, headers=botocore_headers("GET", url))
+                response.raise_for_status()
+                assert len(response.json()["interactions"]) == 50
+
+            print("history page ", _percentiles(_measure(args.requests, history_page)), flush=True)
 
         def run() -> None:
             with connect(runtime.ws_url, open_timeout=5) as ws:
@@ -84,11 +143,36 @@ def main() -> None:
                 while json.loads(ws.recv(timeout=10))["type"] != "complete":
                     pass
 
-        runs = max(10, args.requests // 10)
-        print("runtime ", _percentiles(_measure(runs, run)), flush=True)
+        print(
+            "runtime      ", _percentiles(_measure(max(10, args.requests // 10), run)), flush=True
+        )
+        _bench_sigv4(args.requests)
     finally:
         for server in reversed(servers):
             server.stop()
+
+
+def _bench_sigv4(count: int) -> None:
+    from datetime import UTC, datetime
+
+    from django.conf import settings
+
+    from skymarshal_api.sigv4 import SignedRequest, local_keys_parse, sigv4_verify
+    from tests.signing import botocore_headers
+
+    url = "http://127.0.0.1:8000/api/v1/sessions?limit=50&active=true"
+    body = b'{"prompt": "Flight AA123 delayed 3 hours due to weather"}'
+    headers = {k.lower(): v for k, v in botocore_headers("POST", url, body=body).items()}
+    headers["host"] = "127.0.0.1:8000"
+    request = SignedRequest("POST", "/api/v1/sessions", "limit=50&active=true", headers, body)
+    keys = local_keys_parse(settings.SIGV4_LOCAL_KEYS)
+
+    def verify() -> None:
+        sigv4_verify(
+            request, keys=keys, region="us-east-1", now=datetime.now(UTC), max_skew_seconds=300
+        )
+
+    print("sigv4 verify ", _percentiles(_measure(count * 10, verify)), flush=True)
 
 
 if __name__ == "__main__":
