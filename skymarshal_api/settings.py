@@ -182,6 +182,14 @@ if PRODUCTION or AGENTCORE_MODE == "aws":
     )
 AGENTCORE_ENDPOINT_NAME = env_str("AGENTCORE_ENDPOINT_NAME")
 AGENTCORE_WS_URL = env_str("AGENTCORE_WS_URL", "ws://127.0.0.1:8080/ws") or ""
+# The whole run may take this long (the Lambda allows 300 s; API Gateway's synchronous
+# limit is 29 s, see README).
+AGENTCORE_DEADLINE_SECONDS = env_float("AGENTCORE_DEADLINE_SECONDS", 300.0, minimum=1.0)
+AGENTCORE_OPEN_TIMEOUT_SECONDS = env_float("AGENTCORE_OPEN_TIMEOUT_SECONDS", 10.0, minimum=0.1)
+AGENTCORE_CLOSE_TIMEOUT_SECONDS = env_float("AGENTCORE_CLOSE_TIMEOUT_SECONDS", 5.0, minimum=0.1)
+AGENTCORE_MAX_MESSAGE_BYTES = env_int("AGENTCORE_MAX_MESSAGE_BYTES", 1024 * 1024, minimum=1024)
+# Connection failures are retried after these delays (seconds), and nothing else is.
+AGENTCORE_RETRY_DELAYS: tuple[float, ...] = (1.0, 2.0)
 
 # Health: how long a check result is reused, and how long one check may take.
 HEALTH_CACHE_SECONDS = env_float("HEALTH_CACHE_SECONDS", 5.0, minimum=0.0, maximum=300.0)

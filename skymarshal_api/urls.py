@@ -1,6 +1,7 @@
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
 
+from invocations.apis import InvokeApi
 from sessions.apis import SessionHistoryApi, SessionListApi
 from skymarshal_api.apis import HealthApi, IdentityApi
 
@@ -12,6 +13,7 @@ handler500 = "skymarshal_api.errors.server_error_view"
 urlpatterns = [
     path("api/v1/health", HealthApi.as_view(), name="health"),
     path("api/v1/identity", IdentityApi.as_view(), name="identity"),
+    path("api/v1/invoke", InvokeApi.as_view(), name="invoke"),
     path("api/v1/sessions", SessionListApi.as_view(), name="sessions"),
     path("api/v1/sessions/<str:session_id>", SessionHistoryApi.as_view(), name="session-history"),
     path("api/v1/schema/", SpectacularAPIView.as_view(), name="schema"),

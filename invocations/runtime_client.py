@@ -1,0 +1,270 @@
+"""The SkyMarshal runtime over its WebSocket: the one module that talks to AgentCore Runtime.
+
+AWS mode: the URL and SigV4 headers come from bedrock-agentcore's
+``AgentCoreRuntimeClient.generate_ws_connection(runtime_arn, session_id=…)``, minus the
+handshake headers it includes (websockets sets those itself and answers HTTP 400 when
+they are given twice). Local mode: ``AGENTCORE_WS_URL`` with the
+``X-Amzn-Bedrock-AgentCore-Runtime-Session-Id`` header. The API's session id is the
+runtime session id.
+
+Contract: one ``invoke`` message out; ``chunk`` messages, then one ``complete`` or one
+``error`` in. Every failure becomes one of our errors:
+
+=====================================  =========================================
+could not connect (after 2 retries)     RuntimeConnectionFailed (502)
+busy / throttled (HTTP 429 or 503)      RuntimeUnavailable (503, Retry-After)
+connection lost mid-stream              RuntimeConnectionFailed (502)
+an ``error`` message                    RuntimeFailed (502 RUNTIME_ERROR)
+malformed or oversize message           InvalidRuntimeResponse (502)
+overall deadline passed                 RuntimeTimeout (504)
+=====================================  =========================================
+
+Only connecting is retried (1 s, then 2 s): once the invoke message is sent the run may
+have started, and a second one would run it twice. The socket is closed on every path.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from functools import cache
+from typing import Any
+
+from django.conf import settings
+from pydantic import ValidationError
+from websockets.exceptions import (
+    ConnectionClosed,
+    ConnectionClosedOK,
+    InvalidHandshake,
+    InvalidStatus,
+    PayloadTooBig,
+)
+from websockets.sync.client import ClientConnection, connect
+
+from invocations.wire import (
+    ChunkData,
+    ChunkMessage,
+    CompleteData,
+    CompleteMessage,
+    ErrorMessage,
+    InvokeMessage,
+    InvokePayload,
+    RuntimeMessage,
+)
+from skymarshal_api.errors import (
+    InvalidRuntimeResponse,
+    RuntimeConnectionFailed,
+    RuntimeFailed,
+    RuntimeTimeout,
+    RuntimeUnavailable,
+)
+
+logger = logging.getLogger(__name__)
+
+SESSION_HEADER = "X-Amzn-Bedrock-AgentCore-Runtime-Session-Id"
+# Headers of the WebSocket handshake itself: websockets writes its own.
+_HANDSHAKE_HEADERS = frozenset(
+    {"host", "upgrade", "connection", "sec-websocket-key", "sec-websocket-version", "user-agent"}
+)
+_BUSY_STATUSES = frozenset({429, 503})
+
+
+@dataclass(frozen=True)
+class RuntimeTarget:
+    url: str
+    headers: dict[str, str]
+
+
+@dataclass
+class RunStats:
+    connect_attempts: int = 0
+    first_chunk_ms: float | None = None
+    chunks: int = 0
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+@cache
+def _agentcore_client(region: str) -> Any:
+    from bedrock_agentcore.runtime import AgentCoreRuntimeClient
+
+    return AgentCoreRuntimeClient(region)
+
+
+def runtime_target(session_id: str) -> RuntimeTarget:
+    """Where to connect for ``session_id``, and with which headers."""
+    if settings.AGENTCORE_MODE == "local":
+        return RuntimeTarget(settings.AGENTCORE_WS_URL, {SESSION_HEADER: session_id})
+    url, headers = _agentcore_client(settings.AWS_REGION).generate_ws_connection(
+        settings.AGENTCORE_RUNTIME_ARN,
+        session_id=session_id,
+        endpoint_name=settings.AGENTCORE_ENDPOINT_NAME,
+    )
+    return RuntimeTarget(url, handshake_headers_drop(headers))
+
+
+def handshake_headers_drop(headers: dict[str, str]) -> dict[str, str]:
+    return {k: v for k, v in headers.items() if k.lower() not in _HANDSHAKE_HEADERS}
+
+
+class RuntimeRun:
+    """One invocation's connection: created connected (``runtime_run_open``), iterated
+    for its messages, closed on every path (also when iteration is abandoned)."""
+
+    def __init__(
+        self,
+        connection: ClientConnection,
+        *,
+        deadline: float,
+        stats: RunStats,
+    ) -> None:
+        self._connection = connection
+        self._deadline = deadline
+        self.stats = stats
+        self._started = time.monotonic()
+
+    def __enter__(self) -> RuntimeRun:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._connection.close()
+
+    def chunks_then_complete(self) -> Iterator[ChunkData | CompleteData]:
+        """Each chunk's data, then the complete message's data; raises our errors."""
+        try:
+            while True:
+                message = self._receive()
+                if isinstance(message, ChunkMessage):
+                    self.stats.chunks += 1
+                    if self.stats.first_chunk_ms is None:
+                        self.stats.first_chunk_ms = (time.monotonic() - self._started) * 1000
+                    yield message.data
+                elif isinstance(message, CompleteMessage):
+                    yield message.data
+                    return
+                else:
+                    raise RuntimeFailed(
+                        f"The SkyMarshal runtime reported an error: {message.error.message}",
+                        details={
+                            "runtime_error_code": message.error.code,
+                            "runtime_details": message.error.details or {},
+                        },
+                    )
+        finally:
+            self.close()
+
+    def complete(self) -> CompleteData:
+        """Read the whole run and return its result (the buffered call)."""
+        for event in self.chunks_then_complete():
+            if isinstance(event, CompleteData):
+                return event
+        raise InvalidRuntimeResponse("The runtime ended the run without a complete message.")
+
+    def _receive(self) -> ChunkMessage | CompleteMessage | ErrorMessage:
+        while True:
+            remaining = self._deadline - time.monotonic()
+            if remaining <= 0:
+                raise RuntimeTimeout(
+                    f"The SkyMarshal runtime did not finish within "
+                    f"{settings.AGENTCORE_DEADLINE_SECONDS:g} s.",
+                    details={"deadline_seconds": settings.AGENTCORE_DEADLINE_SECONDS},
+                )
+            try:
+                raw = self._connection.recv(timeout=remaining)
+            except TimeoutError:
+                continue
+            except ConnectionClosedOK:
+                raise InvalidRuntimeResponse(
+                    "The runtime closed the connection before the run was complete."
+                ) from None
+            except ConnectionClosed as exc:
+                if isinstance(exc.__cause__, PayloadTooBig) or (exc.sent and exc.sent.code == 1009):
+                    raise InvalidRuntimeResponse(
+                        "The runtime sent a message larger than "
+                        f"{settings.AGENTCORE_MAX_MESSAGE_BYTES} bytes.",
+                    ) from None
+                raise RuntimeConnectionFailed(
+                    "The connection to the SkyMarshal runtime was lost mid-run."
+                ) from None
+            return _parse(raw)
+
+
+def _parse(raw: str | bytes) -> ChunkMessage | CompleteMessage | ErrorMessage:
+    try:
+        document = json.loads(raw)
+        return RuntimeMessage.model_validate({"message": document}).message
+    except (ValueError, ValidationError) as exc:
+        raise InvalidRuntimeResponse(
+            "The runtime sent a message that is not part of its protocol.",
+            details={"problem": type(exc).__name__},
+        ) from None
+
+
+def runtime_run_open(
+    *,
+    prompt: str,
+    session_id: str,
+    retry_delays: tuple[float, ...] | None = None,
+) -> RuntimeRun:
+    """Connect (retrying connection failures only), send the invoke message, and return
+    the run to read. Raises RuntimeConnectionFailed, RuntimeUnavailable, RuntimeTimeout."""
+    delays = retry_delays if retry_delays is not None else settings.AGENTCORE_RETRY_DELAYS
+    deadline = time.monotonic() + settings.AGENTCORE_DEADLINE_SECONDS
+    stats = RunStats()
+    last_problem = ""
+    for attempt in range(len(delays) + 1):
+        if attempt:
+            time.sleep(min(delays[attempt - 1], max(0.0, deadline - time.monotonic())))
+        if time.monotonic() >= deadline:
+            raise RuntimeTimeout("The SkyMarshal runtime could not be reached before the deadline.")
+        stats.connect_attempts += 1
+        target = runtime_target(session_id)
+        try:
+            connection = connect(
+                target.url,
+                additional_headers=target.headers,
+                open_timeout=settings.AGENTCORE_OPEN_TIMEOUT_SECONDS,
+                close_timeout=settings.AGENTCORE_CLOSE_TIMEOUT_SECONDS,
+                max_size=settings.AGENTCORE_MAX_MESSAGE_BYTES,
+                proxy=None if settings.AGENTCORE_MODE == "local" else True,
+                compression=None,
+            )
+        except InvalidStatus as exc:
+            status = exc.response.status_code
+            if status in _BUSY_STATUSES:
+                retry_after = exc.response.headers.get("Retry-After", "1")
+                raise RuntimeUnavailable(
+                    "The SkyMarshal runtime is busy; retry later.",
+                    details={"runtime_status": status},
+                    headers={"Retry-After": retry_after if retry_after.isdigit() else "1"},
+                ) from None
+            last_problem = f"handshake answered HTTP {status}"
+            if status < 500:
+                break  # refused for good (e.g. 403): retrying cannot help
+        except (OSError, InvalidHandshake, TimeoutError) as exc:
+            last_problem = f"{type(exc).__name__}: {exc}"
+        else:
+            try:
+                connection.send(
+                    InvokeMessage(
+                        payload=InvokePayload(prompt=prompt, session_id=session_id)
+                    ).model_dump_json()
+                )
+            except ConnectionClosed:
+                connection.close()
+                raise RuntimeConnectionFailed(
+                    "The SkyMarshal runtime closed the connection before the request was sent."
+                ) from None
+            return RuntimeRun(connection, deadline=deadline, stats=stats)
+        logger.warning(
+            "Runtime connection attempt %s failed: %s", stats.connect_attempts, last_problem
+        )
+    raise RuntimeConnectionFailed(
+        f"Could not connect to the SkyMarshal runtime after {stats.connect_attempts} attempts.",
+        details={"attempts": stats.connect_attempts, "last_problem": last_problem},
+    )

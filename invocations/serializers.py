@@ -1,0 +1,130 @@
+"""Input and output serializers of POST /api/v1/invoke."""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from typing import Any
+
+from rest_framework import serializers
+
+from skymarshal_api.validation import is_uuid4
+
+PROMPT_MIN_CHARS = 10
+PROMPT_MAX_CHARS = 10_000
+_REMOVED = re.compile(r"[<>{}]")
+
+
+def prompt_sanitize(text: str) -> str:
+    """Remove <, >, {, } and every control character except newline and tab, then strip
+    (Property 8)."""
+    kept = _REMOVED.sub("", text)
+    kept = "".join(
+        ch
+        for ch in kept
+        if ch in "\n\t"
+        or not unicodedata.category(ch).startswith("C")
+        or unicodedata.category(ch) in ("Co", "Cn")  # private-use and unassigned stay
+    )
+    return kept.strip()
+
+
+class StrictBooleanField(serializers.BooleanField):
+    """Only JSON true and false (DRF's BooleanField also takes "yes", 1, "on", …)."""
+
+    def to_internal_value(self, data: Any) -> bool:
+        if isinstance(data, bool):
+            return data
+        self.fail("invalid", input=data)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+
+class InvokeRequestSerializer(serializers.Serializer[Any]):
+    prompt = serializers.CharField(
+        trim_whitespace=False,
+        allow_blank=True,
+        help_text=(
+            "The disruption in plain language. <, >, {, } and control characters other than "
+            "newline and tab are removed, then surrounding whitespace; 10 to 10,000 "
+            "characters must remain."
+        ),
+    )
+    session_id = serializers.CharField(
+        required=False,
+        help_text="Continue this session (a canonical UUID v4); omit to start a new one. "
+        "An id that does not exist yet starts a session with that id.",
+    )
+    streaming = StrictBooleanField(
+        required=False, default=False, help_text="true: answer as Server-Sent Events."
+    )
+
+    def to_internal_value(self, data: Any) -> Any:
+        if not isinstance(data, dict):
+            raise serializers.ValidationError(
+                {"non_field_errors": ["The request body must be a JSON object."]}
+            )
+        unknown = sorted(set(data) - set(self.fields))
+        if unknown:
+            raise serializers.ValidationError(
+                {
+                    name: ["Unknown field; expected prompt, session_id, streaming."]
+                    for name in unknown
+                }
+            )
+        return super().to_internal_value(data)
+
+    def validate_prompt(self, value: str) -> str:
+        sanitized = prompt_sanitize(value)
+        if not PROMPT_MIN_CHARS <= len(sanitized) <= PROMPT_MAX_CHARS:
+            raise serializers.ValidationError(
+                f"prompt must be {PROMPT_MIN_CHARS} to {PROMPT_MAX_CHARS} characters after "
+                f"removing <, >, {{, }} and control characters; got {len(sanitized)}."
+            )
+        return sanitized
+
+    def validate_session_id(self, value: str) -> str:
+        if not is_uuid4(value):
+            raise serializers.ValidationError(
+                "session_id must be a canonical UUID version 4 (lower-case, e.g. "
+                "0b5a3f4e-8c1d-4f2a-9b7e-1c2d3e4f5a6b)."
+            )
+        return value
+
+
+class AgentAssessmentSerializer(serializers.Serializer[Any]):
+    agent_name = serializers.CharField()
+    status = serializers.ChoiceField(choices=["approved", "rejected", "conditional"])
+    confidence = serializers.FloatField(min_value=0.0, max_value=1.0)
+    reasoning = serializers.CharField()
+    constraints = serializers.ListField(child=serializers.CharField())
+    recommendations = serializers.ListField(child=serializers.CharField())
+
+
+class PhaseSerializer(serializers.Serializer[Any]):
+    status = serializers.ChoiceField(choices=["approved", "rejected", "conditional"])
+    agents = AgentAssessmentSerializer(many=True)
+
+
+class InvokeResponseSerializer(serializers.Serializer[Any]):
+    status = serializers.ChoiceField(choices=["success"])
+    request_id = serializers.UUIDField()
+    session_id = serializers.UUIDField()
+    execution_time_ms = serializers.IntegerField()
+    assessment = serializers.DictField(help_text="The disruption as SkyMarshal understood it.")
+    safety_phase = serializers.DictField(
+        help_text="crew_compliance, maintenance, regulatory: status and agents' assessments."
+    )
+    business_phase = serializers.DictField(
+        help_text="network, guest_experience, cargo, finance: status and agents' assessments."
+    )
+    final_decision = serializers.ChoiceField(choices=["approved", "rejected", "conditional"])
+    recommendations = serializers.ListField(
+        child=serializers.CharField(), help_text="Prioritized: safety first."
+    )
+    metadata = serializers.DictField()
+    warnings = serializers.ListField(
+        child=serializers.CharField(),
+        required=False,
+        help_text="Present when the interaction could not be saved to the session history "
+        "(it was logged for replay).",
+    )

@@ -1,0 +1,191 @@
+"""Invoking SkyMarshal: record the interaction, run it on the runtime, record the outcome.
+
+Every accepted invocation leaves a record in the sessions table (written before the
+runtime is called, completed on every outcome), or, if DynamoDB fails at the end, a
+replay record in the log and a warning in the response.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from django.conf import settings
+
+from invocations.runtime_client import RuntimeRun, runtime_run_open
+from invocations.wire import ChunkData, CompleteData
+from sessions.services import InteractionStarted, interaction_begin, interaction_complete
+from skymarshal_api.errors import ApplicationError, InvalidRuntimeResponse, RuntimeTimeout
+
+logger = logging.getLogger(__name__)
+
+UNSAVED_WARNING = (
+    "The session history could not be saved; the interaction was logged for replay "
+    "(manage.py sessions_replay_log)."
+)
+
+
+@dataclass(frozen=True)
+class StreamEvent:
+    event: str  # start | chunk | complete | error
+    data: dict[str, Any]
+
+
+def _elapsed_ms(started: float) -> int:
+    return int((time.monotonic() - started) * 1000)
+
+
+def _response(
+    started: InteractionStarted,
+    data: CompleteData,
+    run: RuntimeRun,
+    *,
+    execution_time_ms: int,
+) -> dict[str, Any]:
+    return {
+        "status": "success",
+        "request_id": started.request_id,
+        "session_id": started.session_id,
+        "execution_time_ms": execution_time_ms,
+        "assessment": data.assessment,
+        "safety_phase": data.safety_phase,
+        "business_phase": data.business_phase,
+        "final_decision": data.final_decision,
+        "recommendations": data.recommendations,
+        "metadata": {
+            **data.metadata,
+            "api_version": settings.API_VERSION,
+            "runtime_execution_time_ms": data.execution_time_ms,
+            "time_to_first_chunk_ms": round(run.stats.first_chunk_ms, 1)
+            if run.stats.first_chunk_ms is not None
+            else None,
+            "connect_attempts": run.stats.connect_attempts,
+            "new_session": started.new_session,
+        },
+    }
+
+
+def _record_failure(started: InteractionStarted, error: ApplicationError, began: float) -> None:
+    saved = interaction_complete(
+        started,
+        status="timeout" if isinstance(error, RuntimeTimeout) else "error",
+        response=None,
+        execution_time_ms=_elapsed_ms(began),
+        error_message=f"{error.error_code}: {error.message}",
+    )
+    if not saved:
+        error.details = {**(error.details or {}), "warnings": [UNSAVED_WARNING]}
+
+
+def _begin(
+    *, prompt: str, session_id: str | None, principal_arn: str, request_id: str
+) -> tuple[InteractionStarted, RuntimeRun, float]:
+    began = time.monotonic()
+    started = interaction_begin(
+        session_id=session_id, request_id=request_id, prompt=prompt, principal_arn=principal_arn
+    )
+    try:
+        run = runtime_run_open(prompt=prompt, session_id=started.session_id)
+    except ApplicationError as error:
+        _record_failure(started, error, began)
+        raise
+    return started, run, began
+
+
+def invocation_run(
+    *, prompt: str, session_id: str | None, principal_arn: str, request_id: str
+) -> dict[str, Any]:
+    """Run one invocation to the end: the InvokeResponse. Raises SessionNotFound,
+    SessionExpired, StorageUnavailable (nothing was run) and the runtime's errors (the
+    failure is recorded in the session first)."""
+    started, run, began = _begin(
+        prompt=prompt, session_id=session_id, principal_arn=principal_arn, request_id=request_id
+    )
+    try:
+        data = run.complete()
+    except ApplicationError as error:
+        _record_failure(started, error, began)
+        raise
+    finally:
+        run.close()
+    response = _response(started, data, run, execution_time_ms=_elapsed_ms(began))
+    if not interaction_complete(
+        started,
+        status="success",
+        response=_stored(response),
+        execution_time_ms=response["execution_time_ms"],
+    ):
+        response["warnings"] = [UNSAVED_WARNING]
+    return response
+
+
+def invocation_stream(
+    *, prompt: str, session_id: str | None, principal_arn: str, request_id: str
+) -> Iterator[StreamEvent]:
+    """Start an invocation (errors until the runtime is connected are raised, so they can
+    be HTTP errors) and return its events: ``start``, the runtime's ``chunk``s, then one
+    ``complete`` (the InvokeResponse) or one ``error`` (the error shape). A client that
+    goes away mid-stream leaves the interaction recorded as ``cancelled``."""
+    started, run, began = _begin(
+        prompt=prompt, session_id=session_id, principal_arn=principal_arn, request_id=request_id
+    )
+    return _events(started, run, began)
+
+
+def _events(started: InteractionStarted, run: RuntimeRun, began: float) -> Iterator[StreamEvent]:
+    from skymarshal_api.errors import error_body
+
+    recorded = False
+    try:
+        yield StreamEvent(
+            "start", {"request_id": started.request_id, "session_id": started.session_id}
+        )
+        try:
+            for event in run.chunks_then_complete():
+                if isinstance(event, ChunkData):
+                    yield StreamEvent("chunk", event.model_dump(exclude_none=True))
+                    continue
+                response = _response(started, event, run, execution_time_ms=_elapsed_ms(began))
+                recorded = True
+                if not interaction_complete(
+                    started,
+                    status="success",
+                    response=_stored(response),
+                    execution_time_ms=response["execution_time_ms"],
+                ):
+                    response["warnings"] = [UNSAVED_WARNING]
+                yield StreamEvent("complete", response)
+                return
+            raise InvalidRuntimeResponse("The runtime ended the run without a complete message.")
+        except ApplicationError as error:
+            recorded = True
+            _record_failure(started, error, began)
+            yield StreamEvent(
+                "error",
+                error_body(
+                    request_id=started.request_id,
+                    error_code=error.error_code,
+                    message=error.message,
+                    details=error.details,
+                ),
+            )
+    finally:
+        run.close()
+        if not recorded:
+            logger.info("Client left before the run ended: %s", started.request_id)
+            interaction_complete(
+                started,
+                status="cancelled",
+                response=None,
+                execution_time_ms=_elapsed_ms(began),
+                error_message="The client closed the stream before the run ended.",
+            )
+
+
+def _stored(response: dict[str, Any]) -> dict[str, Any]:
+    """What the session history keeps of a response (all of it but the per-request ids,
+    which the interaction record holds itself)."""
+    return {k: v for k, v in response.items() if k not in ("request_id", "session_id", "warnings")}
