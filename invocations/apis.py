@@ -33,9 +33,11 @@ class InvokeApi(AuthenticatedApi):
         summary="Assess a disruption",
         description=(
             "Runs SkyMarshal on the prompt and answers with its assessment. With "
-            '`"streaming": true` the answer is `text/event-stream`: a `start` event, a '
-            "`chunk` event as each agent starts and finishes, then one `complete` event "
-            "(the InvokeResponse) or one `error` event (the error shape)."
+            '`"streaming": true` (or `Accept: text/event-stream`) the answer is '
+            "`text/event-stream`: a `start` event, a `chunk` event as each agent starts and "
+            "finishes, then one `complete` event (the InvokeResponse) or one `error` event "
+            "(the error shape); a `: heartbeat` comment every 15 s of silence. Behind API "
+            "Gateway (Zappa) the stream arrives buffered, as one valid SSE body."
         ),
         request=InvokeRequestSerializer,
         responses={
@@ -76,11 +78,14 @@ class InvokeApi(AuthenticatedApi):
             "principal_arn": principal_of(request).arn,
             "request_id": request_id_of(request),
         }
-        if not body.validated_data["streaming"]:
+        wants_stream = body.validated_data["streaming"] or "text/event-stream" in request.META.get(
+            "HTTP_ACCEPT", ""
+        )
+        if not wants_stream:
             return Response(invocation_run(**arguments))
         response = StreamingHttpResponse(
             sse_frames(invocation_stream(**arguments)), content_type="text/event-stream"
         )
-        response["Cache-Control"] = "no-store"
+        response["Cache-Control"] = "no-cache"
         response["X-Accel-Buffering"] = "no"
         return response

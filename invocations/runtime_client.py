@@ -134,12 +134,18 @@ class RuntimeRun:
     def close(self) -> None:
         self._connection.close()
 
-    def chunks_then_complete(self) -> Iterator[ChunkData | CompleteData]:
-        """Each chunk's data, then the complete message's data; raises our errors."""
+    def chunks_then_complete(
+        self, *, idle_seconds: float | None = None
+    ) -> Iterator[ChunkData | CompleteData | None]:
+        """Each chunk's data, then the complete message's data; raises our errors. With
+        ``idle_seconds``, ``None`` is yielded whenever the runtime has been silent that
+        long (a streaming caller sends a heartbeat then)."""
         try:
             while True:
-                message = self._receive()
-                if isinstance(message, ChunkMessage):
+                message = self._receive(idle_seconds)
+                if message is None:
+                    yield None
+                elif isinstance(message, ChunkMessage):
                     self.stats.chunks += 1
                     if self.stats.first_chunk_ms is None:
                         self.stats.first_chunk_ms = (time.monotonic() - self._started) * 1000
@@ -161,11 +167,13 @@ class RuntimeRun:
     def complete(self) -> CompleteData:
         """Read the whole run and return its result (the buffered call)."""
         for event in self.chunks_then_complete():
-            if isinstance(event, CompleteData):
+            if isinstance(event, CompleteData):  # chunks are not needed here
                 return event
         raise InvalidRuntimeResponse("The runtime ended the run without a complete message.")
 
-    def _receive(self) -> ChunkMessage | CompleteMessage | ErrorMessage:
+    def _receive(
+        self, idle_seconds: float | None = None
+    ) -> ChunkMessage | CompleteMessage | ErrorMessage | None:
         while True:
             remaining = self._deadline - time.monotonic()
             if remaining <= 0:
@@ -174,9 +182,12 @@ class RuntimeRun:
                     f"{settings.AGENTCORE_DEADLINE_SECONDS:g} s.",
                     details={"deadline_seconds": settings.AGENTCORE_DEADLINE_SECONDS},
                 )
+            wait = remaining if idle_seconds is None else min(remaining, idle_seconds)
             try:
-                raw = self._connection.recv(timeout=remaining)
+                raw = self._connection.recv(timeout=wait)
             except TimeoutError:
+                if idle_seconds is not None and wait == idle_seconds:
+                    return None
                 continue
             except ConnectionClosedOK:
                 raise InvalidRuntimeResponse(

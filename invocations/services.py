@@ -17,8 +17,10 @@ from django.conf import settings
 
 from invocations.runtime_client import RuntimeRun, runtime_run_open
 from invocations.wire import ChunkData, CompleteData
-from sessions.services import InteractionStarted, interaction_begin, interaction_complete
+from sessions.services import InteractionStarted, interaction_begin
+from sessions.services import interaction_complete as _interaction_complete
 from skymarshal_api.errors import ApplicationError, InvalidRuntimeResponse, RuntimeTimeout
+from skymarshal_api.timing import timed
 
 logger = logging.getLogger(__name__)
 
@@ -30,8 +32,13 @@ UNSAVED_WARNING = (
 
 @dataclass(frozen=True)
 class StreamEvent:
-    event: str  # start | chunk | complete | error
+    event: str  # start | chunk | complete | error | heartbeat (an SSE comment)
     data: dict[str, Any]
+
+
+def interaction_complete(started: InteractionStarted, **outcome: Any) -> bool:
+    with timed("persistence"):
+        return _interaction_complete(started, **outcome)
 
 
 def _elapsed_ms(started: float) -> int:
@@ -84,11 +91,16 @@ def _begin(
     *, prompt: str, session_id: str | None, principal_arn: str, request_id: str
 ) -> tuple[InteractionStarted, RuntimeRun, float]:
     began = time.monotonic()
-    started = interaction_begin(
-        session_id=session_id, request_id=request_id, prompt=prompt, principal_arn=principal_arn
-    )
+    with timed("persistence"):
+        started = interaction_begin(
+            session_id=session_id,
+            request_id=request_id,
+            prompt=prompt,
+            principal_arn=principal_arn,
+        )
     try:
-        run = runtime_run_open(prompt=prompt, session_id=started.session_id)
+        with timed("runtime"):
+            run = runtime_run_open(prompt=prompt, session_id=started.session_id)
     except ApplicationError as error:
         _record_failure(started, error, began)
         raise
@@ -105,7 +117,8 @@ def invocation_run(
         prompt=prompt, session_id=session_id, principal_arn=principal_arn, request_id=request_id
     )
     try:
-        data = run.complete()
+        with timed("runtime"):
+            data = run.complete()
     except ApplicationError as error:
         _record_failure(started, error, began)
         raise
@@ -144,7 +157,10 @@ def _events(started: InteractionStarted, run: RuntimeRun, began: float) -> Itera
             "start", {"request_id": started.request_id, "session_id": started.session_id}
         )
         try:
-            for event in run.chunks_then_complete():
+            for event in run.chunks_then_complete(idle_seconds=settings.SSE_HEARTBEAT_SECONDS):
+                if event is None:
+                    yield StreamEvent("heartbeat", {})
+                    continue
                 if isinstance(event, ChunkData):
                     yield StreamEvent("chunk", event.model_dump(exclude_none=True))
                     continue

@@ -10,6 +10,13 @@ from invocations.services import StreamEvent
 
 
 def sse_frames(events: Iterable[StreamEvent]) -> Iterator[bytes]:
-    for number, event in enumerate(events, start=1):
+    """The events as SSE; a heartbeat is a comment line, which clients ignore and which
+    keeps proxies (and our own server) aware that the connection is alive."""
+    number = 0
+    for event in events:
+        if event.event == "heartbeat":
+            yield b": heartbeat\n\n"
+            continue
+        number += 1
         data = json.dumps(event.data, separators=(",", ":"), ensure_ascii=False)
         yield f"id: {number}\nevent: {event.event}\ndata: {data}\n\n".encode()

@@ -18,6 +18,7 @@ from django.conf import settings
 
 from sessions.services import rate_limit_counter_increment
 from skymarshal_api.errors import RateLimited, StorageUnavailable
+from skymarshal_api.timing import timed
 
 logger = logging.getLogger(__name__)
 
@@ -53,12 +54,13 @@ def rate_limit_consume(
     reset_seconds = max(1, math.ceil(window_start + window - now))
     limit = rate_limit_for(scope)
     try:
-        count = rate_limit_counter_increment(
-            key=f"{scope}#{principal_arn}",
-            window_start=window_start,
-            limit=limit,
-            expires_at=window_start + window + 60,
-        )
+        with timed("persistence"):
+            count = rate_limit_counter_increment(
+                key=f"{scope}#{principal_arn}",
+                window_start=window_start,
+                limit=limit,
+                expires_at=window_start + window + 60,
+            )
     except StorageUnavailable as exc:
         logger.warning("Rate limit not enforced for this request: %s", exc.message)
         return RateLimitState(limit=limit, remaining=limit, reset_seconds=reset_seconds)

@@ -188,6 +188,7 @@ AGENTCORE_DEADLINE_SECONDS = env_float("AGENTCORE_DEADLINE_SECONDS", 300.0, mini
 AGENTCORE_OPEN_TIMEOUT_SECONDS = env_float("AGENTCORE_OPEN_TIMEOUT_SECONDS", 10.0, minimum=0.1)
 AGENTCORE_CLOSE_TIMEOUT_SECONDS = env_float("AGENTCORE_CLOSE_TIMEOUT_SECONDS", 5.0, minimum=0.1)
 AGENTCORE_MAX_MESSAGE_BYTES = env_int("AGENTCORE_MAX_MESSAGE_BYTES", 1024 * 1024, minimum=1024)
+SSE_HEARTBEAT_SECONDS = env_float("SSE_HEARTBEAT_SECONDS", 15.0, minimum=0.1)
 # Connection failures are retried after these delays (seconds), and nothing else is.
 AGENTCORE_RETRY_DELAYS: tuple[float, ...] = (1.0, 2.0)
 

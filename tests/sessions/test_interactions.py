@@ -29,9 +29,7 @@ def _run(session_id: str | None, principal: str = ALICE, now_ms: int | None = No
         principal_arn=principal,
         now_ms=now_ms,
     )
-    assert interaction_complete(
-        started, status="success", response=RESPONSE, execution_time_ms=321
-    )
+    assert interaction_complete(started, status="success", response=RESPONSE, execution_time_ms=321)
     return started
 
 
@@ -45,7 +43,8 @@ def test_interaction_is_in_progress_before_it_completes(sessions_table: str) -> 
     started = interaction_begin(
         session_id=None, request_id=str(uuid.uuid4()), prompt=PROMPT, principal_arn=ALICE
     )
-    assert started.new_session and is_uuid4(started.session_id)
+    assert started.new_session
+    assert is_uuid4(started.session_id)
     history = session_history_get(session_id=started.session_id, principal_arn=ALICE)
     assert [i.status for i in history.interactions] == ["in_progress"]
     assert history.interactions[0].response is None
@@ -93,7 +92,10 @@ def test_another_principal_cannot_read_or_use_a_session(sessions_table: str) -> 
         session_history_get(session_id=started.session_id, principal_arn=BOB)
     with pytest.raises(SessionNotFound):
         _run(started.session_id, principal=BOB)
-    assert session_history_get(session_id=started.session_id, principal_arn=ALICE).interaction_count == 1
+    assert (
+        session_history_get(session_id=started.session_id, principal_arn=ALICE).interaction_count
+        == 1
+    )
 
 
 def test_an_idle_session_expires_but_stays_readable(
@@ -125,7 +127,9 @@ def test_unsaved_completion_is_logged_as_a_replay_record(
     )
     settings.SESSION_TABLE_NAME = "table-that-does-not-exist"
     with caplog.at_level(logging.ERROR, logger="sessions.replay"):
-        saved = interaction_complete(second, status="success", response=RESPONSE, execution_time_ms=5)
+        saved = interaction_complete(
+            second, status="success", response=RESPONSE, execution_time_ms=5
+        )
     assert saved is False
     [record] = [r for r in caplog.records if r.name == "sessions.replay"]
     assert "SKYMARSHAL_REPLAY " in record.getMessage()

@@ -1,0 +1,33 @@
+"""Where a request's time went, per component, reported in the ``Server-Timing`` header
+(``persistence`` = DynamoDB, ``runtime`` = the SkyMarshal runtime, ``total``): a caller, a
+benchmark or a browser's devtools can tell the API's own cost from its dependencies'."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+
+_spans: ContextVar[dict[str, float] | None] = ContextVar("skymarshal_timing", default=None)
+
+
+def timing_start() -> None:
+    _spans.set({})
+
+
+@contextmanager
+def timed(component: str) -> Iterator[None]:
+    started = time.perf_counter()
+    try:
+        yield
+    finally:
+        spans = _spans.get()
+        if spans is not None:
+            spans[component] = spans.get(component, 0.0) + (time.perf_counter() - started) * 1000
+
+
+def server_timing_header(total_ms: float) -> str:
+    spans = dict(_spans.get() or {})
+    spans["total"] = total_ms
+    return ", ".join(f"{name};dur={duration:.2f}" for name, duration in spans.items())
