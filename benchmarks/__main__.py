@@ -4,6 +4,11 @@
   runtime        one full SkyMarshal run over the runtime WebSocket (7 agents at 40 ms)
   history page   signed GET /api/v1/sessions/{id}?limit=50 of a 200-interaction session
   sigv4 verify   the app verifying one botocore signature, in process
+  invoke         what POST /api/v1/invoke adds over a direct WebSocket run of the same
+                 runtime (agents at 0 ms, so the run itself is short): from Server-Timing,
+                 persistence (DynamoDB: rate limit, write-ahead record, completion) and
+                 the rest (Django, SigV4, validation, JSON); and streamed time to first
+                 chunk, API vs direct
 
 Usage: python -m benchmarks [--requests N]
 """
@@ -147,9 +152,79 @@ def main() -> None:
             "runtime      ", _percentiles(_measure(max(10, args.requests // 10), run)), flush=True
         )
         _bench_sigv4(args.requests)
+        fast_runtime = start_local_runtime("--agent-latency-ms", "0", log_dir=log_dir)
+        servers.append(fast_runtime)
+        fast_env = {
+            **env,
+            "AGENTCORE_WS_URL": fast_runtime.ws_url,
+            "RATE_LIMIT_INVOKE_PER_WINDOW": "1000000",
+        }
+        fast_api = start_api(env=fast_env, log_dir=log_dir)
+        servers.append(fast_api)
+        _bench_invoke(fast_api, fast_runtime, args.requests)
     finally:
         for server in reversed(servers):
             server.stop()
+
+
+def _server_timing(header: str) -> dict[str, float]:
+    spans = {}
+    for part in header.split(","):
+        name, _, duration = part.strip().partition(";dur=")
+        spans[name] = float(duration)
+    return spans
+
+
+def _bench_invoke(api: Server, runtime: Server, count: int) -> None:
+    from tests.signing import botocore_headers
+
+    url = f"{api.http_url}/api/v1/invoke"
+    prompt = "Flight BA117 delayed 4 hours at LHR due to a hydraulic fault"
+    buffered = json.dumps({"prompt": prompt}).encode()
+    streamed = json.dumps({"prompt": prompt, "streaming": True}).encode()
+    persistence, rest, added = [], [], []
+    with httpx.Client(timeout=30) as client:
+
+        def invoke() -> None:
+            headers = botocore_headers("POST", url, body=buffered)
+            headers["Content-Type"] = "application/json"
+            response = client.post(url, content=buffered, headers=headers)
+            response.raise_for_status()
+            spans = _server_timing(response.headers["Server-Timing"])
+            persistence.append(spans["persistence"])
+            rest.append(spans["total"] - spans["persistence"] - spans["runtime"])
+            added.append(spans["total"] - spans["runtime"])
+
+        latency = _measure(count, invoke)
+        print("invoke API   ", _percentiles(latency), flush=True)
+        print("  persistence", _percentiles(persistence[3:]), flush=True)
+        print("  the rest   ", _percentiles(rest[3:]), flush=True)
+        print("  all added  ", _percentiles(added[3:]), flush=True)
+
+        def first_chunk_api() -> None:
+            headers = botocore_headers("POST", url, body=streamed)
+            headers["Content-Type"] = "application/json"
+            with client.stream("POST", url, content=streamed, headers=headers) as response:
+                for line in response.iter_lines():
+                    if line == "event: chunk":
+                        break
+
+        api_ttfc = _measure(count, first_chunk_api)
+
+    def run_direct() -> None:
+        with connect(runtime.ws_url, open_timeout=5) as ws:
+            ws.send(json.dumps({"action": "invoke", "payload": {"prompt": prompt}}))
+            while json.loads(ws.recv(timeout=10))["type"] != "complete":
+                pass
+
+    def first_chunk_direct() -> None:
+        with connect(runtime.ws_url, open_timeout=5) as ws:
+            ws.send(json.dumps({"action": "invoke", "payload": {"prompt": prompt}}))
+            ws.recv(timeout=10)
+
+    print("direct run   ", _percentiles(_measure(count, run_direct)), flush=True)
+    print("ttfc API     ", _percentiles(api_ttfc), flush=True)
+    print("ttfc direct  ", _percentiles(_measure(count, first_chunk_direct)), flush=True)
 
 
 def _bench_sigv4(count: int) -> None:
