@@ -244,6 +244,8 @@ def runtime_run_open(
                 max_size=settings.AGENTCORE_MAX_MESSAGE_BYTES,
                 proxy=None if settings.AGENTCORE_MODE == "local" else True,
                 compression=None,
+                # The connection outlives this function; RuntimeRun closes it on every path.
+                legacy=True,
             )
         except InvalidStatus as exc:
             status = exc.response.status_code
