@@ -156,7 +156,7 @@ def _signed_request(request: HttpRequest) -> SignedRequest:
         if name.startswith("HTTP_"):
             headers[name[5:].lower().replace("_", "-")] = str(value)
     for name in ("CONTENT_TYPE", "CONTENT_LENGTH"):
-        if meta.get(name):
+        if name in meta:  # present, even empty: a client may sign an empty Content-Type
             headers[name.lower().replace("_", "-")] = str(meta[name])
     raw_path, raw_query = _raw_target(meta)
     try:

@@ -114,7 +114,7 @@ REST_FRAMEWORK = {
         "rest_framework.renderers.JSONRenderer",
         "rest_framework.renderers.BrowsableAPIRenderer",
     ],
-    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_PARSER_CLASSES": ["skymarshal_api.parsers.SafeJSONParser"],
     "DEFAULT_CONTENT_NEGOTIATION_CLASS": "skymarshal_api.negotiation.JsonFallbackNegotiation",
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "skymarshal_api.authentication.ApiGatewayIamAuthentication",
