@@ -124,6 +124,13 @@ def invocation_run(
         raise
     finally:
         run.close()
+    return _record_success(started, data, run, began)
+
+
+def _record_success(
+    started: InteractionStarted, data: CompleteData, run: RuntimeRun, began: float
+) -> dict[str, Any]:
+    """The InvokeResponse, once its interaction is recorded (or logged for replay)."""
     response = _response(started, data, run, execution_time_ms=_elapsed_ms(began))
     if not interaction_complete(
         started,
@@ -164,16 +171,8 @@ def _events(started: InteractionStarted, run: RuntimeRun, began: float) -> Itera
                 if isinstance(event, ChunkData):
                     yield StreamEvent("chunk", event.model_dump(exclude_none=True))
                     continue
-                response = _response(started, event, run, execution_time_ms=_elapsed_ms(began))
                 recorded = True
-                if not interaction_complete(
-                    started,
-                    status="success",
-                    response=_stored(response),
-                    execution_time_ms=response["execution_time_ms"],
-                ):
-                    response["warnings"] = [UNSAVED_WARNING]
-                yield StreamEvent("complete", response)
+                yield StreamEvent("complete", _record_success(started, event, run, began))
                 return
             raise InvalidRuntimeResponse("The runtime ended the run without a complete message.")
         except ApplicationError as error:

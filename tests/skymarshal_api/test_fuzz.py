@@ -17,11 +17,8 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import re
 import string
-import subprocess
-import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
@@ -33,9 +30,10 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from scripts.stack import ROOT, Server
+from scripts.stack import Server
 from tests.conftest import ApiFactory
 from tests.signing import DEV_KEY, REGION, botocore_headers
+from tests.staff import staff_database_env
 
 T = TypeVar("T")
 SERVICE = "execute-api"
@@ -870,16 +868,7 @@ def api(
 ) -> Server:
     """The API with a staff database of its own (migrated, one staff account)."""
     database = tmp_path_factory.mktemp("fuzz-staff") / "staff.sqlite3"
-    env = {"LOCAL_DATABASE_PATH": str(database), "SKYMARSHAL_ENV": "test"}
-    for command in (["migrate", "--no-input"], ["shell", "-c", CREATE_STAFF]):
-        subprocess.run(
-            [sys.executable, "manage.py", *command],
-            cwd=ROOT,
-            env={**os.environ, **env},
-            check=True,
-            capture_output=True,
-            timeout=120,
-        )
+    env = staff_database_env(database, CREATE_STAFF)
     return module_api_server_factory(SESSION_TABLE_NAME=module_sessions_table, **env)
 
 

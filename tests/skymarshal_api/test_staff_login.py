@@ -2,18 +2,16 @@
 
 from __future__ import annotations
 
-import os
 import re
-import subprocess
-import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 
 import httpx
 import pytest
 
-from scripts.stack import ROOT, Server
+from scripts.stack import Server
 from tests.conftest import ApiFactory
+from tests.staff import staff_database_env
 
 CREATE_USERS = (
     "from django.contrib.auth import get_user_model; U = get_user_model(); "
@@ -29,16 +27,7 @@ def api(
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Server:
     database = tmp_path_factory.mktemp("staff") / "staff.sqlite3"
-    env = {"LOCAL_DATABASE_PATH": str(database), "SKYMARSHAL_ENV": "test"}
-    for command in (["migrate", "--no-input"], ["shell", "-c", CREATE_USERS]):
-        subprocess.run(
-            [sys.executable, "manage.py", *command],
-            cwd=ROOT,
-            env={**os.environ, **env},
-            check=True,
-            capture_output=True,
-            timeout=120,
-        )
+    env = staff_database_env(database, CREATE_USERS)
     return module_api_server_factory(SESSION_TABLE_NAME=module_sessions_table, **env)
 
 
