@@ -172,14 +172,15 @@ def sessions_list(
         if position.get("u") != principal_arn or position.get("a") != active:
             raise InvalidCursor()
         start_key = position.get("k")
-    # Active sessions are exactly those with an interaction after the cutoff.
+    # Active sessions are exactly those with an interaction at or after the cutoff.
     range_condition = None
     if active is True:
-        range_condition = SessionInteraction.timestamp > cutoff
+        range_condition = SessionInteraction.timestamp >= cutoff
     elif active is False:
-        range_condition = SessionInteraction.timestamp <= cutoff
+        range_condition = SessionInteraction.timestamp < cutoff
     sessions: list[SessionSummary] = []
     summaries: dict[str, SessionItem | None] = {}
+    next_key: dict[str, Any] | None = None
     try:
         results = SessionInteraction.user_sessions_index.query(
             principal_arn,
@@ -189,10 +190,14 @@ def sessions_list(
             last_evaluated_key=start_key,
             page_size=100,
         )
+        page_end: dict[str, Any] | None = None
         for item in results:
             summary = _summary(item.session_id, summaries)
             if summary is None or int(summary.last_interaction_at) != int(item.timestamp):
                 continue  # not the session's latest interaction: listed there
+            if page_end is not None:
+                next_key = page_end  # one more session exists: the page has a successor
+                break
             sessions.append(
                 SessionSummary(
                     session_id=item.session_id,
@@ -203,8 +208,7 @@ def sessions_list(
                 )
             )
             if len(sessions) == limit:
-                break
-        next_key = results.last_evaluated_key if len(sessions) == limit else None
+                page_end = results.last_evaluated_key
     except (PynamoDBException, BotoCoreError) as exc:
         raise StorageUnavailable(f"Could not list the sessions: {exc}") from exc
     next_cursor = (
