@@ -17,7 +17,9 @@ _REMOVED = re.compile(r"[<>{}]")
 
 def prompt_sanitize(text: str) -> str:
     """Remove <, >, {, } and every control character except newline and tab, then strip
-    (Property 8)."""
+    (Property 8). Control characters here are Unicode's Cc, plus the invisible format
+    characters (Cf: bidi overrides, zero-width joiners) that can hide text from a reader,
+    and lone surrogates (Cs), which cannot be stored as UTF-8."""
     kept = _REMOVED.sub("", text)
     kept = "".join(
         ch
@@ -39,10 +41,31 @@ class StrictBooleanField(serializers.BooleanField):
         raise AssertionError("unreachable")  # pragma: no cover
 
 
+class PromptField(serializers.CharField):
+    """A JSON string, sanitized before it is judged: a NUL is removed like any control
+    character rather than refused, and a number is not a prompt."""
+
+    def to_internal_value(self, data: Any) -> str:
+        if not isinstance(data, str):
+            self.fail("invalid")
+        sanitized = prompt_sanitize(data)
+        if not PROMPT_MIN_CHARS <= len(sanitized) <= PROMPT_MAX_CHARS:
+            raise serializers.ValidationError(
+                f"prompt must be {PROMPT_MIN_CHARS} to {PROMPT_MAX_CHARS} characters after "
+                f"removing <, >, {{, }} and control characters; got {len(sanitized)}."
+            )
+        return sanitized
+
+    def run_validation(self, data: Any = serializers.empty) -> Any:
+        # CharField's own checks (blank, NUL characters) would judge the unsanitized text.
+        (is_empty, value) = self.validate_empty_values(data)
+        if is_empty:
+            return value
+        return self.to_internal_value(value)
+
+
 class InvokeRequestSerializer(serializers.Serializer[Any]):
-    prompt = serializers.CharField(
-        trim_whitespace=False,
-        allow_blank=True,
+    prompt = PromptField(
         help_text=(
             "The disruption in plain language. <, >, {, } and control characters other than "
             "newline and tab are removed, then surrounding whitespace; 10 to 10,000 "
@@ -51,6 +74,7 @@ class InvokeRequestSerializer(serializers.Serializer[Any]):
     )
     session_id = serializers.CharField(
         required=False,
+        trim_whitespace=False,
         help_text="Continue this session (a canonical UUID v4); omit to start a new one. "
         "An id that does not exist yet starts a session with that id.",
     )
@@ -72,15 +96,6 @@ class InvokeRequestSerializer(serializers.Serializer[Any]):
                 }
             )
         return super().to_internal_value(data)
-
-    def validate_prompt(self, value: str) -> str:
-        sanitized = prompt_sanitize(value)
-        if not PROMPT_MIN_CHARS <= len(sanitized) <= PROMPT_MAX_CHARS:
-            raise serializers.ValidationError(
-                f"prompt must be {PROMPT_MIN_CHARS} to {PROMPT_MAX_CHARS} characters after "
-                f"removing <, >, {{, }} and control characters; got {len(sanitized)}."
-            )
-        return sanitized
 
     def validate_session_id(self, value: str) -> str:
         if not is_uuid4(value):
