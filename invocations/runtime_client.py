@@ -70,6 +70,7 @@ _HANDSHAKE_HEADERS = frozenset(
     {"host", "upgrade", "connection", "sec-websocket-key", "sec-websocket-version", "user-agent"}
 )
 _BUSY_STATUSES = frozenset({429, 503})
+_MAX_RUNTIME_MESSAGE = 500
 
 
 @dataclass(frozen=True)
@@ -154,12 +155,18 @@ class RuntimeRun:
                     yield message.data
                     return
                 else:
+                    # The runtime's code and message reach the caller; its details (which
+                    # may hold an agent's internals) only the log.
+                    logger.warning(
+                        "Runtime error %s: %s %s",
+                        message.error.code,
+                        message.error.message,
+                        message.error.details,
+                    )
                     raise RuntimeFailed(
-                        f"The SkyMarshal runtime reported an error: {message.error.message}",
-                        details={
-                            "runtime_error_code": message.error.code,
-                            "runtime_details": message.error.details or {},
-                        },
+                        "The SkyMarshal runtime reported an error: "
+                        f"{message.error.message[:_MAX_RUNTIME_MESSAGE]}",
+                        details={"runtime_error_code": message.error.code},
                     )
         finally:
             self.close()
@@ -205,11 +212,16 @@ class RuntimeRun:
             return _parse(raw)
 
 
+def _reject_constant(name: str) -> None:
+    raise ValueError(f"{name} is not JSON")
+
+
 def _parse(raw: str | bytes) -> ChunkMessage | CompleteMessage | ErrorMessage:
     try:
-        document = json.loads(raw)
+        # NaN and Infinity are not JSON: they would break the response and the record.
+        document = json.loads(raw, parse_constant=_reject_constant)
         return RuntimeMessage.model_validate({"message": document}).message
-    except (ValueError, ValidationError) as exc:
+    except (ValueError, ValidationError, RecursionError) as exc:
         raise InvalidRuntimeResponse(
             "The runtime sent a message that is not part of its protocol.",
             details={"problem": type(exc).__name__},
@@ -234,12 +246,14 @@ def runtime_run_open(
         if time.monotonic() >= deadline:
             raise RuntimeTimeout("The SkyMarshal runtime could not be reached before the deadline.")
         stats.connect_attempts += 1
-        target = runtime_target(session_id)
         try:
+            target = runtime_target(session_id)
             connection = connect(
                 target.url,
                 additional_headers=target.headers,
-                open_timeout=settings.AGENTCORE_OPEN_TIMEOUT_SECONDS,
+                open_timeout=min(
+                    settings.AGENTCORE_OPEN_TIMEOUT_SECONDS, deadline - time.monotonic()
+                ),
                 close_timeout=settings.AGENTCORE_CLOSE_TIMEOUT_SECONDS,
                 max_size=settings.AGENTCORE_MAX_MESSAGE_BYTES,
                 proxy=None if settings.AGENTCORE_MODE == "local" else True,
@@ -261,6 +275,11 @@ def runtime_run_open(
                 break  # refused for good (e.g. 403): retrying cannot help
         except (OSError, InvalidHandshake, TimeoutError) as exc:
             last_problem = f"{type(exc).__name__}: {exc}"
+        except Exception as exc:  # e.g. no AWS credentials, a malformed URL
+            # Not a passing network fault: retrying cannot help.
+            logger.error("Cannot connect to the runtime: %s: %s", type(exc).__name__, exc)
+            last_problem = type(exc).__name__
+            break
         else:
             try:
                 connection.send(
@@ -277,7 +296,8 @@ def runtime_run_open(
         logger.warning(
             "Runtime connection attempt %s failed: %s", stats.connect_attempts, last_problem
         )
+    logger.error("Runtime unreachable after %s attempts: %s", stats.connect_attempts, last_problem)
     raise RuntimeConnectionFailed(
         f"Could not connect to the SkyMarshal runtime after {stats.connect_attempts} attempts.",
-        details={"attempts": stats.connect_attempts, "last_problem": last_problem},
+        details={"attempts": stats.connect_attempts},
     )

@@ -19,7 +19,11 @@ from invocations.runtime_client import RuntimeRun, runtime_run_open
 from invocations.wire import ChunkData, CompleteData
 from sessions.services import InteractionStarted, interaction_begin
 from sessions.services import interaction_complete as _interaction_complete
-from skymarshal_api.errors import ApplicationError, InvalidRuntimeResponse, RuntimeTimeout
+from skymarshal_api.errors import (
+    InvalidRuntimeResponse,
+    RuntimeTimeout,
+    as_application_error,
+)
 from skymarshal_api.timing import timed
 
 logger = logging.getLogger(__name__)
@@ -75,7 +79,12 @@ def _response(
     }
 
 
-def _record_failure(started: InteractionStarted, error: ApplicationError, began: float) -> None:
+def _record_failure(started: InteractionStarted, exc: Exception, began: float) -> None:
+    """Complete the interaction as failed, whatever failed (an unexpected exception is
+    recorded as INTERNAL_ERROR and logged with its traceback)."""
+    error = as_application_error(exc)
+    if error is not exc:
+        logger.exception("Invocation %s failed unexpectedly", started.request_id)
     saved = interaction_complete(
         started,
         status="timeout" if isinstance(error, RuntimeTimeout) else "error",
@@ -101,8 +110,8 @@ def _begin(
     try:
         with timed("runtime"):
             run = runtime_run_open(prompt=prompt, session_id=started.session_id)
-    except ApplicationError as error:
-        _record_failure(started, error, began)
+    except Exception as exc:
+        _record_failure(started, exc, began)
         raise
     return started, run, began
 
@@ -119,8 +128,8 @@ def invocation_run(
     try:
         with timed("runtime"):
             data = run.complete()
-    except ApplicationError as error:
-        _record_failure(started, error, began)
+    except Exception as exc:
+        _record_failure(started, exc, began)
         raise
     finally:
         run.close()
@@ -175,9 +184,10 @@ def _events(started: InteractionStarted, run: RuntimeRun, began: float) -> Itera
                 yield StreamEvent("complete", _record_success(started, event, run, began))
                 return
             raise InvalidRuntimeResponse("The runtime ended the run without a complete message.")
-        except ApplicationError as error:
+        except Exception as exc:  # the stream must end with its one error event
             recorded = True
-            _record_failure(started, error, began)
+            _record_failure(started, exc, began)
+            error = as_application_error(exc)
             yield StreamEvent(
                 "error",
                 error_body(

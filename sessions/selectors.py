@@ -17,6 +17,7 @@ from django.conf import settings
 from pynamodb.exceptions import PynamoDBException, TableDoesNotExist
 
 from sessions.models import SESSION_ITEM_TIMESTAMP, SessionInteraction, SessionItem
+from sessions.services import storage_unavailable
 from skymarshal_api.cursors import cursor_decode, cursor_encode
 from skymarshal_api.errors import InvalidCursor, SessionNotFound, StorageUnavailable
 
@@ -97,7 +98,7 @@ def session_get(*, session_id: str, principal_arn: str) -> SessionItem:
     except SessionItem.DoesNotExist:
         raise SessionNotFound() from None
     except (PynamoDBException, BotoCoreError) as exc:
-        raise StorageUnavailable(f"Could not read the session: {exc}") from exc
+        raise storage_unavailable("read the session", exc) from exc
     if session.owner != principal_arn:
         raise SessionNotFound()
     return session
@@ -133,7 +134,7 @@ def session_history_get(
             )
         )
     except (PynamoDBException, BotoCoreError) as exc:
-        raise StorageUnavailable(f"Could not read the session history: {exc}") from exc
+        raise storage_unavailable("read the session history", exc) from exc
     page, more = items[:limit], len(items) > limit
     next_cursor = (
         cursor_encode({"s": session_id, "t": int(page[-1].timestamp)}, purpose="history")
@@ -210,7 +211,7 @@ def sessions_list(
             if len(sessions) == limit:
                 page_end = results.last_evaluated_key
     except (PynamoDBException, BotoCoreError) as exc:
-        raise StorageUnavailable(f"Could not list the sessions: {exc}") from exc
+        raise storage_unavailable("list the sessions", exc) from exc
     next_cursor = (
         cursor_encode({"u": principal_arn, "a": active, "k": next_key}, purpose="sessions")
         if next_key

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import random
 import time
 import uuid
 from dataclasses import dataclass
@@ -156,6 +157,17 @@ class InteractionStarted:
     new_session: bool
 
 
+def storage_unavailable(action: str, exc: Exception) -> StorageUnavailable:
+    """The error a caller sees when DynamoDB fails: what failed and AWS's error code, never
+    the exception's text (it can hold ARNs, account ids and endpoints), which is logged."""
+    code = getattr(exc, "cause_response_code", None)
+    logger.warning("DynamoDB failed to %s: %s", action, exc)
+    return StorageUnavailable(
+        f"Session storage could not {action}; retry after Retry-After.",
+        details={"aws_error_code": code} if code else None,
+    )
+
+
 def session_create() -> str:
     """A new session id (UUID v4)."""
     return str(uuid.uuid4())
@@ -229,12 +241,14 @@ def interaction_begin(
             if reasons and reasons[_PUT_REASON] == "ConditionalCheckFailed":
                 timestamp += 1  # another interaction took this millisecond
                 continue
-            raise StorageUnavailable(
-                f"Could not record the interaction: {exc.msg}",
-                details={"aws_error_code": exc.cause_response_code},
-            ) from exc
+            if "TransactionConflict" in reasons:
+                # Another transaction on the same session at the same moment (botocore does
+                # not retry a cancelled transaction).
+                time.sleep(random.uniform(0.02, 0.1))  # noqa: S311 - jitter, not secrecy
+                continue
+            raise storage_unavailable("record the interaction", exc) from exc
         except (PynamoDBException, BotoCoreError) as exc:
-            raise StorageUnavailable(f"Could not record the interaction: {exc}") from exc
+            raise storage_unavailable("record the interaction", exc) from exc
         return InteractionStarted(
             session_id=session_id,
             timestamp=timestamp,
@@ -252,7 +266,7 @@ def _session_refusal(session_id: str, principal_arn: str) -> ApplicationError:
     except SessionItem.DoesNotExist:
         return StorageUnavailable("The session changed while the interaction was recorded.")
     except (PynamoDBException, BotoCoreError) as exc:
-        return StorageUnavailable(f"Could not read the session: {exc}")
+        return storage_unavailable("read the session", exc)
     if session.owner != principal_arn:
         return SessionNotFound()
     return SessionExpired(

@@ -6,5 +6,5 @@ class SkyMarshalApiConfig(AppConfig):
     verbose_name = "SkyMarshal API"
 
     def ready(self) -> None:
-        # Registers the OpenAPI authentication extensions.
-        from skymarshal_api import schema  # noqa: F401
+        # Registers the OpenAPI authentication extensions and the system checks.
+        from skymarshal_api import checks, schema  # noqa: F401

@@ -14,8 +14,10 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import lru_cache
 from typing import Any, Literal
 from urllib.parse import quote, urlsplit
 
@@ -26,7 +28,7 @@ from rest_framework.authentication import BaseAuthentication, SessionAuthenticat
 from rest_framework.request import Request
 
 from skymarshal_api.errors import ApplicationError, Unauthorized
-from skymarshal_api.sigv4 import SignedRequest, local_keys_parse, sigv4_verify
+from skymarshal_api.sigv4 import LocalKey, SignedRequest, local_keys_parse, sigv4_verify
 
 PrincipalSource = Literal["api_gateway", "sigv4", "staff", "local"]
 
@@ -99,7 +101,7 @@ class SigV4Authentication(BaseAuthentication):
         try:
             key = sigv4_verify(
                 _signed_request(django_request),
-                keys=local_keys_parse(settings.SIGV4_LOCAL_KEYS),
+                keys=_local_keys(json.dumps(settings.SIGV4_LOCAL_KEYS, sort_keys=True)),
                 region=settings.AWS_REGION,
                 now=datetime.now(UTC),
                 max_skew_seconds=settings.SIGV4_MAX_CLOCK_SKEW_SECONDS,
@@ -141,6 +143,12 @@ class LocalNoAuthentication(BaseAuthentication):
         if settings.AUTH_MODE != "none":
             return None
         return Principal(arn=settings.LOCAL_PRINCIPAL_ARN, source="local"), None
+
+
+@lru_cache(maxsize=4)
+def _local_keys(config: str) -> dict[str, LocalKey]:
+    """SIGV4_LOCAL_KEYS parsed once per distinct value (tests change the setting)."""
+    return local_keys_parse(json.loads(config))
 
 
 def _gateway_identity(event: Any) -> dict[str, Any]:

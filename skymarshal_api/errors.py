@@ -161,6 +161,15 @@ class StorageUnavailable(ApplicationError):
     error_code = "STORAGE_UNAVAILABLE"
     default_message = "Session storage is unavailable; retry after Retry-After."
 
+    def __init__(
+        self,
+        message: str | None = None,
+        *,
+        details: dict[str, Any] | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(message, details=details, headers={"Retry-After": "1", **(headers or {})})
+
 
 class RuntimeTimeout(ApplicationError):
     status_code = 504

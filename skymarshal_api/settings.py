@@ -7,6 +7,7 @@ start without its required values. README.md lists every variable.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +28,11 @@ BASE_DIR = Path(__file__).resolve().parent.parent
 
 SKYMARSHAL_ENV = env_choice("SKYMARSHAL_ENV", ("local", "test", "production"), "local")
 PRODUCTION = SKYMARSHAL_ENV == "production"
+if os.environ.get("AWS_LAMBDA_FUNCTION_NAME") and not PRODUCTION:
+    # The local defaults accept the development key published in README.md.
+    raise ImproperlyConfigured(
+        f"SKYMARSHAL_ENV={SKYMARSHAL_ENV} on AWS Lambda: set SKYMARSHAL_ENV=production"
+    )
 
 # Only the local stack and the tests may fall back to a built-in key; production refuses.
 _DEV_SECRET_KEY = "skymarshal-local-development-only-key-not-for-production-use"  # noqa: S105
@@ -60,15 +66,19 @@ MIDDLEWARE = [
     "skymarshal_api.middleware.RequestIdMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "corsheaders.middleware.CorsMiddleware",
-    "skymarshal_api.middleware.BodyLimitMiddleware",
     "skymarshal_api.middleware.ApiSecurityHeadersMiddleware",
-    "django.contrib.sessions.middleware.SessionMiddleware",
+    "skymarshal_api.middleware.BodyLimitMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
-    "django.contrib.auth.middleware.AuthenticationMiddleware",
-    "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
+if not PRODUCTION:
+    # Staff logins to the browsable API (production has no database to log in against).
+    MIDDLEWARE[5:5] = ["django.contrib.sessions.middleware.SessionMiddleware"]
+    MIDDLEWARE[-1:-1] = [
+        "django.contrib.auth.middleware.AuthenticationMiddleware",
+        "django.contrib.messages.middleware.MessageMiddleware",
+    ]
 
 ROOT_URLCONF = "skymarshal_api.urls"
 WSGI_APPLICATION = "skymarshal_api.wsgi.application"
@@ -110,10 +120,8 @@ STATIC_ROOT = BASE_DIR / ".local" / "static"
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 REST_FRAMEWORK = {
-    "DEFAULT_RENDERER_CLASSES": [
-        "rest_framework.renderers.JSONRenderer",
-        "rest_framework.renderers.BrowsableAPIRenderer",
-    ],
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"]
+    + ([] if PRODUCTION else ["rest_framework.renderers.BrowsableAPIRenderer"]),
     "DEFAULT_PARSER_CLASSES": ["skymarshal_api.parsers.SafeJSONParser"],
     "DEFAULT_CONTENT_NEGOTIATION_CLASS": "skymarshal_api.negotiation.JsonFallbackNegotiation",
     "DEFAULT_AUTHENTICATION_CLASSES": [

@@ -130,7 +130,9 @@ def sigv4_verify(
     if token is not None:
         if "x-amz-security-token" not in signed_headers:
             raise Forbidden("X-Amz-Security-Token must be among the signed headers.")
-        if key.session_token is None or not hmac.compare_digest(token, key.session_token):
+        if key.session_token is None or not hmac.compare_digest(
+            token.encode("utf-8", "surrogateescape"), key.session_token.encode()
+        ):
             raise Forbidden("The security token included in the request is invalid.")
 
     body_hash = hashlib.sha256(request.body).hexdigest()

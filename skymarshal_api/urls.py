@@ -1,3 +1,4 @@
+from django.conf import settings
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
 
@@ -28,5 +29,4 @@ urlpatterns = [
         SpectacularRedocView.as_view(url_name="schema", http_method_names=["get", "head"]),
         name="redoc",
     ),
-    path("api-auth/", include("rest_framework.urls")),
-]
+] + ([path("api-auth/", include("rest_framework.urls"))] if settings.STAFF_LOGIN_ENABLED else [])

@@ -110,3 +110,35 @@ def test_openapi_schema_validates_without_warnings() -> None:
     result = _manage({"SKYMARSHAL_ENV": "test"}, "spectacular", "--validate", "--fail-on-warn")
     assert result.returncode == 0, result.stderr[-3000:]
     assert "securitySchemes" in result.stdout
+
+
+def test_a_lambda_refuses_the_local_defaults() -> None:
+    result = _load_settings({"AWS_LAMBDA_FUNCTION_NAME": "skymarshal-api-dev"})
+    assert result.returncode != 0
+    assert "set SKYMARSHAL_ENV=production" in result.stderr.splitlines()[-1]
+    assert _load_settings({**PRODUCTION, "AWS_LAMBDA_FUNCTION_NAME": "x"}).returncode == 0
+
+
+def test_production_serves_no_login_and_no_browsable_api() -> None:
+    show = (
+        "settings.REST_FRAMEWORK['DEFAULT_RENDERER_CLASSES'], "
+        "'SessionMiddleware' in ' '.join(settings.MIDDLEWARE), "
+        "__import__('django.urls', fromlist=['x']).resolve('/api/v1/health').url_name"
+    )
+    result = _load_settings(PRODUCTION, show)
+    assert result.returncode == 0, result.stderr
+    assert "BrowsableAPIRenderer" not in result.stdout
+    assert "False" in result.stdout
+    login = _load_settings(
+        PRODUCTION,
+        "__import__('django.urls', fromlist=['x']).resolve('/api-auth/login/')",
+    )
+    assert "Resolver404" in login.stderr
+
+
+def test_malformed_sigv4_local_keys_fail_the_system_check() -> None:
+    result = _manage(
+        {"SKYMARSHAL_ENV": "test", "SIGV4_LOCAL_KEYS": '{"AKIDX": {"secret": "s"}}'}, "check"
+    )
+    assert result.returncode != 0
+    assert "skymarshal.E001" in result.stderr
