@@ -9,7 +9,7 @@ from rest_framework.response import Response
 
 from invocations.serializers import InvokeRequestSerializer, InvokeResponseSerializer
 from invocations.services import invocation_run, invocation_stream
-from invocations.sse import sse_frames
+from invocations.sse import SseStream
 from skymarshal_api.apis import AuthenticatedApi
 from skymarshal_api.authentication import principal_of
 from skymarshal_api.request_id import request_id_of
@@ -84,7 +84,7 @@ class InvokeApi(AuthenticatedApi):
         if not wants_stream:
             return Response(invocation_run(**arguments))
         response = StreamingHttpResponse(
-            sse_frames(invocation_stream(**arguments)), content_type="text/event-stream"
+            SseStream(invocation_stream(**arguments)), content_type="text/event-stream"
         )
         response["Cache-Control"] = "no-cache"
         response["X-Accel-Buffering"] = "no"

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -153,7 +153,7 @@ def _record_success(
 
 def invocation_stream(
     *, prompt: str, session_id: str | None, principal_arn: str, request_id: str
-) -> Iterator[StreamEvent]:
+) -> InvocationEvents:
     """Start an invocation (errors until the runtime is connected are raised, so they can
     be HTTP errors) and return its events: ``start``, the runtime's ``chunk``s, then one
     ``complete`` (the InvokeResponse) or one ``error`` (the error shape). A client that
@@ -161,53 +161,76 @@ def invocation_stream(
     started, run, began = _begin(
         prompt=prompt, session_id=session_id, principal_arn=principal_arn, request_id=request_id
     )
-    return _events(started, run, began)
+    return InvocationEvents(started, run, began)
 
 
-def _events(started: InteractionStarted, run: RuntimeRun, began: float) -> Iterator[StreamEvent]:
-    from skymarshal_api.errors import error_body
+class InvocationEvents:
+    """A started run's events. ``close()`` ends the run whether or not the events were
+    read (a generator that never started would never run its clean-up), so the server
+    closing the response is enough to close the runtime socket and record the outcome."""
 
-    recorded = False
-    try:
-        yield StreamEvent(
-            "start", {"request_id": started.request_id, "session_id": started.session_id}
-        )
-        try:
-            for event in run.chunks_then_complete(idle_seconds=settings.SSE_HEARTBEAT_SECONDS):
-                if event is None:
-                    yield StreamEvent("heartbeat", {})
-                    continue
-                if isinstance(event, ChunkData):
-                    yield StreamEvent("chunk", event.model_dump(exclude_none=True))
-                    continue
-                recorded = True
-                yield StreamEvent("complete", _record_success(started, event, run, began))
-                return
-            raise InvalidRuntimeResponse("The runtime ended the run without a complete message.")
-        except Exception as exc:  # the stream must end with its one error event
-            recorded = True
-            _record_failure(started, exc, began)
-            error = as_application_error(exc)
-            yield StreamEvent(
-                "error",
-                error_body(
-                    request_id=started.request_id,
-                    error_code=error.error_code,
-                    message=error.message,
-                    details=error.details,
-                ),
-            )
-    finally:
-        run.close()
-        if not recorded:
-            logger.info("Client left before the run ended: %s", started.request_id)
+    def __init__(self, started: InteractionStarted, run: RuntimeRun, began: float) -> None:
+        self._started, self._run, self._began = started, run, began
+        self._recorded = False
+        self._events = self._generate()
+
+    def __iter__(self) -> Iterator[StreamEvent]:
+        return self._events
+
+    def close(self) -> None:
+        self._events.close()
+        self._finish()
+
+    def _finish(self) -> None:
+        self._run.close()
+        if not self._recorded:
+            self._recorded = True
+            logger.info("Client left before the run ended: %s", self._started.request_id)
             interaction_complete(
-                started,
+                self._started,
                 status="cancelled",
                 response=None,
-                execution_time_ms=_elapsed_ms(began),
+                execution_time_ms=_elapsed_ms(self._began),
                 error_message="The client closed the stream before the run ended.",
             )
+
+    def _generate(self) -> Generator[StreamEvent, None, None]:
+        from skymarshal_api.errors import error_body
+
+        started, run, began = self._started, self._run, self._began
+        try:
+            yield StreamEvent(
+                "start", {"request_id": started.request_id, "session_id": started.session_id}
+            )
+            try:
+                for event in run.chunks_then_complete(idle_seconds=settings.SSE_HEARTBEAT_SECONDS):
+                    if event is None:
+                        yield StreamEvent("heartbeat", {})
+                        continue
+                    if isinstance(event, ChunkData):
+                        yield StreamEvent("chunk", event.model_dump(exclude_none=True))
+                        continue
+                    self._recorded = True
+                    yield StreamEvent("complete", _record_success(started, event, run, began))
+                    return
+                raise InvalidRuntimeResponse(
+                    "The runtime ended the run without a complete message."
+                )
+            except Exception as exc:  # the stream must end with its one error event
+                self._recorded = True
+                _record_failure(started, exc, began)
+                error = as_application_error(exc)
+                yield StreamEvent(
+                    "error",
+                    error_body(
+                        request_id=started.request_id,
+                        error_code=error.error_code,
+                        message=error.message,
+                        details=error.details,
+                    ),
+                )
+        finally:
+            self._finish()
 
 
 def _stored(response: dict[str, Any]) -> dict[str, Any]:

@@ -6,17 +6,30 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Iterator
 
-from invocations.services import StreamEvent
+from invocations.services import InvocationEvents, StreamEvent
 
 
 def sse_frames(events: Iterable[StreamEvent]) -> Iterator[bytes]:
-    """The events as SSE; a heartbeat is a comment line, which clients ignore and which
-    keeps proxies (and our own server) aware that the connection is alive."""
     number = 0
     for event in events:
         if event.event == "heartbeat":
+            # A comment: clients ignore it; proxies (and our server) see a live stream.
             yield b": heartbeat\n\n"
             continue
         number += 1
         data = json.dumps(event.data, separators=(",", ":"), ensure_ascii=False)
         yield f"id: {number}\nevent: {event.event}\ndata: {data}\n\n".encode()
+
+
+class SseStream:
+    """A run's events as SSE bytes. Django closes a streaming response's content when the
+    server is done with it, however that happened; closing this closes the run."""
+
+    def __init__(self, events: InvocationEvents) -> None:
+        self._events = events
+
+    def __iter__(self) -> Iterator[bytes]:
+        return sse_frames(self._events)
+
+    def close(self) -> None:
+        self._events.close()

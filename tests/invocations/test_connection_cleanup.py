@@ -98,3 +98,31 @@ settings_profile = settings(
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.data_too_large],
 )
+
+
+def test_a_stream_closed_before_it_was_read_closes_the_run(
+    local_runtime_factory: RuntimeFactory, sessions_table: str, settings: Any
+) -> None:
+    from invocations.services import invocation_stream
+    from invocations.sse import SseStream
+    from sessions.selectors import session_history_get
+
+    runtime = local_runtime_factory("--agent-latency-ms", "200")
+    settings.AGENTCORE_WS_URL = runtime.ws_url
+    session_id = str(uuid.uuid4())
+    stream = SseStream(
+        invocation_stream(
+            prompt=PROMPT,
+            session_id=session_id,
+            principal_arn=PRINCIPAL,
+            request_id=str(uuid.uuid4()),
+        )
+    )
+    assert _established({runtime.port})  # the run is connected
+    stream.close()  # what the server does when the client is gone before the first byte
+    deadline = time.monotonic() + 3
+    while _established({runtime.port}):
+        assert time.monotonic() < deadline, _established({runtime.port})
+        time.sleep(0.1)
+    [interaction] = session_history_get(session_id=session_id, principal_arn=PRINCIPAL).interactions
+    assert interaction.status == "cancelled"
