@@ -286,7 +286,8 @@ def interaction_complete(
 ) -> bool:
     """Record the interaction's outcome. True when saved; False when DynamoDB failed even
     after retries, in which case the whole interaction was logged as a replay record and a
-    metric counted (never a silent loss). Completing an interaction twice changes nothing."""
+    metric counted (never a silent loss). A response DynamoDB cannot hold is left out, with
+    a note in error_message. Completing an interaction twice changes nothing."""
     interaction = SessionInteraction(started.session_id, started.timestamp)
     try:
         interaction.update(
@@ -308,6 +309,21 @@ def interaction_complete(
                 "Interaction %s/%s was already complete", started.session_id, started.timestamp
             )
             return True
+        if exc.cause_response_code == "ValidationException" and response is not None:
+            # DynamoDB will never take this response (over 400 KB, an empty map key, a
+            # number out of its range): keep the interaction without it rather than log a
+            # record that could never be replayed either.
+            logger.warning(
+                "Response of %s not storable: %s", started.request_id, exc.cause_response_message
+            )
+            note = "The response could not be stored in the session history."
+            return interaction_complete(
+                started,
+                status=status,
+                response=None,
+                execution_time_ms=execution_time_ms,
+                error_message=f"{error_message} {note}" if error_message else note,
+            )
         _record_unsaved(started, status, response, execution_time_ms, error_message, exc)
         return False
     except (PynamoDBException, BotoCoreError) as exc:

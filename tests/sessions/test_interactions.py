@@ -172,3 +172,21 @@ def test_interactions_past_their_ttl_never_appear(
     listed = [s.session_id for s in sessions_list(principal_arn=BOB).sessions]
     assert stale.session_id in listed
     assert gone.session_id not in listed
+
+
+def test_a_response_dynamodb_cannot_hold_is_left_out_with_a_note(
+    sessions_table: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    started = interaction_begin(
+        session_id=None, request_id=str(uuid.uuid4()), prompt=PROMPT, principal_arn=ALICE
+    )
+    too_big = {"assessment": "x" * 450_000}  # DynamoDB items stop at 400 KB
+    with caplog.at_level(logging.ERROR, logger="sessions.replay"):
+        assert interaction_complete(
+            started, status="success", response=too_big, execution_time_ms=9
+        )
+    assert not [r for r in caplog.records if r.name == "sessions.replay"]
+    [done] = session_history_get(session_id=started.session_id, principal_arn=ALICE).interactions
+    assert done.status == "success"
+    assert done.response is None
+    assert done.error_message == "The response could not be stored in the session history."
