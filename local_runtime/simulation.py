@@ -72,10 +72,16 @@ _CAUSE_KEYWORDS: tuple[tuple[Cause, tuple[str, ...]], ...] = (
 _EXTRAORDINARY: frozenset[Cause] = frozenset({"weather", "atc", "security", "medical"})
 
 _FLIGHT = re.compile(r"\b([A-Z]{2}|[A-Z]\d|\d[A-Z])\s?(\d{1,4})\b")
-_DELAY = re.compile(r"(\d+(?:\.\d+)?)\s*(hours?|hrs?|h|minutes?|mins?|m)\b(?!\w)", re.IGNORECASE)
-_PASSENGERS = re.compile(r"(\d[\d,]*)\s*(?:passengers|pax|guests|travellers|travelers)\b", re.I)
+# Each number pattern starts only where a number starts ((?<![\d.,])): without that, a
+# long run of digits costs quadratic backtracking.
+_DELAY = re.compile(
+    r"(?<![\d.])(\d+(?:\.\d+)?)\s*(hours?|hrs?|h|minutes?|mins?|m)\b(?!\w)", re.IGNORECASE
+)
+_PASSENGERS = re.compile(
+    r"(?<![\d,])(\d[\d,]*)\s*(?:passengers|pax|guests|travellers|travelers)\b", re.I
+)
 _AIRPORT = re.compile(r"\b(?:at|from|to|in|into|out of)\s+([A-Z]{3})\b")
-_CARGO_KG = re.compile(r"(\d[\d,]*(?:\.\d+)?)\s*(kg|tonnes?|tons?|t)\b", re.IGNORECASE)
+_CARGO_KG = re.compile(r"(?<![\d.,])(\d[\d,]*(?:\.\d+)?)\s*(kg|tonnes?|tons?|t)\b", re.IGNORECASE)
 
 # Planned duty of the operating crew before the disruption; the flight duty period
 # limit (EASA ORO.FTL.205 basic maximum for a mid-day report) and the limit reachable
@@ -139,7 +145,8 @@ class AgentAssessment:
 
 
 def _number(text: str) -> float:
-    return float(text.replace(",", ""))
+    # Capped: a prompt may hold any digits, and int(inf) raises.
+    return min(float(text.replace(",", "")), 1e9)
 
 
 def _delay_minutes(prompt: str) -> int | None:
@@ -174,6 +181,9 @@ def _cargo_kg(prompt: str) -> float:
 def disruption_parse(prompt: str, previous: Disruption | None = None) -> Disruption:
     """Read a disruption from ``prompt``; facts the prompt leaves out come from ``previous``
     (the session's earlier turn), so a follow-up can say just "what if it grows to 6 hours?"."""
+    # The facts are in the first lines of any real prompt (the runtime reads up to 100,000
+    # characters); a bound keeps the parse cheap whatever arrives.
+    prompt = prompt[:10_000]
     flight_match = _FLIGHT.search(prompt)
     flight = "".join(flight_match.groups()) if flight_match else None
     delay = _delay_minutes(prompt)

@@ -86,3 +86,9 @@ def test_every_prompt_gets_a_complete_consistent_assessment(prompt: str) -> None
     else:
         assert data["final_decision"] == "conditional"
     assert data == _complete(prompt) | {"execution_time_ms": data["execution_time_ms"]}
+
+
+def test_huge_numbers_and_long_prompts_are_read_without_failing() -> None:
+    disruption = disruption_parse("Flight AA1 delayed 2 hours, " + "9" * 400 + " passengers")
+    assert disruption.passengers == 1_000_000_000
+    assert disruption_parse("1" * 100_000).flight_number is None
