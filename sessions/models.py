@@ -44,6 +44,14 @@ _BINDING_SETTINGS = frozenset(
 )
 
 
+class _TableMeta:
+    """Where every model of the table lives; ``sessions_table_bind`` sets the real values."""
+
+    table_name = "skymarshal-sessions"
+    region = "us-east-1"
+    billing_mode = PAY_PER_REQUEST_BILLING_MODE
+
+
 class UserSessionsIndex(GlobalSecondaryIndex["SessionInteraction"]):
     class Meta:
         index_name = USER_SESSIONS_INDEX
@@ -56,10 +64,8 @@ class UserSessionsIndex(GlobalSecondaryIndex["SessionInteraction"]):
 class SessionInteraction(Model):
     """One invocation within a session."""
 
-    class Meta:
-        table_name = "skymarshal-sessions"
-        region = "us-east-1"
-        billing_mode = PAY_PER_REQUEST_BILLING_MODE
+    class Meta(_TableMeta):
+        pass
 
     session_id = UnicodeAttribute(hash_key=True)
     timestamp = NumberAttribute(range_key=True)
@@ -83,10 +89,8 @@ SESSION_ITEM_TIMESTAMP = 0
 class SessionItem(Model):
     """A session: who owns it, when it started and was last used, how many interactions."""
 
-    class Meta:
-        table_name = "skymarshal-sessions"
-        region = "us-east-1"
-        billing_mode = PAY_PER_REQUEST_BILLING_MODE
+    class Meta(_TableMeta):
+        pass
 
     session_id = UnicodeAttribute(hash_key=True)
     timestamp = NumberAttribute(range_key=True, default=SESSION_ITEM_TIMESTAMP)
@@ -103,10 +107,8 @@ RATE_LIMIT_KEY_PREFIX = "ratelimit#"
 class RateLimitCounter(Model):
     """Requests a principal made in one fixed window; ``timestamp`` is the window's start."""
 
-    class Meta:
-        table_name = "skymarshal-sessions"
-        region = "us-east-1"
-        billing_mode = PAY_PER_REQUEST_BILLING_MODE
+    class Meta(_TableMeta):
+        pass
 
     session_id = UnicodeAttribute(hash_key=True)
     timestamp = NumberAttribute(range_key=True)

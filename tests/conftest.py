@@ -133,13 +133,18 @@ def module_api_server_factory(
     servers.stop_all()
 
 
-@pytest.fixture(scope="module")
-def module_sessions_table(dynamodb_local: Server) -> str:
-    """A sessions table that a whole test module shares (for its API servers)."""
-    name = f"sessions-module-{uuid.uuid4().hex[:12]}"
-    sessions_table_bind(table_name=name, endpoint_url=dynamodb_local.http_url)
+def sessions_table_create(dynamodb: Server, prefix: str) -> str:
+    """A new sessions table in ``dynamodb`` (the app's own binding is left as it was)."""
+    name = f"{prefix}-{uuid.uuid4().hex[:12]}"
+    sessions_table_bind(table_name=name, endpoint_url=dynamodb.http_url)
     try:
         sessions_table_ensure()
     finally:
         sessions_table_bind()
     return name
+
+
+@pytest.fixture(scope="module")
+def module_sessions_table(dynamodb_local: Server) -> str:
+    """A sessions table that a whole test module shares (for its API servers)."""
+    return sessions_table_create(dynamodb_local, "sessions-module")
