@@ -8,7 +8,7 @@ from typing import Any
 
 from rest_framework import serializers
 
-from skymarshal_api.validation import is_uuid4
+from skymarshal_api.validation import UUID4_EXPECTED, is_uuid4
 
 PROMPT_MIN_CHARS = 10
 PROMPT_MAX_CHARS = 10_000
@@ -99,10 +99,7 @@ class InvokeRequestSerializer(serializers.Serializer[Any]):
 
     def validate_session_id(self, value: str) -> str:
         if not is_uuid4(value):
-            raise serializers.ValidationError(
-                "session_id must be a canonical UUID version 4 (lower-case, e.g. "
-                "0b5a3f4e-8c1d-4f2a-9b7e-1c2d3e4f5a6b)."
-            )
+            raise serializers.ValidationError(f"session_id {UUID4_EXPECTED}")
         return value
 
 

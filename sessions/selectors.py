@@ -7,17 +7,15 @@ left out even while DynamoDB has not deleted them yet (its TTL deletion is lazy)
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 from botocore.exceptions import BotoCoreError
-from django.conf import settings
 from pynamodb.exceptions import PynamoDBException, TableDoesNotExist
 
 from sessions.models import SESSION_ITEM_TIMESTAMP, SessionInteraction, SessionItem
-from sessions.services import storage_unavailable
+from sessions.services import clock_ms, idle_cutoff_ms, storage_unavailable
 from skymarshal_api.cursors import cursor_decode, cursor_encode
 from skymarshal_api.errors import InvalidCursor, SessionNotFound, StorageUnavailable
 
@@ -60,12 +58,8 @@ class SessionPage:
     next_cursor: str | None
 
 
-def _now_ms() -> int:
-    return int(time.time() * 1000)
-
-
 def _is_expired(last_interaction_at: int, now_ms: int) -> bool:
-    return now_ms - last_interaction_at > settings.SESSION_IDLE_MINUTES * 60_000
+    return last_interaction_at < idle_cutoff_ms(now_ms)
 
 
 def _live(now_ms: int) -> Any:
@@ -115,7 +109,7 @@ def session_history_get(
     """One page of the session's interactions, oldest first, and the session's summary.
 
     Raises SessionNotFound, InvalidCursor, StorageUnavailable."""
-    now_ms = now_ms if now_ms is not None else _now_ms()
+    now_ms = now_ms if now_ms is not None else clock_ms()
     session = session_get(session_id=session_id, principal_arn=principal_arn)
     after = SESSION_ITEM_TIMESTAMP
     if cursor is not None:
@@ -165,8 +159,8 @@ def sessions_list(
     ``active`` keeps only sessions that are (True) or are not (False) expired.
 
     Raises InvalidCursor, StorageUnavailable."""
-    now_ms = now_ms if now_ms is not None else _now_ms()
-    cutoff = now_ms - settings.SESSION_IDLE_MINUTES * 60_000
+    now_ms = now_ms if now_ms is not None else clock_ms()
+    cutoff = idle_cutoff_ms(now_ms)
     start_key = None
     if cursor is not None:
         position = cursor_decode(cursor, purpose="sessions")

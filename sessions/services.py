@@ -179,8 +179,14 @@ def _ttl_for(timestamp_ms: int) -> datetime:
     )
 
 
-def _now_ms() -> int:
+def clock_ms() -> int:
+    """Now, in epoch milliseconds (the table's timestamps)."""
     return int(time.time() * 1000)
+
+
+def idle_cutoff_ms(at_ms: int) -> int:
+    """Sessions last used before this moment are expired (idle > SESSION_IDLE_MINUTES)."""
+    return at_ms - settings.SESSION_IDLE_MINUTES * 60_000
 
 
 def interaction_begin(
@@ -201,8 +207,8 @@ def interaction_begin(
     """
     new_session = session_id is None
     session_id = session_id or session_create()
-    timestamp = now_ms if now_ms is not None else _now_ms()
-    cutoff = timestamp - settings.SESSION_IDLE_MINUTES * 60_000
+    timestamp = now_ms if now_ms is not None else clock_ms()
+    cutoff = idle_cutoff_ms(timestamp)
     for _ in range(5):
         interaction = SessionInteraction(
             session_id,

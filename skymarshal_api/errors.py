@@ -28,6 +28,7 @@ class ApplicationError(Exception):
     status_code = 500
     error_code = "INTERNAL_ERROR"
     default_message = "An unexpected error occurred."
+    default_headers: dict[str, str] = {}  # noqa: RUF012 - read only
 
     def __init__(
         self,
@@ -38,7 +39,7 @@ class ApplicationError(Exception):
     ) -> None:
         self.message = message or self.default_message
         self.details = details
-        self.headers = headers or {}
+        self.headers = {**self.default_headers, **(headers or {})}
         super().__init__(self.message)
 
 
@@ -160,21 +161,18 @@ class StorageUnavailable(ApplicationError):
     status_code = 503
     error_code = "STORAGE_UNAVAILABLE"
     default_message = "Session storage is unavailable; retry after Retry-After."
-
-    def __init__(
-        self,
-        message: str | None = None,
-        *,
-        details: dict[str, Any] | None = None,
-        headers: dict[str, str] | None = None,
-    ) -> None:
-        super().__init__(message, details=details, headers={"Retry-After": "1", **(headers or {})})
+    default_headers = {"Retry-After": "1"}  # noqa: RUF012 - read only
 
 
 class RuntimeTimeout(ApplicationError):
     status_code = 504
     error_code = "TIMEOUT"
     default_message = "The SkyMarshal runtime did not finish before the deadline."
+
+
+def utc_now_iso() -> str:
+    """Now as ISO 8601 UTC with milliseconds and a Z, the API's one timestamp format."""
+    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def error_body(
@@ -187,7 +185,7 @@ def error_body(
         "error_code": error_code,
         "error_message": message,
         "details": details,
-        "timestamp": datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+        "timestamp": utc_now_iso(),
     }
 
 

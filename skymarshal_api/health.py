@@ -12,14 +12,13 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any, Literal
 
 from django.conf import settings
 
 from invocations.runtime_status import runtime_status_get
 from sessions.selectors import sessions_table_status
-from skymarshal_api.errors import StorageUnavailable
+from skymarshal_api.errors import StorageUnavailable, utc_now_iso
 
 logger = logging.getLogger(__name__)
 
@@ -114,8 +113,7 @@ class _HealthCache:
         futures = {name: self._executor.submit(check) for name, check in _CHECKS.items()}
         checks = {name: future.result() for name, future in futures.items()}
         overall = max((check.status for check in checks.values()), key=_RANK.__getitem__)
-        timestamp = datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-        return HealthReport(overall, timestamp, checks)
+        return HealthReport(overall, utc_now_iso(), checks)
 
 
 _cache = _HealthCache()

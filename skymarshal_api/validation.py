@@ -11,6 +11,11 @@ from skymarshal_api.errors import InvalidRequest
 _UUID4 = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$")
 
 
+UUID4_EXPECTED = (
+    "must be a canonical UUID version 4 (lower-case, e.g. 0b5a3f4e-8c1d-4f2a-9b7e-1c2d3e4f5a6b)."
+)
+
+
 def is_uuid4(value: str) -> bool:
     return bool(_UUID4.match(value))
 
@@ -19,8 +24,7 @@ def session_id_validate(value: str, *, field: str = "session_id") -> str:
     """``value`` when it is a canonical UUID v4; raises InvalidRequest naming ``field``."""
     if not is_uuid4(value):
         raise InvalidRequest(
-            f"{field} must be a canonical UUID version 4 "
-            "(lower-case, e.g. 0b5a3f4e-8c1d-4f2a-9b7e-1c2d3e4f5a6b).",
+            f"{field} {UUID4_EXPECTED}",
             details={"fields": {field: ["Not a canonical UUID version 4."]}},
         )
     return value
