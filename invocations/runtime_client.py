@@ -71,6 +71,7 @@ _HANDSHAKE_HEADERS = frozenset(
 )
 _BUSY_STATUSES = frozenset({429, 503})
 _MAX_RUNTIME_MESSAGE = 500
+_ABORT_CLOSE_TIMEOUT = 0.5
 
 
 @dataclass(frozen=True)
@@ -106,6 +107,30 @@ def runtime_target(session_id: str) -> RuntimeTarget:
     return RuntimeTarget(url, handshake_headers_drop(headers))
 
 
+@cache
+def _agentcore_data_client(region: str) -> Any:
+    import boto3
+
+    return boto3.client("bedrock-agentcore", region_name=region)
+
+
+def runtime_session_stop(session_id: str) -> None:
+    """Ask AgentCore Runtime to stop the session's work (a cancelled run); in local mode
+    closing the connection is enough. Never raises: the run is cancelled either way."""
+    if settings.AGENTCORE_MODE == "local":
+        return
+    arguments: dict[str, str] = {
+        "agentRuntimeArn": settings.AGENTCORE_RUNTIME_ARN or "",
+        "runtimeSessionId": session_id,
+    }
+    if settings.AGENTCORE_ENDPOINT_NAME:
+        arguments["qualifier"] = settings.AGENTCORE_ENDPOINT_NAME
+    try:
+        _agentcore_data_client(settings.AWS_REGION).stop_runtime_session(**arguments)
+    except Exception as exc:  # a cancel must not fail because the stop call did
+        logger.warning("StopRuntimeSession failed for %s: %s", session_id, type(exc).__name__)
+
+
 def handshake_headers_drop(headers: dict[str, str]) -> dict[str, str]:
     return {k: v for k, v in headers.items() if k.lower() not in _HANDSHAKE_HEADERS}
 
@@ -133,6 +158,14 @@ class RuntimeRun:
         self.close()
 
     def close(self) -> None:
+        self._connection.close()
+
+    def abort(self) -> None:
+        """Close now (a cancelled run): a runtime that has stopped answering gets a short
+        close timeout, not the usual one."""
+        self._connection.close_timeout = min(
+            self._connection.close_timeout or 0.5, _ABORT_CLOSE_TIMEOUT
+        )
         self._connection.close()
 
     def chunks_then_complete(

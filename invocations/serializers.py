@@ -41,6 +41,16 @@ class StrictBooleanField(serializers.BooleanField):
         raise AssertionError("unreachable")  # pragma: no cover
 
 
+class StrictQueryBooleanField(serializers.BooleanField):
+    """A query-string boolean: exactly ``true`` or ``false``."""
+
+    def to_internal_value(self, data: Any) -> bool:
+        if data in ("true", "false"):
+            return bool(data == "true")
+        self.fail("invalid", input=data)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+
 class PromptField(serializers.CharField):
     """A JSON string, sanitized before it is judged: a NUL is removed like any control
     character rather than refused, and a number is not a prompt."""
@@ -81,6 +91,13 @@ class InvokeRequestSerializer(serializers.Serializer[Any]):
     streaming = StrictBooleanField(
         required=False, default=False, help_text="true: answer as Server-Sent Events."
     )
+    on_conflict = serializers.ChoiceField(
+        choices=["reject", "enqueue"],
+        required=False,
+        default="reject",
+        help_text="When another run is active on the session: `reject` (409 SESSION_BUSY) "
+        "or `enqueue` (run after it, in order).",
+    )
 
     def to_internal_value(self, data: Any) -> Any:
         if not isinstance(data, dict):
@@ -90,10 +107,7 @@ class InvokeRequestSerializer(serializers.Serializer[Any]):
         unknown = sorted(set(data) - set(self.fields))
         if unknown:
             raise serializers.ValidationError(
-                {
-                    name: ["Unknown field; expected prompt, session_id, streaming."]
-                    for name in unknown
-                }
+                {name: [f"Unknown field; expected {', '.join(self.fields)}."] for name in unknown}
             )
         return super().to_internal_value(data)
 
@@ -139,4 +153,71 @@ class InvokeResponseSerializer(serializers.Serializer[Any]):
         required=False,
         help_text="Present when the interaction could not be saved to the session history "
         "(it was logged for replay).",
+    )
+
+
+class InvocationRequestSerializer(InvokeRequestSerializer):
+    """The body of POST /api/v1/invocations: /invoke's, but a background run is never
+    answered as a stream (GET its events instead)."""
+
+    def validate_streaming(self, value: bool) -> bool:
+        if value:
+            raise serializers.ValidationError(
+                "A background invocation is not streamed in its response; read "
+                "GET /api/v1/invocations/{request_id}/events instead, or omit streaming."
+            )
+        return value
+
+
+class InvocationLinksSerializer(serializers.Serializer[Any]):
+    self = serializers.CharField(help_text="GET: the invocation; DELETE: cancel it.")
+    events = serializers.CharField(help_text="GET: its events as Server-Sent Events.")
+    wait = serializers.CharField(help_text="GET: long-poll until it ends (at most 25 s).")
+    session = serializers.CharField(help_text="GET: the session's history.")
+
+
+class InvocationSerializer(serializers.Serializer[Any]):
+    request_id = serializers.UUIDField()
+    session_id = serializers.UUIDField()
+    status = serializers.ChoiceField(
+        choices=["queued", "running", "succeeded", "failed", "timed_out", "cancelled"]
+    )
+    created_at = serializers.DateTimeField()
+    started_at = serializers.DateTimeField(allow_null=True)
+    finished_at = serializers.DateTimeField(allow_null=True)
+    queued_behind = serializers.UUIDField(
+        allow_null=True, help_text="The run this one waits for (on_conflict enqueue)."
+    )
+    cancel_requested = serializers.BooleanField()
+    result = InvokeResponseSerializer(
+        allow_null=True, help_text="When succeeded: the same InvokeResponse as /invoke."
+    )
+    error = serializers.DictField(
+        allow_null=True,
+        help_text="When failed, timed_out or cancelled: the error shape (ErrorResponse).",
+    )
+    links = InvocationLinksSerializer()
+
+
+class InvocationWaitQuerySerializer(serializers.Serializer[Any]):
+    timeout = serializers.FloatField(
+        required=False,
+        default=25.0,
+        min_value=0.0,
+        max_value=25.0,
+        help_text="Seconds to wait for the run to end (0 to 25, under API Gateway's 29 s).",
+    )
+
+
+class InvocationEventsQuerySerializer(serializers.Serializer[Any]):
+    last_event_id = serializers.IntegerField(
+        required=False,
+        min_value=0,
+        help_text="Resume after this event (the Last-Event-ID header does the same).",
+    )
+    follow = StrictQueryBooleanField(
+        required=False,
+        default=True,
+        help_text="true: follow live events until the run ends; false: answer with the "
+        "events stored so far (behind API Gateway, which buffers streams).",
     )

@@ -7,6 +7,8 @@ replay record in the log and a warning in the response.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 import time
 from collections.abc import Generator, Iterator
@@ -15,14 +17,41 @@ from typing import Any
 
 from django.conf import settings
 
-from invocations.runtime_client import RuntimeRun, runtime_run_open
+from invocations.runtime_client import RuntimeRun, runtime_run_open, runtime_session_stop
 from invocations.wire import ChunkData, CompleteData
-from sessions.services import InteractionStarted, interaction_begin
+from sessions.models import IDEMPOTENCY_KEY_PREFIX
+from sessions.run_selectors import (
+    RunRecord,
+    StoredEvent,
+    run_cancel_requested,
+    run_events_after,
+    run_find,
+    run_get,
+    run_last_event_number,
+)
+from sessions.run_services import run_cancel_request, run_event_append, run_start
+from sessions.services import (
+    IdempotencyClaim,
+    IdempotentReplay,
+    InteractionStarted,
+    InteractionStatus,
+    OnConflict,
+    RunKind,
+    clock_ms,
+    interaction_begin,
+)
 from sessions.services import interaction_complete as _interaction_complete
 from skymarshal_api.errors import (
+    ApplicationError,
     InvalidRuntimeResponse,
+    InvocationFinished,
+    InvocationNotFound,
+    RunCancelled,
     RuntimeTimeout,
+    StorageUnavailable,
+    WorkerLost,
     as_application_error,
+    error_body,
 )
 from skymarshal_api.timing import timed
 
@@ -38,6 +67,26 @@ UNSAVED_WARNING = (
 class StreamEvent:
     event: str  # start | chunk | complete | error | heartbeat (an SSE comment)
     data: dict[str, Any]
+
+
+def _json(data: dict[str, Any]) -> str:
+    return json.dumps(data, separators=(",", ":"), ensure_ascii=False)
+
+
+class RunEventLog:
+    """Numbers a background run's events (1, 2, …: the SSE ids) and stores them as they
+    arrive; the last one is stored with the run's outcome, in the same transaction."""
+
+    def __init__(self, run: RunRecord, *, first: int = 1) -> None:
+        self._run = run
+        self._next = first
+
+    def append(self, event: StreamEvent) -> None:
+        run_event_append(self._run, number=self._next, event=event.event, data=_json(event.data))
+        self._next += 1
+
+    def final(self, event: str, data: dict[str, Any]) -> tuple[int, str, str]:
+        return (self._next, event, _json(data))
 
 
 def interaction_complete(started: InteractionStarted, **outcome: Any) -> bool:
@@ -79,65 +128,47 @@ def _response(
     }
 
 
-def _record_failure(started: InteractionStarted, exc: Exception, began: float) -> None:
-    """Complete the interaction as failed, whatever failed (an unexpected exception is
-    recorded as INTERNAL_ERROR and logged with its traceback)."""
+def _record_failure(
+    started: InteractionStarted,
+    exc: Exception,
+    began: float,
+    *,
+    log: RunEventLog | None = None,
+    status: InteractionStatus | None = None,
+) -> ApplicationError:
+    """Complete the interaction and its run as failed, whatever failed (an unexpected
+    exception is recorded as INTERNAL_ERROR and logged with its traceback); the error."""
     error = as_application_error(exc)
     if error is not exc:
         logger.exception("Invocation %s failed unexpectedly", started.request_id)
+    body = error_body(
+        request_id=started.request_id,
+        error_code=error.error_code,
+        message=error.message,
+        details=error.details,
+    )
     saved = interaction_complete(
         started,
-        status="timeout" if isinstance(error, RuntimeTimeout) else "error",
+        status=status or ("timeout" if isinstance(error, RuntimeTimeout) else "error"),
         response=None,
         execution_time_ms=_elapsed_ms(began),
         error_message=f"{error.error_code}: {error.message}",
+        run_error=body,
+        http_status=error.status_code,
+        final_event=log.final("error", body) if log is not None else None,
     )
     if not saved:
         error.details = {**(error.details or {}), "warnings": [UNSAVED_WARNING]}
-
-
-def _begin(
-    *, prompt: str, session_id: str | None, principal_arn: str, request_id: str
-) -> tuple[InteractionStarted, RuntimeRun, float]:
-    began = time.monotonic()
-    with timed("persistence"):
-        started = interaction_begin(
-            session_id=session_id,
-            request_id=request_id,
-            prompt=prompt,
-            principal_arn=principal_arn,
-        )
-    try:
-        with timed("runtime"):
-            run = runtime_run_open(prompt=prompt, session_id=started.session_id)
-    except Exception as exc:
-        _record_failure(started, exc, began)
-        raise
-    return started, run, began
-
-
-def invocation_run(
-    *, prompt: str, session_id: str | None, principal_arn: str, request_id: str
-) -> dict[str, Any]:
-    """Run one invocation to the end: the InvokeResponse. Raises SessionNotFound,
-    SessionExpired, StorageUnavailable (nothing was run) and the runtime's errors (the
-    failure is recorded in the session first)."""
-    started, run, began = _begin(
-        prompt=prompt, session_id=session_id, principal_arn=principal_arn, request_id=request_id
-    )
-    try:
-        with timed("runtime"):
-            data = run.complete()
-    except Exception as exc:
-        _record_failure(started, exc, began)
-        raise
-    finally:
-        run.close()
-    return _record_success(started, data, run, began)
+    return error
 
 
 def _record_success(
-    started: InteractionStarted, data: CompleteData, run: RuntimeRun, began: float
+    started: InteractionStarted,
+    data: CompleteData,
+    run: RuntimeRun,
+    began: float,
+    *,
+    log: RunEventLog | None = None,
 ) -> dict[str, Any]:
     """The InvokeResponse, once its interaction is recorded (or logged for replay)."""
     response = _response(started, data, run, execution_time_ms=_elapsed_ms(began))
@@ -146,22 +177,241 @@ def _record_success(
         status="success",
         response=_stored(response),
         execution_time_ms=response["execution_time_ms"],
+        run_response=response,
+        http_status=200,
+        final_event=log.final("complete", response) if log is not None else None,
     ):
         response["warnings"] = [UNSAVED_WARNING]
     return response
 
 
-def invocation_stream(
-    *, prompt: str, session_id: str | None, principal_arn: str, request_id: str
-) -> InvocationEvents:
+def _open(started: InteractionStarted, began: float, log: RunEventLog | None = None) -> RuntimeRun:
+    try:
+        with timed("runtime"):
+            return runtime_run_open(prompt=started.prompt, session_id=started.session_id)
+    except Exception as exc:
+        _record_failure(started, exc, began, log=log)
+        raise
+
+
+@dataclass(frozen=True)
+class InvocationRequest:
+    """A validated invocation: what /invoke and /invocations were asked to run."""
+
+    prompt: str
+    session_id: str | None
+    principal_arn: str
+    request_id: str
+    on_conflict: OnConflict = "reject"
+    idempotency_key: str | None = None
+    streaming: bool = False
+
+
+def _idempotency_claim(request: InvocationRequest, kind: RunKind) -> IdempotencyClaim | None:
+    if request.idempotency_key is None:
+        return None
+    key_hash = hashlib.sha256(
+        f"{request.principal_arn}\n{request.idempotency_key}".encode()
+    ).hexdigest()
+    body = {
+        "prompt": request.prompt,
+        "session_id": request.session_id,
+        "on_conflict": request.on_conflict,
+        "streaming": request.streaming,
+    }
+    request_hash = hashlib.sha256(
+        json.dumps(body, sort_keys=True, ensure_ascii=False).encode()
+    ).hexdigest()
+    return IdempotencyClaim(
+        key_hash=f"{IDEMPOTENCY_KEY_PREFIX}{key_hash}", request_hash=request_hash
+    )
+
+
+@dataclass(frozen=True)
+class Replayed:
+    """An Idempotency-Key that already ran this request: its run, ended (or, for a
+    background run, in whatever state it is)."""
+
+    run: RunRecord
+
+
+def _accept(request: InvocationRequest, kind: RunKind) -> InteractionStarted | Replayed:
+    try:
+        with timed("persistence"):
+            return interaction_begin(
+                session_id=request.session_id,
+                request_id=request.request_id,
+                prompt=request.prompt,
+                principal_arn=request.principal_arn,
+                kind=kind,
+                on_conflict=request.on_conflict,
+                idempotency=_idempotency_claim(request, kind),
+            )
+    except IdempotentReplay as replay:
+        if kind == "invoke":
+            return Replayed(run_wait_ended(replay.request_id))
+        run = run_find(replay.request_id)
+        if run is None:  # pragma: no cover - written in one transaction with the key
+            raise StorageUnavailable("The Idempotency-Key's invocation is missing.") from None
+        return Replayed(run)
+
+
+def run_wait_ended(request_id: str, *, timeout: float | None = None) -> RunRecord:
+    """The run once it has ended (an overdue run is ended as lost), or as it is when
+    ``timeout`` seconds pass first (None: the run's own deadline)."""
+    give_up = None if timeout is None else time.monotonic() + timeout
+    while True:
+        run = run_find(request_id)
+        if run is None:
+            raise InvocationNotFound()
+        if run.overdue:
+            run_expire(run)
+            continue
+        if not run.active or (give_up is not None and time.monotonic() >= give_up):
+            return run
+        pause = settings.RUN_POLL_SECONDS
+        if give_up is not None:
+            pause = min(pause, max(0.0, give_up - time.monotonic()))
+        time.sleep(pause)
+
+
+def run_expire(run: RunRecord) -> None:
+    """End an overdue run (its worker is gone) as failed with WORKER_LOST."""
+    logger.error("Run %s passed its deadline without an outcome", run.request_id)
+    began = time.monotonic() - max(0, clock_ms() - (run.started_at or run.created_at)) / 1000
+    log = RunEventLog(run, first=run_last_event_number(run.request_id) + 1)
+    _record_failure(run.started(), WorkerLost(), began, log=log)
+
+
+def _turn_wait(started: InteractionStarted, began: float) -> bool:
+    """Wait (a synchronous run queued with on_conflict "enqueue") until the run ahead has
+    ended, then hold the session: True; False when the run waited past its deadline (it is
+    recorded as lost)."""
+    while True:
+        run = run_find(started.request_id)
+        if run is None or not run.active:
+            return False
+        if run.overdue:
+            run_expire(run)
+            return False
+        outcome = run_start(run)
+        if outcome == "started":
+            return True
+        if outcome == "gone":
+            return False
+        time.sleep(settings.RUN_POLL_SECONDS)
+
+
+def invocation_run(request: InvocationRequest) -> dict[str, Any] | Replayed:
+    """Run one invocation to the end: the InvokeResponse (or, for a repeated
+    Idempotency-Key, the original run). Raises SessionNotFound, SessionExpired,
+    SessionBusy, IdempotencyKeyReused, StorageUnavailable (nothing was run) and the
+    runtime's errors (the failure is recorded in the session first)."""
+    accepted = _accept(request, "invoke")
+    if isinstance(accepted, Replayed):
+        return accepted
+    began = time.monotonic()
+    if accepted.queued_after is not None and not _turn_wait(accepted, began):
+        raise RunCancelled("The run was cancelled while it waited for its turn.")
+    run = _open(accepted, began)
+    try:
+        with timed("runtime"):
+            data = run.complete()
+    except Exception as exc:
+        _record_failure(accepted, exc, began)
+        raise
+    finally:
+        run.close()
+    return _record_success(accepted, data, run, began)
+
+
+def invocation_stream(request: InvocationRequest) -> InvocationEvents | Replayed:
     """Start an invocation (errors until the runtime is connected are raised, so they can
     be HTTP errors) and return its events: ``start``, the runtime's ``chunk``s, then one
     ``complete`` (the InvokeResponse) or one ``error`` (the error shape). A client that
     goes away mid-stream leaves the interaction recorded as ``cancelled``."""
-    started, run, began = _begin(
-        prompt=prompt, session_id=session_id, principal_arn=principal_arn, request_id=request_id
+    accepted = _accept(request, "invoke")
+    if isinstance(accepted, Replayed):
+        return accepted
+    began = time.monotonic()
+    if accepted.queued_after is not None and not _turn_wait(accepted, began):
+        raise RunCancelled("The run was cancelled while it waited for its turn.")
+    return InvocationEvents(accepted, _open(accepted, began), began)
+
+
+def invocation_submit(request: InvocationRequest) -> tuple[RunRecord, bool]:
+    """Accept a background run and hand it to a worker: the run as accepted (queued), and
+    whether it is an Idempotency-Key replay of an earlier one. Raises what
+    ``invocation_run`` raises before running, and RuntimeUnavailable when the workers are
+    saturated."""
+    from invocations.background import run_capacity_check, run_dispatch
+
+    run_capacity_check()
+    accepted = _accept(request, "invocation")
+    if isinstance(accepted, Replayed):
+        return accepted.run, True
+    run = run_find(accepted.request_id)
+    if run is None:  # pragma: no cover - just written
+        raise StorageUnavailable("The invocation was not recorded.")
+    try:
+        run_dispatch(run.request_id)
+    except Exception as exc:
+        # Nothing will run it: end it now rather than leave it queued to its deadline.
+        _record_failure(run.started(), exc, time.monotonic(), log=RunEventLog(run))
+        raise
+    return run, False
+
+
+def invocation_execute(request_id: str) -> None:
+    """A worker's part of a background run: wait for its turn, run it on the runtime,
+    store its events as they arrive, stop when cancelled, record its outcome."""
+    run = run_find(request_id)
+    if run is None or not run.active:
+        return
+    started = run.started()
+    began = time.monotonic()
+    log = RunEventLog(run)
+    if run.status != "queued":
+        return  # running already: another worker has it
+    while True:
+        if run.overdue:
+            run_expire(run)
+            return
+        outcome = run_start(run)
+        if outcome == "started":
+            break
+        if outcome == "gone":
+            current = run_find(request_id)
+            if current is not None and current.overdue:
+                run_expire(current)
+            return  # cancelled (DELETE recorded it), or started by another worker
+        time.sleep(settings.RUN_POLL_SECONDS)
+        current = run_find(request_id)
+        if current is None or not current.active:
+            return
+        run = current
+    began = time.monotonic()
+    log.append(StreamEvent("start", {"request_id": request_id, "session_id": run.session_id}))
+    try:
+        runtime = _open(started, began, log)
+    except Exception:
+        return  # recorded as failed by _open
+    events = InvocationEvents(
+        started, runtime, began, idle_seconds=settings.RUN_CANCEL_CHECK_SECONDS, log=log
     )
-    return InvocationEvents(started, run, began)
+    checked = time.monotonic()
+    try:
+        for event in events:
+            if event.event == "chunk":
+                log.append(event)
+            if time.monotonic() - checked >= settings.RUN_CANCEL_CHECK_SECONDS:
+                checked = time.monotonic()
+                if run_cancel_requested(request_id):
+                    events.cancel()
+                    runtime_session_stop(started.session_id)
+                    return
+    finally:
+        events.close()
 
 
 class InvocationEvents:
@@ -169,8 +419,18 @@ class InvocationEvents:
     read (a generator that never started would never run its clean-up), so the server
     closing the response is enough to close the runtime socket and record the outcome."""
 
-    def __init__(self, started: InteractionStarted, run: RuntimeRun, began: float) -> None:
+    def __init__(
+        self,
+        started: InteractionStarted,
+        run: RuntimeRun,
+        began: float,
+        *,
+        idle_seconds: float | None = None,
+        log: RunEventLog | None = None,
+    ) -> None:
         self._started, self._run, self._began = started, run, began
+        self._idle_seconds = idle_seconds or settings.SSE_HEARTBEAT_SECONDS
+        self._log = log
         self._recorded = False
         self._events = self._generate()
 
@@ -181,29 +441,37 @@ class InvocationEvents:
         self._events.close()
         self._finish()
 
+    def cancel(self) -> None:
+        """Stop the run now (DELETE): close the runtime connection, record ``cancelled``."""
+        self._run.abort()
+        self._events.close()
+        if not self._recorded:
+            self._recorded = True
+            _record_failure(
+                self._started, RunCancelled(), self._began, log=self._log, status="cancelled"
+            )
+
     def _finish(self) -> None:
         self._run.close()
         if not self._recorded:
             self._recorded = True
             logger.info("Client left before the run ended: %s", self._started.request_id)
-            interaction_complete(
+            _record_failure(
                 self._started,
+                RunCancelled("The client closed the stream before the run ended."),
+                self._began,
+                log=self._log,
                 status="cancelled",
-                response=None,
-                execution_time_ms=_elapsed_ms(self._began),
-                error_message="The client closed the stream before the run ended.",
             )
 
     def _generate(self) -> Generator[StreamEvent, None, None]:
-        from skymarshal_api.errors import error_body
-
         started, run, began = self._started, self._run, self._began
         try:
             yield StreamEvent(
                 "start", {"request_id": started.request_id, "session_id": started.session_id}
             )
             try:
-                for event in run.chunks_then_complete(idle_seconds=settings.SSE_HEARTBEAT_SECONDS):
+                for event in run.chunks_then_complete(idle_seconds=self._idle_seconds):
                     if event is None:
                         yield StreamEvent("heartbeat", {})
                         continue
@@ -211,15 +479,16 @@ class InvocationEvents:
                         yield StreamEvent("chunk", event.model_dump(exclude_none=True))
                         continue
                     self._recorded = True
-                    yield StreamEvent("complete", _record_success(started, event, run, began))
+                    yield StreamEvent(
+                        "complete", _record_success(started, event, run, began, log=self._log)
+                    )
                     return
                 raise InvalidRuntimeResponse(
                     "The runtime ended the run without a complete message."
                 )
             except Exception as exc:  # the stream must end with its one error event
                 self._recorded = True
-                _record_failure(started, exc, began)
-                error = as_application_error(exc)
+                error = _record_failure(started, exc, began, log=self._log)
                 yield StreamEvent(
                     "error",
                     error_body(
@@ -237,3 +506,79 @@ def _stored(response: dict[str, Any]) -> dict[str, Any]:
     """What the session history keeps of a response (all of it but the per-request ids,
     which the interaction record holds itself)."""
     return {k: v for k, v in response.items() if k not in ("request_id", "session_id", "warnings")}
+
+
+def invocation_cancel(*, request_id: str, principal_arn: str) -> RunRecord:
+    """Cancel the caller's background run: a queued run is ended at once; a running one is
+    asked to stop, and its worker closes the runtime connection (in AWS mode also stops the
+    runtime session) within RUN_CANCEL_CHECK_SECONDS. The run as it is after up to 3 s.
+    Raises InvocationNotFound, InvocationFinished, StorageUnavailable."""
+    run = run_get(request_id=request_id, principal_arn=principal_arn)
+    if run.overdue:
+        run_expire(run)
+        run = run_get(request_id=request_id, principal_arn=principal_arn)
+    if not run.active or not run_cancel_request(request_id):
+        current = run_find(request_id) or run
+        raise InvocationFinished(
+            f"The invocation has already ended ({current.status}); there is nothing to cancel.",
+            details={"status": current.status},
+        )
+    run = run_get(request_id=request_id, principal_arn=principal_arn)
+    if run.status == "queued":
+        log = RunEventLog(run, first=run_last_event_number(request_id) + 1)
+        _record_failure(
+            run.started(),
+            RunCancelled("The run was cancelled before it started."),
+            time.monotonic(),
+            log=log,
+            status="cancelled",
+        )
+    return run_wait_ended(request_id, timeout=_CANCEL_WAIT_SECONDS)
+
+
+_CANCEL_WAIT_SECONDS = 3.0
+
+
+TERMINAL_EVENTS = frozenset({"complete", "error"})
+
+
+def invocation_events(
+    *, request_id: str, principal_arn: str, after: int, follow: bool
+) -> Iterator[StoredEvent | None]:
+    """The caller's background run's stored events numbered above ``after``, in order;
+    with ``follow``, then its live events as they are stored, until its last one (a
+    ``None`` after each SSE_HEARTBEAT_SECONDS of silence). Ownership is checked before
+    the first event. Raises InvocationNotFound, StorageUnavailable."""
+    run_get(request_id=request_id, principal_arn=principal_arn)
+    return _events_follow(request_id, after, follow)
+
+
+def _events_follow(request_id: str, after: int, follow: bool) -> Iterator[StoredEvent | None]:
+    quiet_since = time.monotonic()
+    while True:
+        events = run_events_after(request_id, after)
+        for event in events:
+            yield event
+            after = event.number
+            if event.event in TERMINAL_EVENTS:
+                return
+        if events:
+            quiet_since = time.monotonic()
+            continue  # there may be more than one page
+        if not follow:
+            return
+        run = run_find(request_id)
+        if run is None:
+            return
+        if run.overdue:
+            run_expire(run)
+            continue
+        if not run.active:
+            # The last event is stored with the outcome: read once more, then stop.
+            for event in run_events_after(request_id, after):
+                yield event
+            return
+        if time.monotonic() - quiet_since >= settings.SSE_HEARTBEAT_SECONDS:
+            quiet_since = time.monotonic()
+            yield None
+        time.sleep(settings.RUN_POLL_SECONDS)

@@ -7,6 +7,7 @@ import json
 from collections.abc import Iterable, Iterator
 
 from invocations.services import InvocationEvents, StreamEvent
+from sessions.run_selectors import StoredEvent
 
 
 def sse_frames(events: Iterable[StreamEvent]) -> Iterator[bytes]:
@@ -33,3 +34,13 @@ class SseStream:
 
     def close(self) -> None:
         self._events.close()
+
+
+def stored_event_frames(events: Iterable[StoredEvent | None]) -> Iterator[bytes]:
+    """A background run's stored events as SSE, each with its stored number as ``id`` (a
+    reconnecting client sends it back as Last-Event-ID)."""
+    for event in events:
+        if event is None:
+            yield b": heartbeat\n\n"
+            continue
+        yield f"id: {event.number}\nevent: {event.event}\ndata: {event.data}\n\n".encode()

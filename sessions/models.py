@@ -20,6 +20,7 @@ from typing import Any
 
 from django.conf import settings
 from pynamodb.attributes import (
+    BooleanAttribute,
     MapAttribute,
     NumberAttribute,
     TTLAttribute,
@@ -99,6 +100,11 @@ class SessionItem(Model):
     last_interaction_at = NumberAttribute()
     interaction_count = NumberAttribute(default=0)
     ttl = TTLAttribute(null=True)
+    # The run that holds the session (one at a time), until it ends or its deadline passes,
+    # and the last run queued behind it (``on_conflict: enqueue``).
+    active_run = UnicodeAttribute(null=True)
+    active_until = NumberAttribute(null=True)
+    queue_tail = UnicodeAttribute(null=True)
 
 
 RATE_LIMIT_KEY_PREFIX = "ratelimit#"
@@ -116,6 +122,80 @@ class RateLimitCounter(Model):
     ttl = TTLAttribute(null=True)
 
 
+RUN_KEY_PREFIX = "run#"
+RUN_ITEM_TIMESTAMP = 0
+
+
+class RunItem(Model):
+    """One invocation's run, by request id: state, timings and outcome. Partition key
+    ``run#<request_id>``; the item sits at timestamp 0 and the run's events after it."""
+
+    class Meta(_TableMeta):
+        pass
+
+    session_id = UnicodeAttribute(hash_key=True)  # run#<request_id>
+    timestamp = NumberAttribute(range_key=True, default=RUN_ITEM_TIMESTAMP)
+    request_id = UnicodeAttribute()
+    run_session_id = UnicodeAttribute()
+    interaction_timestamp = NumberAttribute()
+    owner = UnicodeAttribute()
+    kind = UnicodeAttribute()  # invoke (synchronous) | invocation (background)
+    status = UnicodeAttribute()  # queued | running | succeeded | failed | timed_out | cancelled
+    prompt = UnicodeAttribute()
+    created_at = NumberAttribute()
+    started_at = NumberAttribute(null=True)
+    finished_at = NumberAttribute(null=True)
+    deadline_at = NumberAttribute()
+    after = UnicodeAttribute(null=True)
+    cancel_requested = BooleanAttribute(null=True)
+    response = MapAttribute[str, Any](null=True)
+    error = MapAttribute[str, Any](null=True)
+    http_status = NumberAttribute(null=True)
+    ttl = TTLAttribute(null=True)
+
+
+class RunEvent(Model):
+    """One event of a background run, numbered from 1 (the SSE id) in arrival order."""
+
+    class Meta(_TableMeta):
+        pass
+
+    session_id = UnicodeAttribute(hash_key=True)  # run#<request_id>
+    timestamp = NumberAttribute(range_key=True)  # the event's number
+    event = UnicodeAttribute()
+    data = UnicodeAttribute()  # compact JSON, exactly as streamed
+    ttl = TTLAttribute(null=True)
+
+
+IDEMPOTENCY_KEY_PREFIX = "idempotency#"
+
+
+class IdempotencyRecord(Model):
+    """An Idempotency-Key a principal used: which request it started and a hash of the
+    request's body. Partition key ``idempotency#<sha256(principal, key)>``."""
+
+    class Meta(_TableMeta):
+        pass
+
+    session_id = UnicodeAttribute(hash_key=True)
+    timestamp = NumberAttribute(range_key=True, default=0)
+    request_id = UnicodeAttribute()
+    kind = UnicodeAttribute()
+    request_hash = UnicodeAttribute()
+    expires_at = NumberAttribute()  # epoch ms; TTL deletes the item some time after
+    ttl = TTLAttribute(null=True)
+
+
+TABLE_MODELS: tuple[type[Model], ...] = (
+    SessionInteraction,
+    SessionItem,
+    RateLimitCounter,
+    RunItem,
+    RunEvent,
+    IdempotencyRecord,
+)
+
+
 def sessions_table_bind(
     *, table_name: str | None = None, endpoint_url: str | None = None, region: str | None = None
 ) -> None:
@@ -126,7 +206,14 @@ def sessions_table_bind(
     placeholder credentials are used: DynamoDB Local accepts any, and the local stack must
     run without an AWS account.
     """
-    for model in (SessionInteraction, SessionItem, RateLimitCounter):
+    for model in (
+        SessionInteraction,
+        SessionItem,
+        RateLimitCounter,
+        RunItem,
+        RunEvent,
+        IdempotencyRecord,
+    ):
         meta: Any = model.Meta
         meta.table_name = table_name or settings.SESSION_TABLE_NAME
         meta.region = region or settings.AWS_REGION

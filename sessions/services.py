@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import random
 import time
@@ -13,20 +14,28 @@ from typing import Any, Literal
 from botocore.exceptions import BotoCoreError, ClientError
 from django.conf import settings
 from pynamodb.exceptions import PutError, PynamoDBException, TransactWriteError, UpdateError
+from pynamodb.expressions.update import Action
 from pynamodb.transactions import TransactWrite
 
 from sessions.models import (
     RATE_LIMIT_KEY_PREFIX,
+    RUN_ITEM_TIMESTAMP,
+    RUN_KEY_PREFIX,
     SESSION_ITEM_TIMESTAMP,
     USER_SESSIONS_INDEX,
+    IdempotencyRecord,
     RateLimitCounter,
+    RunEvent,
+    RunItem,
     SessionInteraction,
     SessionItem,
 )
 from sessions.records import replay_record_encode
 from skymarshal_api.errors import (
     ApplicationError,
+    IdempotencyKeyReused,
     InternalError,
+    SessionBusy,
     SessionExpired,
     SessionNotFound,
     StorageUnavailable,
@@ -137,17 +146,43 @@ def rate_limit_counter_increment(
 
 # --- interactions ------------------------------------------------------------------------
 
-# PynamoDB sends a transaction's puts before its updates; cancellation reasons follow.
-_PUT_REASON, _UPDATE_REASON = 0, 1
-
+# PynamoDB sends a transaction's puts before its updates; cancellation reasons follow
+# that order.
 InteractionStatus = Literal["in_progress", "success", "error", "timeout", "cancelled"]
 FINAL_STATUSES: tuple[InteractionStatus, ...] = ("success", "error", "timeout", "cancelled")
+RunStatus = Literal["queued", "running", "succeeded", "failed", "timed_out", "cancelled"]
+RUN_ACTIVE_STATUSES: tuple[RunStatus, ...] = ("queued", "running")
+RUN_STATUS_OF: dict[InteractionStatus, RunStatus] = {
+    "success": "succeeded",
+    "error": "failed",
+    "timeout": "timed_out",
+    "cancelled": "cancelled",
+}
+RunKind = Literal["invoke", "invocation"]
+OnConflict = Literal["reject", "enqueue"]
 _replay_logger = logging.getLogger("sessions.replay")
 
 
 @dataclass(frozen=True)
+class IdempotencyClaim:
+    """An Idempotency-Key, hashed with its principal, and a hash of the request it came
+    with."""
+
+    key_hash: str
+    request_hash: str
+
+
+class IdempotentReplay(Exception):
+    """The Idempotency-Key already started a run with the same request: its id."""
+
+    def __init__(self, request_id: str) -> None:
+        self.request_id = request_id
+        super().__init__(request_id)
+
+
+@dataclass(frozen=True)
 class InteractionStarted:
-    """An interaction recorded as in progress: what completing it needs."""
+    """An interaction recorded as in progress with its run: what completing it needs."""
 
     session_id: str
     timestamp: int
@@ -155,6 +190,10 @@ class InteractionStarted:
     prompt: str
     user_id: str
     new_session: bool
+    kind: RunKind = "invoke"
+    # The run this one is queued behind (on_conflict "enqueue"); None when it holds the
+    # session already.
+    queued_after: str | None = None
 
 
 def storage_unavailable(action: str, exc: Exception) -> StorageUnavailable:
@@ -189,6 +228,63 @@ def idle_cutoff_ms(at_ms: int) -> int:
     return at_ms - settings.SESSION_IDLE_MINUTES * 60_000
 
 
+def run_deadline_ms(start_ms: int) -> int:
+    """When a run started at ``start_ms`` is lost if it has not ended: the runtime
+    deadline plus RUN_GRACE_SECONDS."""
+    return start_ms + int((settings.AGENTCORE_DEADLINE_SECONDS + settings.RUN_GRACE_SECONDS) * 1000)
+
+
+def run_key(request_id: str) -> str:
+    return f"{RUN_KEY_PREFIX}{request_id}"
+
+
+def _session_update(
+    write: TransactWrite,
+    *,
+    session_id: str,
+    principal_arn: str,
+    request_id: str,
+    timestamp: int,
+    hold_until: int,
+    queue_behind: tuple[str | None, str | None] | None,
+) -> None:
+    """The session's part of beginning a run: ownership, expiry, use; and either taking
+    the session (free, or held by a run past its deadline) or joining its queue behind the
+    (active, tail) runs that were read."""
+    owned = (SessionItem.owner == principal_arn) & (
+        SessionItem.last_interaction_at >= idle_cutoff_ms(timestamp)
+    )
+    actions: list[Action] = [
+        SessionItem.owner.set(SessionItem.owner | principal_arn),
+        SessionItem.created_at.set(SessionItem.created_at | timestamp),
+        SessionItem.last_interaction_at.set(timestamp),
+        SessionItem.interaction_count.add(1),
+        SessionItem.ttl.set(_ttl_for(timestamp)),
+    ]
+    if queue_behind is None:
+        actions += [
+            SessionItem.active_run.set(request_id),
+            SessionItem.active_until.set(hold_until),
+        ]
+        free = SessionItem.active_run.does_not_exist() | (SessionItem.active_until < timestamp)
+        condition = SessionItem.session_id.does_not_exist() | (owned & free)
+    else:
+        active, tail = queue_behind
+        actions.append(SessionItem.queue_tail.set(request_id))
+        condition = (
+            owned
+            & (SessionItem.active_run == active)
+            & (
+                SessionItem.queue_tail.does_not_exist()
+                if tail is None
+                else SessionItem.queue_tail == tail
+            )
+        )
+    write.update(
+        SessionItem(session_id, SESSION_ITEM_TIMESTAMP), actions=actions, condition=condition
+    )
+
+
 def interaction_begin(
     *,
     session_id: str | None,
@@ -196,20 +292,33 @@ def interaction_begin(
     prompt: str,
     principal_arn: str,
     now_ms: int | None = None,
+    kind: RunKind = "invoke",
+    on_conflict: OnConflict = "reject",
+    idempotency: IdempotencyClaim | None = None,
 ) -> InteractionStarted:
-    """Record an interaction as ``in_progress`` before the runtime is called (write-ahead),
-    and the session's use, in one transaction. A session id that does not exist yet starts
-    a session with that id; without one, a new session is created.
+    """Record an interaction as ``in_progress`` and its run before the runtime is called
+    (write-ahead), with the session's use and, when given, the Idempotency-Key, in one
+    transaction. A session id that does not exist yet starts a session with that id;
+    without one, a new session is created. One run holds a session at a time: a
+    synchronous run holds it at once (``running``); a background run holds it while
+    ``queued`` for its worker; with ``on_conflict="enqueue"`` a run on a busy session is
+    queued behind the last run queued on it.
 
     Raises SessionNotFound when the session belongs to another principal, SessionExpired
-    when it has been idle longer than SESSION_IDLE_MINUTES, StorageUnavailable when
-    DynamoDB fails.
+    when it has been idle longer than SESSION_IDLE_MINUTES, SessionBusy when another run
+    holds it, IdempotentReplay when the key already started this request,
+    IdempotencyKeyReused when it started another, StorageUnavailable when DynamoDB fails.
     """
     new_session = session_id is None
     session_id = session_id or session_create()
     timestamp = now_ms if now_ms is not None else clock_ms()
-    cutoff = idle_cutoff_ms(timestamp)
-    for _ in range(5):
+    queue_behind: tuple[str | None, str | None] | None = None
+    for _ in range(8):
+        queued = queue_behind is not None or kind == "invocation"
+        hold_until = run_deadline_ms(timestamp) + (
+            int(settings.RUN_QUEUE_TIMEOUT_SECONDS * 1000) if queued else 0
+        )
+        ttl = _ttl_for(timestamp)
         interaction = SessionInteraction(
             session_id,
             timestamp,
@@ -217,37 +326,80 @@ def interaction_begin(
             prompt=prompt,
             status="in_progress",
             user_id=principal_arn,
-            ttl=_ttl_for(timestamp),
+            ttl=ttl,
         )
+        run = RunItem(
+            run_key(request_id),
+            RUN_ITEM_TIMESTAMP,
+            request_id=request_id,
+            run_session_id=session_id,
+            interaction_timestamp=timestamp,
+            owner=principal_arn,
+            kind=kind,
+            status="queued" if queued else "running",
+            prompt=prompt,
+            created_at=timestamp,
+            started_at=None if queued else timestamp,
+            deadline_at=hold_until,
+            after=(queue_behind[1] or queue_behind[0]) if queue_behind else None,
+            ttl=ttl,
+        )
+        reasons_order = ["interaction", "run"]
         try:
             with TransactWrite(connection=SessionItem._get_connection().connection) as write:
-                write.update(
-                    SessionItem(session_id, SESSION_ITEM_TIMESTAMP),
-                    actions=[
-                        SessionItem.owner.set(SessionItem.owner | principal_arn),
-                        SessionItem.created_at.set(SessionItem.created_at | timestamp),
-                        SessionItem.last_interaction_at.set(timestamp),
-                        SessionItem.interaction_count.add(1),
-                        SessionItem.ttl.set(_ttl_for(timestamp)),
-                    ],
-                    condition=SessionItem.session_id.does_not_exist()
-                    | (
-                        (SessionItem.owner == principal_arn)
-                        & (SessionItem.last_interaction_at >= cutoff)
-                    ),
-                )
                 write.save(interaction, condition=SessionInteraction.session_id.does_not_exist())
+                write.save(run, condition=RunItem.session_id.does_not_exist())
+                if idempotency is not None:
+                    reasons_order.append("idempotency")
+                    write.save(
+                        IdempotencyRecord(
+                            idempotency.key_hash,
+                            0,
+                            request_id=request_id,
+                            kind=kind,
+                            request_hash=idempotency.request_hash,
+                            expires_at=timestamp + settings.IDEMPOTENCY_TTL_HOURS * 3_600_000,
+                            ttl=datetime.fromtimestamp(timestamp / 1000, UTC)
+                            + timedelta(hours=settings.IDEMPOTENCY_TTL_HOURS),
+                        ),
+                        condition=IdempotencyRecord.session_id.does_not_exist()
+                        | (IdempotencyRecord.expires_at < timestamp),
+                    )
+                reasons_order.append("session")
+                _session_update(
+                    write,
+                    session_id=session_id,
+                    principal_arn=principal_arn,
+                    request_id=request_id,
+                    timestamp=timestamp,
+                    hold_until=hold_until,
+                    queue_behind=queue_behind,
+                )
         except TransactWriteError as exc:
-            reasons = [reason.code if reason else None for reason in exc.cancellation_reasons]
-            if (
-                len(reasons) > _UPDATE_REASON
-                and reasons[_UPDATE_REASON] == "ConditionalCheckFailed"
-            ):
-                raise _session_refusal(session_id, principal_arn) from exc
-            if reasons and reasons[_PUT_REASON] == "ConditionalCheckFailed":
+            failed = {
+                name
+                for name, reason in zip(reasons_order, exc.cancellation_reasons or [], strict=False)
+                if reason is not None and reason.code == "ConditionalCheckFailed"
+            }
+            codes = {reason.code for reason in exc.cancellation_reasons or [] if reason}
+            if "idempotency" in failed and idempotency is not None:
+                _idempotency_refusal(idempotency, kind)
+                continue  # the record expired meanwhile
+            if "session" in failed:
+                refusal, seen = _session_refusal(session_id, principal_arn, timestamp)
+                if refusal is None:  # freed, or its queue moved, meanwhile: try again
+                    queue_behind = None
+                    continue
+                if seen is not None and on_conflict == "enqueue":
+                    queue_behind = seen
+                    continue
+                raise refusal from exc
+            if "interaction" in failed:
                 timestamp += 1  # another interaction took this millisecond
                 continue
-            if "TransactionConflict" in reasons:
+            if "run" in failed:
+                raise StorageUnavailable("A run with this request id already exists.") from exc
+            if "TransactionConflict" in codes:
                 # Another transaction on the same session at the same moment (botocore does
                 # not retry a cancelled transaction).
                 time.sleep(random.uniform(0.02, 0.1))  # noqa: S311 - jitter, not secrecy
@@ -262,24 +414,53 @@ def interaction_begin(
             prompt=prompt,
             user_id=principal_arn,
             new_session=new_session,
+            kind=kind,
+            queued_after=run.after if queue_behind else None,
         )
-    raise StorageUnavailable("Could not find a free timestamp for the interaction.")
+    raise StorageUnavailable("Could not record the interaction; retry after Retry-After.")
 
 
-def _session_refusal(session_id: str, principal_arn: str) -> ApplicationError:
+def _idempotency_refusal(claim: IdempotencyClaim, kind: RunKind) -> None:
+    """Raise what an Idempotency-Key already in use means (returns when the record has
+    gone, so the caller tries again)."""
+    try:
+        record = IdempotencyRecord.get(claim.key_hash, 0, consistent_read=True)
+    except IdempotencyRecord.DoesNotExist:
+        return
+    except (PynamoDBException, BotoCoreError) as exc:
+        raise storage_unavailable("read the Idempotency-Key", exc) from exc
+    if record.request_hash != claim.request_hash or record.kind != kind:
+        raise IdempotencyKeyReused()
+    raise IdempotentReplay(record.request_id)
+
+
+def _session_refusal(
+    session_id: str, principal_arn: str, at_ms: int
+) -> tuple[ApplicationError | None, tuple[str | None, str | None] | None]:
+    """Why the session refused a run (None: it no longer would), and, when only because it
+    is busy, the (active, tail) runs a queued run would wait behind."""
     try:
         session = SessionItem.get(session_id, SESSION_ITEM_TIMESTAMP, consistent_read=True)
     except SessionItem.DoesNotExist:
-        return StorageUnavailable("The session changed while the interaction was recorded.")
+        return StorageUnavailable("The session changed while the interaction was recorded."), None
     except (PynamoDBException, BotoCoreError) as exc:
-        return storage_unavailable("read the session", exc)
+        return storage_unavailable("read the session", exc), None
     if session.owner != principal_arn:
-        return SessionNotFound()
-    return SessionExpired(
-        f"The session has been idle for more than {settings.SESSION_IDLE_MINUTES} minutes; "
-        "start a new session by omitting session_id.",
-        details={"session_id": session_id, "last_interaction_at": int(session.last_interaction_at)},
-    )
+        return SessionNotFound(), None
+    if session.last_interaction_at < idle_cutoff_ms(at_ms):
+        return SessionExpired(
+            f"The session has been idle for more than {settings.SESSION_IDLE_MINUTES} minutes; "
+            "start a new session by omitting session_id.",
+            details={
+                "session_id": session_id,
+                "last_interaction_at": int(session.last_interaction_at),
+            },
+        ), None
+    if session.active_run is None or (session.active_until or 0) < at_ms:
+        return None, None
+    return SessionBusy(
+        details={"session_id": session_id, "active_request_id": session.active_run}
+    ), (session.active_run, session.queue_tail)
 
 
 def interaction_complete(
@@ -289,53 +470,124 @@ def interaction_complete(
     response: dict[str, Any] | None,
     execution_time_ms: int,
     error_message: str | None = None,
+    run_response: dict[str, Any] | None = None,
+    run_error: dict[str, Any] | None = None,
+    http_status: int | None = None,
+    final_event: tuple[int, str, str] | None = None,
 ) -> bool:
-    """Record the interaction's outcome. True when saved; False when DynamoDB failed even
+    """Record the interaction's outcome, its run's (``run_response`` or ``run_error`` with
+    ``http_status``), the run's last event when given (number, name, JSON data), and free
+    the session, in one transaction. True when saved; False when DynamoDB failed even
     after retries, in which case the whole interaction was logged as a replay record and a
     metric counted (never a silent loss). A response DynamoDB cannot hold is left out, with
     a note in error_message. Completing an interaction twice changes nothing."""
-    interaction = SessionInteraction(started.session_id, started.timestamp)
-    try:
-        interaction.update(
-            actions=[
-                SessionInteraction.status.set(status),
-                SessionInteraction.response.set(response)
-                if response is not None
-                else SessionInteraction.response.remove(),
-                SessionInteraction.execution_time_ms.set(execution_time_ms),
-                SessionInteraction.error_message.set(error_message)
-                if error_message is not None
-                else SessionInteraction.error_message.remove(),
-            ],
-            condition=SessionInteraction.status == "in_progress",
-        )
-    except UpdateError as exc:
-        if exc.cause_response_code == "ConditionalCheckFailedException":
-            logger.warning(
-                "Interaction %s/%s was already complete", started.session_id, started.timestamp
-            )
-            return True
-        if exc.cause_response_code == "ValidationException" and response is not None:
-            # DynamoDB will never take this response (over 400 KB, an empty map key, a
-            # number out of its range): keep the interaction without it rather than log a
-            # record that could never be replayed either.
-            logger.warning(
-                "Response of %s not storable: %s", started.request_id, exc.cause_response_message
-            )
-            note = "The response could not be stored in the session history."
-            return interaction_complete(
-                started,
-                status=status,
-                response=None,
-                execution_time_ms=execution_time_ms,
-                error_message=f"{error_message} {note}" if error_message else note,
-            )
-        _record_unsaved(started, status, response, execution_time_ms, error_message, exc)
-        return False
-    except (PynamoDBException, BotoCoreError) as exc:
-        _record_unsaved(started, status, response, execution_time_ms, error_message, exc)
-        return False
-    return True
+    release = True
+    for _ in range(4):
+        now = clock_ms()
+        order: list[str] = []
+        try:
+            with TransactWrite(connection=SessionItem._get_connection().connection) as write:
+                if final_event is not None:
+                    number, event, data = final_event
+                    order.append("event")
+                    write.save(
+                        RunEvent(
+                            run_key(started.request_id),
+                            number,
+                            event=event,
+                            data=data,
+                            ttl=_ttl_for(started.timestamp),
+                        ),
+                        condition=RunEvent.session_id.does_not_exist(),
+                    )
+                order.append("interaction")
+                write.update(
+                    SessionInteraction(started.session_id, started.timestamp),
+                    actions=[
+                        SessionInteraction.status.set(status),
+                        SessionInteraction.response.set(response)
+                        if response is not None
+                        else SessionInteraction.response.remove(),
+                        SessionInteraction.execution_time_ms.set(execution_time_ms),
+                        SessionInteraction.error_message.set(error_message)
+                        if error_message is not None
+                        else SessionInteraction.error_message.remove(),
+                    ],
+                    condition=SessionInteraction.status == "in_progress",
+                )
+                order.append("run")
+                write.update(
+                    RunItem(run_key(started.request_id), RUN_ITEM_TIMESTAMP),
+                    actions=[
+                        RunItem.status.set(RUN_STATUS_OF[status]),
+                        RunItem.finished_at.set(now),
+                        RunItem.response.set(run_response)
+                        if run_response is not None
+                        else RunItem.response.remove(),
+                        RunItem.error.set(run_error)
+                        if run_error is not None
+                        else RunItem.error.remove(),
+                        RunItem.http_status.set(http_status)
+                        if http_status is not None
+                        else RunItem.http_status.remove(),
+                    ],
+                    condition=RunItem.status.is_in(*RUN_ACTIVE_STATUSES),
+                )
+                if release:
+                    order.append("session")
+                    write.update(
+                        SessionItem(started.session_id, SESSION_ITEM_TIMESTAMP),
+                        actions=[
+                            SessionItem.active_run.remove(),
+                            SessionItem.active_until.remove(),
+                        ],
+                        condition=SessionItem.active_run == started.request_id,
+                    )
+        except TransactWriteError as exc:
+            reasons = {
+                name: reason.code
+                for name, reason in zip(order, exc.cancellation_reasons or [], strict=False)
+                if reason is not None and reason.code != "None"
+            }
+            if reasons.get("session") == "ConditionalCheckFailed":
+                release = False  # another run holds the session (this one never did)
+                continue
+            if "ConditionalCheckFailed" in (reasons.get("interaction"), reasons.get("run")):
+                logger.warning(
+                    "Interaction %s/%s was already complete", started.session_id, started.timestamp
+                )
+                return True
+            if "ValidationException" in (*reasons.values(), exc.cause_response_code) and (
+                response is not None or run_response is not None
+            ):
+                # DynamoDB will never take this response (over 400 KB, an empty map key, a
+                # number out of its range): keep the interaction without it rather than log
+                # a record that could never be replayed either.
+                logger.warning("Response of %s not storable", started.request_id)
+                note = "The response could not be stored in the session history."
+                response = run_response = None
+                error_message = f"{error_message} {note}" if error_message else note
+                if final_event is not None:
+                    final_event = (final_event[0], final_event[1], json.dumps({"note": note}))
+                continue
+            if "TransactionConflict" in reasons.values():
+                time.sleep(random.uniform(0.02, 0.1))  # noqa: S311 - jitter, not secrecy
+                continue
+            _record_unsaved(started, status, response, execution_time_ms, error_message, exc)
+            return False
+        except (PynamoDBException, BotoCoreError) as exc:
+            _record_unsaved(started, status, response, execution_time_ms, error_message, exc)
+            return False
+        return True
+    _record_unsaved(
+        started,
+        status,
+        response,
+        execution_time_ms,
+        error_message,
+        StorageUnavailable("retries exhausted"),
+    )
+    return False
 
 
 def _record_unsaved(
@@ -407,7 +659,7 @@ def interaction_replay(record: dict[str, Any]) -> ReplayOutcome:
             return "restored"
         except TransactWriteError as exc:
             reasons = [reason.code if reason else None for reason in exc.cancellation_reasons]
-            if not reasons or reasons[_PUT_REASON] != "ConditionalCheckFailed":
+            if not reasons or reasons[0] != "ConditionalCheckFailed":  # the put
                 raise
         try:
             interaction.save(condition=SessionInteraction.status == "in_progress")

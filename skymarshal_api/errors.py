@@ -106,6 +106,34 @@ class SessionExpired(Conflict):
     default_message = "The session has expired; start a new one by omitting session_id."
 
 
+class SessionBusy(Conflict):
+    error_code = "SESSION_BUSY"
+    default_message = (
+        "Another run is active on this session; retry after Retry-After, or send "
+        '"on_conflict": "enqueue" to queue behind it.'
+    )
+    default_headers = {"Retry-After": "2"}  # noqa: RUF012 - read only
+
+
+class InvocationNotFound(NotFound):
+    error_code = "INVOCATION_NOT_FOUND"
+    default_message = "No invocation with this id exists for the caller."
+
+
+class InvocationFinished(Conflict):
+    error_code = "INVOCATION_FINISHED"
+    default_message = "The invocation has already ended; there is nothing to cancel."
+
+
+class IdempotencyKeyReused(ApplicationError):
+    status_code = 422
+    error_code = "IDEMPOTENCY_KEY_REUSED"
+    default_message = (
+        "This Idempotency-Key was used with another request body (or endpoint) in the last "
+        "24 hours; use a new key for a new request."
+    )
+
+
 class InvalidCursor(InvalidRequest):
     error_code = "INVALID_CURSOR"
     default_message = "The cursor is not valid; use next_cursor from the previous page."
@@ -162,6 +190,20 @@ class StorageUnavailable(ApplicationError):
     error_code = "STORAGE_UNAVAILABLE"
     default_message = "Session storage is unavailable; retry after Retry-After."
     default_headers = {"Retry-After": "1"}  # noqa: RUF012 - read only
+
+
+class RunCancelled(ApplicationError):
+    status_code = 409
+    error_code = "CANCELLED"
+    default_message = "The run was cancelled before it ended."
+
+
+class WorkerLost(ApplicationError):
+    status_code = 500
+    error_code = "WORKER_LOST"
+    default_message = (
+        "The run's worker stopped before the run ended (its deadline passed with no outcome)."
+    )
 
 
 class RuntimeTimeout(ApplicationError):

@@ -200,6 +200,25 @@ SSE_HEARTBEAT_SECONDS = env_float("SSE_HEARTBEAT_SECONDS", 15.0, minimum=0.1)
 # Connection failures are retried after these delays (seconds), and nothing else is.
 AGENTCORE_RETRY_DELAYS: tuple[float, ...] = (1.0, 2.0)
 
+# Runs (POST /api/v1/invocations and every /invoke): where background runs execute
+# ("threads": a bounded pool in this process; "lambda": a Zappa asynchronous task, one
+# Lambda invocation per run), how many at once per process, how long a run may wait in a
+# session's queue, and the grace after a run's deadline before an unfinished run is
+# declared lost. Events are polled from the table at RUN_POLL_SECONDS; a running run
+# checks for cancellation at RUN_CANCEL_CHECK_SECONDS.
+RUN_EXECUTOR = env_choice(
+    "RUN_EXECUTOR",
+    ("threads", "lambda"),
+    "lambda" if os.environ.get("AWS_LAMBDA_FUNCTION_NAME") else "threads",
+)
+RUN_WORKERS = env_int("RUN_WORKERS", 8, minimum=1, maximum=256)
+RUN_QUEUE_TIMEOUT_SECONDS = env_float("RUN_QUEUE_TIMEOUT_SECONDS", 900.0, minimum=1.0)
+RUN_GRACE_SECONDS = env_float("RUN_GRACE_SECONDS", 30.0, minimum=0.0)
+RUN_POLL_SECONDS = env_float("RUN_POLL_SECONDS", 0.25, minimum=0.01, maximum=10.0)
+RUN_CANCEL_CHECK_SECONDS = env_float("RUN_CANCEL_CHECK_SECONDS", 0.5, minimum=0.05, maximum=10.0)
+RUN_WAIT_MAX_SECONDS = 25  # under API Gateway's 29 s integration timeout
+IDEMPOTENCY_TTL_HOURS = env_int("IDEMPOTENCY_TTL_HOURS", 24, minimum=1, maximum=24 * 7)
+
 # Health: how long a check result is reused, and how long one check may take.
 HEALTH_CACHE_SECONDS = env_float("HEALTH_CACHE_SECONDS", 5.0, minimum=0.0, maximum=300.0)
 HEALTH_CHECK_TIMEOUT_SECONDS = env_float("HEALTH_CHECK_TIMEOUT_SECONDS", 2.0, minimum=0.1)

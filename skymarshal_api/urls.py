@@ -2,7 +2,13 @@ from django.conf import settings
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
 
-from invocations.apis import InvokeApi
+from invocations.apis import (
+    InvocationApi,
+    InvocationEventsApi,
+    InvocationsApi,
+    InvocationWaitApi,
+    InvokeApi,
+)
 from sessions.apis import SessionHistoryApi, SessionListApi
 from skymarshal_api.apis import HealthApi, IdentityApi
 
@@ -15,6 +21,18 @@ urlpatterns = [
     path("api/v1/health", HealthApi.as_view(), name="health"),
     path("api/v1/identity", IdentityApi.as_view(), name="identity"),
     path("api/v1/invoke", InvokeApi.as_view(), name="invoke"),
+    path("api/v1/invocations", InvocationsApi.as_view(), name="invocations"),
+    path("api/v1/invocations/<str:request_id>", InvocationApi.as_view(), name="invocation"),
+    path(
+        "api/v1/invocations/<str:request_id>/events",
+        InvocationEventsApi.as_view(),
+        name="invocation-events",
+    ),
+    path(
+        "api/v1/invocations/<str:request_id>/wait",
+        InvocationWaitApi.as_view(),
+        name="invocation-wait",
+    ),
     path("api/v1/sessions", SessionListApi.as_view(), name="sessions"),
     path("api/v1/sessions/<str:session_id>", SessionHistoryApi.as_view(), name="session-history"),
     path("api/v1/schema/", SpectacularAPIView.as_view(), name="schema"),

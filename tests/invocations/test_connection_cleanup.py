@@ -14,7 +14,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from invocations.services import invocation_run
+from invocations.services import InvocationRequest, invocation_run
 from scripts.stack import Server
 from skymarshal_api.errors import ApplicationError
 from tests.conftest import RuntimeFactory
@@ -71,10 +71,12 @@ def test_no_socket_or_thread_is_left_after_200_mixed_invocations(
             settings.AGENTCORE_WS_URL = runtimes[kind].ws_url
             try:
                 invocation_run(
-                    prompt=PROMPT,
-                    session_id=None,
-                    principal_arn=PRINCIPAL,
-                    request_id=str(uuid.uuid4()),
+                    InvocationRequest(
+                        prompt=PROMPT,
+                        session_id=None,
+                        principal_arn=PRINCIPAL,
+                        request_id=str(uuid.uuid4()),
+                    )
                 )
                 outcome = "200"
             except ApplicationError as error:
@@ -103,7 +105,7 @@ settings_profile = settings(
 def test_a_stream_closed_before_it_was_read_closes_the_run(
     local_runtime_factory: RuntimeFactory, sessions_table: str, settings: Any
 ) -> None:
-    from invocations.services import invocation_stream
+    from invocations.services import InvocationRequest, invocation_stream
     from invocations.sse import SseStream
     from sessions.selectors import session_history_get
 
@@ -112,10 +114,12 @@ def test_a_stream_closed_before_it_was_read_closes_the_run(
     session_id = str(uuid.uuid4())
     stream = SseStream(
         invocation_stream(
-            prompt=PROMPT,
-            session_id=session_id,
-            principal_arn=PRINCIPAL,
-            request_id=str(uuid.uuid4()),
+            InvocationRequest(
+                prompt=PROMPT,
+                session_id=session_id,
+                principal_arn=PRINCIPAL,
+                request_id=str(uuid.uuid4()),
+            )
         )
     )
     assert _established({runtime.port})  # the run is connected

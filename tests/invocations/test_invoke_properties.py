@@ -17,7 +17,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from invocations.serializers import InvokeResponseSerializer
-from invocations.services import StreamEvent, invocation_run
+from invocations.services import InvocationRequest, StreamEvent, invocation_run
 from invocations.sse import sse_frames
 from scripts.stack import Server
 from sessions.selectors import session_history_get
@@ -101,14 +101,18 @@ def test_successful_runs_answer_in_the_invoke_response_shape(
     settings.AGENTCORE_WS_URL = fast_runtime.ws_url
     request_id = str(uuid.uuid4())
     response = invocation_run(
-        prompt=" ".join(parts), session_id=None, principal_arn=PRINCIPAL, request_id=request_id
+        InvocationRequest(
+            prompt=" ".join(parts), session_id=None, principal_arn=PRINCIPAL, request_id=request_id
+        )
     )
     if follow_up:
         response = invocation_run(
-            prompt="and if the delay doubles?",
-            session_id=response["session_id"],
-            principal_arn=PRINCIPAL,
-            request_id=(request_id := str(uuid.uuid4())),
+            InvocationRequest(
+                prompt="and if the delay doubles?",
+                session_id=response["session_id"],
+                principal_arn=PRINCIPAL,
+                request_id=(request_id := str(uuid.uuid4())),
+            )
         )
     serializer = InvokeResponseSerializer(data=response)
     assert serializer.is_valid(), serializer.errors
@@ -192,10 +196,12 @@ def test_a_run_past_its_deadline_ends_in_timeout_and_is_recorded(
     started = time.monotonic()
     with pytest.raises(RuntimeTimeout) as timed_out:
         invocation_run(
-            prompt="Flight AA1 delayed 1 hour",
-            session_id=session_id,
-            principal_arn=PRINCIPAL,
-            request_id=str(uuid.uuid4()),
+            InvocationRequest(
+                prompt="Flight AA1 delayed 1 hour",
+                session_id=session_id,
+                principal_arn=PRINCIPAL,
+                request_id=str(uuid.uuid4()),
+            )
         )
     elapsed = time.monotonic() - started
     assert deadline <= elapsed < deadline + 1.0

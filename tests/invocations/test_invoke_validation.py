@@ -24,7 +24,7 @@ from skymarshal_api.validation import is_uuid4
 from tests.invocations.live import PROMPT, App, Stack, assert_error
 
 MAX_BODY = 64 * 1024
-FIELDS = {"prompt", "session_id", "streaming"}
+FIELDS = {"prompt", "session_id", "streaming", "on_conflict"}
 
 
 @pytest.fixture(scope="module")
@@ -132,7 +132,9 @@ def test_unknown_fields_are_400_and_named(
 
 
 def test_every_failing_field_is_named(app: App) -> None:
-    fields = _field_errors(app, {"prompt": "short", "session_id": "nope", "streaming": "yes"})
+    fields = _field_errors(
+        app, {"prompt": "short", "session_id": "nope", "streaming": "yes", "on_conflict": "wait"}
+    )
     assert set(fields) == FIELDS
 
 
@@ -319,6 +321,7 @@ objects = st.builds(
             "prompt": st.one_of(prompt_values, prompt_values),  # present more often than not
             "session_id": st.one_of(st.uuids(version=4).map(str), session_values),
             "streaming": streaming_values,
+            "on_conflict": st.sampled_from(["reject", "enqueue", "queue", "", None, 1]),
         },
     ),
     st.one_of(
@@ -340,6 +343,8 @@ def _failing_fields(body: dict[str, Any]) -> set[str]:
         failing.add("session_id")
     if "streaming" in body and not isinstance(body["streaming"], bool):
         failing.add("streaming")
+    if "on_conflict" in body and body["on_conflict"] not in ("reject", "enqueue"):
+        failing.add("on_conflict")
     return failing
 
 
@@ -360,8 +365,14 @@ def test_a_request_is_valid_iff_every_field_is(body: dict[str, Any]) -> None:
     failing = _failing_fields(body)
     assert valid == (not unknown and not failing), (serializer.errors, failing, unknown)
     if valid:
-        expected = {"prompt": prompt_sanitize(body["prompt"]), "streaming": False}
-        expected.update({k: body[k] for k in ("session_id", "streaming") if k in body})
+        expected = {
+            "prompt": prompt_sanitize(body["prompt"]),
+            "streaming": False,
+            "on_conflict": "reject",
+        }
+        expected.update(
+            {k: body[k] for k in ("session_id", "streaming", "on_conflict") if k in body}
+        )
         assert dict(serializer.validated_data) == expected
     elif unknown:
         assert unknown <= set(serializer.errors)

@@ -1,0 +1,178 @@
+"""Reads of runs (one per invocation) and their events from the sessions table."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from botocore.exceptions import BotoCoreError
+from pynamodb.exceptions import PynamoDBException
+
+from sessions.models import RUN_ITEM_TIMESTAMP, RunEvent, RunItem
+from sessions.services import (
+    RUN_ACTIVE_STATUSES,
+    InteractionStarted,
+    RunKind,
+    RunStatus,
+    clock_ms,
+    run_key,
+    storage_unavailable,
+)
+from skymarshal_api.errors import InvocationNotFound
+
+
+@dataclass(frozen=True)
+class RunRecord:
+    request_id: str
+    session_id: str
+    interaction_timestamp: int
+    owner: str
+    kind: RunKind
+    status: RunStatus
+    prompt: str
+    created_at: int
+    started_at: int | None
+    finished_at: int | None
+    deadline_at: int
+    after: str | None
+    cancel_requested: bool
+    response: dict[str, Any] | None
+    error: dict[str, Any] | None
+    http_status: int | None
+
+    @property
+    def active(self) -> bool:
+        return self.status in RUN_ACTIVE_STATUSES
+
+    @property
+    def overdue(self) -> bool:
+        """Still active after its deadline: its worker is gone."""
+        return self.active and self.deadline_at < clock_ms()
+
+    def started(self) -> InteractionStarted:
+        """What completing this run's interaction needs."""
+        return InteractionStarted(
+            session_id=self.session_id,
+            timestamp=self.interaction_timestamp,
+            request_id=self.request_id,
+            prompt=self.prompt,
+            user_id=self.owner,
+            new_session=False,
+            kind=self.kind,
+            queued_after=self.after,
+        )
+
+
+@dataclass(frozen=True)
+class StoredEvent:
+    number: int
+    event: str
+    data: str  # compact JSON
+
+
+def _record(item: RunItem) -> RunRecord:
+    return RunRecord(
+        request_id=item.request_id,
+        session_id=item.run_session_id,
+        interaction_timestamp=int(item.interaction_timestamp),
+        owner=item.owner,
+        kind=item.kind,  # type: ignore[arg-type]
+        status=item.status,  # type: ignore[arg-type]
+        prompt=item.prompt,
+        created_at=int(item.created_at),
+        started_at=int(item.started_at) if item.started_at is not None else None,
+        finished_at=int(item.finished_at) if item.finished_at is not None else None,
+        deadline_at=int(item.deadline_at),
+        after=item.after,
+        cancel_requested=bool(item.cancel_requested),
+        response=_plain(item.response.as_dict()) if item.response is not None else None,
+        error=_plain(item.error.as_dict()) if item.error is not None else None,
+        http_status=int(item.http_status) if item.http_status is not None else None,
+    )
+
+
+def _plain(value: Any) -> Any:
+    """DynamoDB numbers come back as Decimal-free floats/ints from PynamoDB's Map; keep
+    JSON's own types (whole numbers as int)."""
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    if isinstance(value, float) and value.is_integer() and abs(value) < 2**53:
+        return int(value)
+    return value
+
+
+def run_find(request_id: str) -> RunRecord | None:
+    """The run, whoever owns it (for its worker); None when there is none. Raises
+    StorageUnavailable."""
+    try:
+        item = RunItem.get(run_key(request_id), RUN_ITEM_TIMESTAMP, consistent_read=True)
+    except RunItem.DoesNotExist:
+        return None
+    except (PynamoDBException, BotoCoreError) as exc:
+        raise storage_unavailable("read the invocation", exc) from exc
+    return _record(item)
+
+
+def run_get(*, request_id: str, principal_arn: str) -> RunRecord:
+    """The caller's run. Raises InvocationNotFound (also for another caller's run: the two
+    are indistinguishable), StorageUnavailable."""
+    run = run_find(request_id)
+    if run is None or run.owner != principal_arn or run.kind != "invocation":
+        raise InvocationNotFound()
+    return run
+
+
+def run_cancel_requested(request_id: str) -> bool:
+    """Whether DELETE asked this run to stop (or it has ended already)."""
+    try:
+        item = RunItem.get(
+            run_key(request_id),
+            RUN_ITEM_TIMESTAMP,
+            consistent_read=True,
+            attributes_to_get=["cancel_requested", "status"],
+        )
+    except RunItem.DoesNotExist:
+        return True
+    except (PynamoDBException, BotoCoreError) as exc:
+        raise storage_unavailable("read the invocation", exc) from exc
+    return bool(item.cancel_requested) or item.status not in RUN_ACTIVE_STATUSES
+
+
+def run_events_after(request_id: str, after: int, *, limit: int = 100) -> list[StoredEvent]:
+    """The run's stored events numbered above ``after``, in order (at most ``limit``).
+    Raises StorageUnavailable."""
+    try:
+        items = RunEvent.query(
+            run_key(request_id),
+            RunEvent.timestamp > max(after, RUN_ITEM_TIMESTAMP),
+            consistent_read=True,
+            limit=limit,
+        )
+        return [StoredEvent(int(item.timestamp), item.event, item.data) for item in items]
+    except (PynamoDBException, BotoCoreError) as exc:
+        raise storage_unavailable("read the invocation's events", exc) from exc
+
+
+def run_last_event_number(request_id: str) -> int:
+    """The number of the run's last stored event (0 when none)."""
+    try:
+        for item in RunEvent.query(
+            run_key(request_id),
+            RunEvent.timestamp > RUN_ITEM_TIMESTAMP,
+            consistent_read=True,
+            scan_index_forward=False,
+            limit=1,
+            attributes_to_get=["session_id", "timestamp"],
+        ):
+            return int(item.timestamp)
+    except (PynamoDBException, BotoCoreError) as exc:
+        raise storage_unavailable("read the invocation's events", exc) from exc
+    return 0
+
+
+def event_data(event: StoredEvent) -> dict[str, Any]:
+    data: dict[str, Any] = json.loads(event.data)
+    return data

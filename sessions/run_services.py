@@ -1,0 +1,131 @@
+"""Writes of runs beyond beginning and completing them (sessions.services): starting a
+queued run when its turn comes, asking a run to stop, storing a run's events."""
+
+from __future__ import annotations
+
+import logging
+from typing import Literal
+
+from botocore.exceptions import BotoCoreError
+from pynamodb.exceptions import PutError, PynamoDBException, TransactWriteError, UpdateError
+from pynamodb.transactions import TransactWrite
+
+from sessions.models import (
+    RUN_ITEM_TIMESTAMP,
+    SESSION_ITEM_TIMESTAMP,
+    RunEvent,
+    RunItem,
+    SessionItem,
+)
+from sessions.run_selectors import RunRecord
+from sessions.services import (
+    RUN_ACTIVE_STATUSES,
+    _ttl_for,
+    clock_ms,
+    run_deadline_ms,
+    run_key,
+    storage_unavailable,
+)
+
+logger = logging.getLogger(__name__)
+
+StartOutcome = Literal["started", "wait", "gone"]
+
+
+def run_start(run: RunRecord) -> StartOutcome:
+    """Move a queued run to ``running`` and let it hold its session, in one transaction:
+    ``started``; ``wait`` while the run it is queued behind is active or another run holds
+    the session; ``gone`` when the run is no longer queued (cancelled, or started by
+    another worker). Raises StorageUnavailable."""
+    now = clock_ms()
+    deadline = run_deadline_ms(now)
+    order: list[str] = []
+    try:
+        with TransactWrite(connection=SessionItem._get_connection().connection) as write:
+            if run.after is not None:
+                order.append("after")
+                write.condition_check(
+                    RunItem,
+                    run_key(run.after),
+                    RUN_ITEM_TIMESTAMP,
+                    condition=RunItem.session_id.does_not_exist()
+                    | ~RunItem.status.is_in(*RUN_ACTIVE_STATUSES)
+                    | (RunItem.deadline_at < now),
+                )
+            order.append("run")
+            write.update(
+                RunItem(run_key(run.request_id), RUN_ITEM_TIMESTAMP),
+                actions=[
+                    RunItem.status.set("running"),
+                    RunItem.started_at.set(now),
+                    RunItem.deadline_at.set(deadline),
+                ],
+                condition=(RunItem.status == "queued")
+                & (RunItem.cancel_requested.does_not_exist() | (RunItem.cancel_requested == False))  # noqa: E712
+                & (RunItem.deadline_at >= now),
+            )
+            order.append("session")
+            write.update(
+                SessionItem(run.session_id, SESSION_ITEM_TIMESTAMP),
+                actions=[
+                    SessionItem.active_run.set(run.request_id),
+                    SessionItem.active_until.set(deadline),
+                ],
+                condition=SessionItem.active_run.does_not_exist()
+                | (SessionItem.active_run == run.request_id)
+                | (SessionItem.active_until < now),
+            )
+    except TransactWriteError as exc:
+        failed = {
+            name
+            for name, reason in zip(order, exc.cancellation_reasons or [], strict=False)
+            if reason is not None and reason.code == "ConditionalCheckFailed"
+        }
+        if "run" in failed:
+            return "gone"
+        if failed & {"after", "session"}:
+            return "wait"
+        codes = {reason.code for reason in exc.cancellation_reasons or [] if reason}
+        if "TransactionConflict" in codes:
+            return "wait"
+        raise storage_unavailable("start the invocation", exc) from exc
+    except (PynamoDBException, BotoCoreError) as exc:
+        raise storage_unavailable("start the invocation", exc) from exc
+    return "started"
+
+
+def run_cancel_request(request_id: str) -> bool:
+    """Ask an active run to stop: True when asked, False when it had ended already.
+    Raises StorageUnavailable."""
+    try:
+        RunItem(run_key(request_id), RUN_ITEM_TIMESTAMP).update(
+            actions=[RunItem.cancel_requested.set(True)],
+            condition=RunItem.status.is_in(*RUN_ACTIVE_STATUSES),
+        )
+    except UpdateError as exc:
+        if exc.cause_response_code == "ConditionalCheckFailedException":
+            return False
+        raise storage_unavailable("cancel the invocation", exc) from exc
+    except (PynamoDBException, BotoCoreError) as exc:
+        raise storage_unavailable("cancel the invocation", exc) from exc
+    return True
+
+
+def run_event_append(run: RunRecord, *, number: int, event: str, data: str) -> None:
+    """Store one event of a running run under its number. Storing the same number twice
+    keeps the first. Raises StorageUnavailable."""
+    try:
+        RunEvent(
+            run_key(run.request_id),
+            number,
+            event=event,
+            data=data,
+            ttl=_ttl_for(run.interaction_timestamp),
+        ).save(condition=RunEvent.session_id.does_not_exist())
+    except PutError as exc:
+        if exc.cause_response_code == "ConditionalCheckFailedException":
+            logger.warning("Event %s of run %s was already stored", number, run.request_id)
+            return
+        raise storage_unavailable("store the invocation's event", exc) from exc
+    except (PynamoDBException, BotoCoreError) as exc:
+        raise storage_unavailable("store the invocation's event", exc) from exc
