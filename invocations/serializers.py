@@ -42,7 +42,10 @@ class StrictBooleanField(serializers.BooleanField):
 
 
 class StrictQueryBooleanField(serializers.BooleanField):
-    """A query-string boolean: exactly ``true`` or ``false``."""
+    """A query-string boolean: exactly ``true`` or ``false``; absent means the default
+    (DRF reads an absent boolean of form data as false)."""
+
+    default_empty_html = serializers.empty
 
     def to_internal_value(self, data: Any) -> bool:
         if data in ("true", "false"):

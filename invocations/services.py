@@ -147,6 +147,7 @@ def _record_failure(
         message=error.message,
         details=error.details,
     )
+    error.timestamp = body["timestamp"]
     saved = interaction_complete(
         started,
         status=status or ("timeout" if isinstance(error, RuntimeTimeout) else "error"),

@@ -40,6 +40,8 @@ class ApplicationError(Exception):
         self.message = message or self.default_message
         self.details = details
         self.headers = {**self.default_headers, **(headers or {})}
+        # When the error was recorded (a run's outcome): its response says the same time.
+        self.timestamp: str | None = None
         super().__init__(self.message)
 
 
@@ -218,7 +220,12 @@ def utc_now_iso() -> str:
 
 
 def error_body(
-    *, request_id: str, error_code: str, message: str, details: dict[str, Any] | None
+    *,
+    request_id: str,
+    error_code: str,
+    message: str,
+    details: dict[str, Any] | None,
+    timestamp: str | None = None,
 ) -> dict[str, Any]:
     """The ErrorResponse of the design: the one shape of every error."""
     return {
@@ -227,7 +234,7 @@ def error_body(
         "error_code": error_code,
         "error_message": message,
         "details": details,
-        "timestamp": utc_now_iso(),
+        "timestamp": timestamp or utc_now_iso(),
     }
 
 
@@ -308,6 +315,7 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response:
         error_code=error.error_code,
         message=error.message,
         details=error.details,
+        timestamp=error.timestamp,
     )
     headers = dict(error.headers)
     auth_header = getattr(exc, "auth_header", None)

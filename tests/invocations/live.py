@@ -112,6 +112,10 @@ class Stack:
         self._runtimes: dict[tuple[str, ...], Server] = {(): default_runtime}
         self._apps: dict[tuple[tuple[str, ...], tuple[tuple[str, str], ...]], App] = {}
 
+    @property
+    def table(self) -> str:
+        return self._table
+
     def runtime(self, *args: str) -> Server:
         if args not in self._runtimes:
             self._runtimes[args] = start_local_runtime(*args, log_dir=self._log_dir)
