@@ -143,7 +143,7 @@ def _accepted(response: httpx.Response) -> dict[str, Any]:
     assert response.headers["Location"] == f"/api/v1/invocations/{body['request_id']}"
     if response.headers.get("Idempotent-Replayed") != "true":
         assert body["request_id"] == response.headers["X-Request-ID"]
-    assert body["status"] in {"queued", "running"}
+        assert body["status"] in {"queued", "running"}
     assert body["links"]["events"].endswith(f"{body['request_id']}/events")
     return body
 
