@@ -9,8 +9,11 @@ Each session also has one item of its own at timestamp 0 (``SessionItem``: owner
 and last-used times, interaction count), written in the same transaction as each
 interaction. The same table holds the per-principal rate-limit counters (``RateLimitCounter``) under
 partition keys ``ratelimit#…``, which no session id (a UUID) can take; they carry no
-``user_id``, so the GSI never sees them, and TTL removes them after their window. One
-table keeps the deployment to one table and one IAM grant.
+``user_id``, so the GSI never sees them, and TTL removes them after their window. Each run
+(one per invocation) has an item under ``run#<request_id>`` (``RunItem``) with its events
+after it (``RunEvent``), and each Idempotency-Key one under ``idempotency#…``
+(``IdempotencyRecord``); none has a ``user_id`` either. One table keeps the deployment to
+one table and one IAM grant.
 """
 
 from __future__ import annotations
