@@ -10,12 +10,13 @@ UV_VERSION := 0.13.9
 STAMP := $(VENV)/.installed
 NPM_STAMP := node_modules/.installed
 
-.PHONY: help install run test lint typecheck security pytest bench audit load clean
+.PHONY: help install run test lint typecheck security pytest bench bench-long audit load clean
 
 help:
 	@echo "make run    - start DynamoDB Local, the local SkyMarshal runtime and the API"
 	@echo "make test   - install, lint, type-check, security-scan and run every test"
 	@echo "make bench  - run the benchmarks and print their numbers"
+	@echo "make bench-long - a 5-minute background run, followed by polling and by wait"
 	@echo "make audit  - pip-audit the locked dependencies (needs the vulnerability service)"
 
 $(STAMP): requirements-dev.lock
@@ -51,6 +52,10 @@ test: lint typecheck security pytest
 
 bench: install
 	$(BIN)/python -m benchmarks $(BENCH_ARGS)
+
+# One 5-minute background run followed by polling and by repeated wait calls.
+bench-long: install
+	$(BIN)/python -m benchmarks.long_run $(BENCH_ARGS)
 
 audit: $(STAMP)
 	$(BIN)/python -m scripts.audit

@@ -261,12 +261,14 @@ def run_wait_ended(request_id: str, *, timeout: float | None = None) -> RunRecor
     """The run once it has ended (an overdue run is ended as lost), or as it is when
     ``timeout`` seconds pass first (None: the run's own deadline)."""
     give_up = None if timeout is None else time.monotonic() + timeout
+    expired = False
     while True:
         run = run_find(request_id)
         if run is None:
             raise InvocationNotFound()
-        if run.overdue:
+        if run.overdue and not expired:
             run_expire(run)
+            expired = True
             continue
         if not run.active or (give_up is not None and time.monotonic() >= give_up):
             return run
@@ -374,6 +376,7 @@ def invocation_execute(request_id: str) -> None:
     log = RunEventLog(run)
     if run.status != "queued":
         return  # running already: another worker has it
+    waiting_since = time.monotonic()
     while True:
         if run.overdue:
             run_expire(run)
@@ -386,6 +389,16 @@ def invocation_execute(request_id: str) -> None:
             if current is not None and current.overdue:
                 run_expire(current)
             return  # cancelled (DELETE recorded it), or started by another worker
+        if (
+            settings.RUN_EXECUTOR == "lambda"
+            and time.monotonic() - waiting_since > _LAMBDA_WAIT_SECONDS
+        ):
+            # A Lambda invocation has 300 s: wait in a fresh one rather than run out of
+            # time in this one.
+            from invocations.background import run_dispatch
+
+            run_dispatch(request_id)
+            return
         time.sleep(settings.RUN_POLL_SECONDS)
         current = run_find(request_id)
         if current is None or not current.active:
@@ -433,6 +446,9 @@ class InvocationEvents:
         self._idle_seconds = idle_seconds or settings.SSE_HEARTBEAT_SECONDS
         self._log = log
         self._recorded = False
+        # Why the run ends if it is closed before its outcome: the client went away,
+        # unless ``cancel`` says otherwise.
+        self._cancelled_by = RunCancelled("The client closed the stream before the run ended.")
         self._events = self._generate()
 
     def __iter__(self) -> Iterator[StreamEvent]:
@@ -444,25 +460,21 @@ class InvocationEvents:
 
     def cancel(self) -> None:
         """Stop the run now (DELETE): close the runtime connection, record ``cancelled``."""
+        self._cancelled_by = RunCancelled()
         self._run.abort()
-        self._events.close()
-        if not self._recorded:
-            self._recorded = True
-            _record_failure(
-                self._started, RunCancelled(), self._began, log=self._log, status="cancelled"
-            )
+        self.close()
 
     def _finish(self) -> None:
         self._run.close()
         if not self._recorded:
             self._recorded = True
-            logger.info("Client left before the run ended: %s", self._started.request_id)
+            logger.info(
+                "Run %s ended before its outcome: %s",
+                self._started.request_id,
+                (self._cancelled_by.message),
+            )
             _record_failure(
-                self._started,
-                RunCancelled("The client closed the stream before the run ended."),
-                self._began,
-                log=self._log,
-                status="cancelled",
+                self._started, self._cancelled_by, self._began, log=self._log, status="cancelled"
             )
 
     def _generate(self) -> Generator[StreamEvent, None, None]:
@@ -538,6 +550,7 @@ def invocation_cancel(*, request_id: str, principal_arn: str) -> RunRecord:
 
 
 _CANCEL_WAIT_SECONDS = 3.0
+_LAMBDA_WAIT_SECONDS = 60.0
 
 
 TERMINAL_EVENTS = frozenset({"complete", "error"})

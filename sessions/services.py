@@ -481,13 +481,17 @@ def interaction_complete(
     after retries, in which case the whole interaction was logged as a replay record and a
     metric counted (never a silent loss). A response DynamoDB cannot hold is left out, with
     a note in error_message. Completing an interaction twice changes nothing."""
-    release = True
-    for _ in range(4):
+    # The parts still to write: each part whose condition fails is already done (or never
+    # was this run's to do) and is left out of the next attempt.
+    parts = {"interaction", "run", "session"} | ({"event"} if final_event else set())
+    for _ in range(8):
+        if not parts & {"interaction", "run"}:
+            return True
         now = clock_ms()
         order: list[str] = []
         try:
             with TransactWrite(connection=SessionItem._get_connection().connection) as write:
-                if final_event is not None:
+                if final_event is not None and "event" in parts:
                     number, event, data = final_event
                     order.append("event")
                     write.save(
@@ -500,40 +504,42 @@ def interaction_complete(
                         ),
                         condition=RunEvent.session_id.does_not_exist(),
                     )
-                order.append("interaction")
-                write.update(
-                    SessionInteraction(started.session_id, started.timestamp),
-                    actions=[
-                        SessionInteraction.status.set(status),
-                        SessionInteraction.response.set(response)
-                        if response is not None
-                        else SessionInteraction.response.remove(),
-                        SessionInteraction.execution_time_ms.set(execution_time_ms),
-                        SessionInteraction.error_message.set(error_message)
-                        if error_message is not None
-                        else SessionInteraction.error_message.remove(),
-                    ],
-                    condition=SessionInteraction.status == "in_progress",
-                )
-                order.append("run")
-                write.update(
-                    RunItem(run_key(started.request_id), RUN_ITEM_TIMESTAMP),
-                    actions=[
-                        RunItem.status.set(RUN_STATUS_OF[status]),
-                        RunItem.finished_at.set(now),
-                        RunItem.response.set(run_response)
-                        if run_response is not None
-                        else RunItem.response.remove(),
-                        RunItem.error.set(run_error)
-                        if run_error is not None
-                        else RunItem.error.remove(),
-                        RunItem.http_status.set(http_status)
-                        if http_status is not None
-                        else RunItem.http_status.remove(),
-                    ],
-                    condition=RunItem.status.is_in(*RUN_ACTIVE_STATUSES),
-                )
-                if release:
+                if "interaction" in parts:
+                    order.append("interaction")
+                    write.update(
+                        SessionInteraction(started.session_id, started.timestamp),
+                        actions=[
+                            SessionInteraction.status.set(status),
+                            SessionInteraction.response.set(response)
+                            if response is not None
+                            else SessionInteraction.response.remove(),
+                            SessionInteraction.execution_time_ms.set(execution_time_ms),
+                            SessionInteraction.error_message.set(error_message)
+                            if error_message is not None
+                            else SessionInteraction.error_message.remove(),
+                        ],
+                        condition=SessionInteraction.status == "in_progress",
+                    )
+                if "run" in parts:
+                    order.append("run")
+                    write.update(
+                        RunItem(run_key(started.request_id), RUN_ITEM_TIMESTAMP),
+                        actions=[
+                            RunItem.status.set(RUN_STATUS_OF[status]),
+                            RunItem.finished_at.set(now),
+                            RunItem.response.set(run_response)
+                            if run_response is not None
+                            else RunItem.response.remove(),
+                            RunItem.error.set(run_error)
+                            if run_error is not None
+                            else RunItem.error.remove(),
+                            RunItem.http_status.set(http_status)
+                            if http_status is not None
+                            else RunItem.http_status.remove(),
+                        ],
+                        condition=RunItem.status.is_in(*RUN_ACTIVE_STATUSES),
+                    )
+                if "session" in parts:
                     order.append("session")
                     write.update(
                         SessionItem(started.session_id, SESSION_ITEM_TIMESTAMP),
@@ -549,14 +555,19 @@ def interaction_complete(
                 for name, reason in zip(order, exc.cancellation_reasons or [], strict=False)
                 if reason is not None and reason.code != "None"
             }
-            if reasons.get("session") == "ConditionalCheckFailed":
-                release = False  # another run holds the session (this one never did)
+            done = {name for name, code in reasons.items() if code == "ConditionalCheckFailed"}
+            if done:
+                if "interaction" in done:
+                    logger.warning(
+                        "Interaction %s/%s was already complete",
+                        started.session_id,
+                        started.timestamp,
+                    )
+                if "run" in done:
+                    # A run already ended has its last event and has let its session go.
+                    done |= {"event", "session"}
+                parts -= done
                 continue
-            if "ConditionalCheckFailed" in (reasons.get("interaction"), reasons.get("run")):
-                logger.warning(
-                    "Interaction %s/%s was already complete", started.session_id, started.timestamp
-                )
-                return True
             if "ValidationException" in (*reasons.values(), exc.cause_response_code) and (
                 response is not None or run_response is not None
             ):

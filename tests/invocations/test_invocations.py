@@ -219,6 +219,7 @@ def test_cancelling_a_hanging_run_takes_under_2_seconds(invoke_stack: Stack) -> 
     assert_error_body(response.json()["error"], "CANCELLED", request_id=request_id)
     [interaction] = app.interactions(accepted["session_id"])
     assert interaction["status"] == "cancelled"
+    assert interaction["error_message"] == "CANCELLED: The run was cancelled before it ended."
     assert runs.events(request_id)[-1].event == "error"
 
     again = runs.cancel(request_id)
