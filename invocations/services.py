@@ -203,7 +203,10 @@ class InvocationEvents:
                 "start", {"request_id": started.request_id, "session_id": started.session_id}
             )
             try:
-                for event in run.chunks_then_complete(idle_seconds=settings.SSE_HEARTBEAT_SECONDS):
+                heartbeat = (
+                    None if settings.RESPONSE_MODE == "buffered" else settings.SSE_HEARTBEAT_SECONDS
+                )
+                for event in run.chunks_then_complete(idle_seconds=heartbeat):
                     if event is None:
                         yield StreamEvent("heartbeat", {})
                         continue
