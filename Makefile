@@ -50,6 +50,7 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check .
 	$(BIN)/ruff check .
 	$(BIN)/cfn-lint infrastructure/*.yaml
+	$(BIN)/shellcheck scripts/*.sh
 
 typecheck: $(STAMP)
 	$(BIN)/mypy

@@ -11,7 +11,9 @@ import sys
 import zipfile
 from pathlib import Path
 
-from scripts.package import MAX_PACKAGE_BYTES
+import pytest
+
+from scripts.package import MAX_PACKAGE_BYTES, package_build
 from scripts.package_prune import BOTOCORE_SERVICES_KEPT
 from scripts.stack import ROOT
 
@@ -168,3 +170,25 @@ def test_every_shared_object_is_x86_64_elf(lambda_package: Path) -> None:
             header = archive.open(name).read(20)
             assert header[:4] == b"\x7fELF", name
             assert int.from_bytes(header[18:20], "little") == _ELF_X86_64, name
+
+
+@pytest.mark.slow
+def test_the_prod_package_is_the_tested_dev_package_but_for_its_settings(
+    lambda_package: Path, tmp_path: Path
+) -> None:
+    """What prod deploys is the code these tests ran: only the baked-in stage settings and
+    Zappa's build stamp differ."""
+    prod = package_build("prod", tmp_path / "skymarshal-api-prod.zip")
+
+    def contents(package: Path) -> dict[str, int]:
+        with zipfile.ZipFile(package) as archive:
+            return {entry.filename: entry.CRC for entry in archive.infolist()}
+
+    dev_files, prod_files = contents(lambda_package), contents(prod)
+    assert dev_files.keys() == prod_files.keys()
+    differing = {name for name in dev_files if dev_files[name] != prod_files[name]}
+    assert differing == {"zappa_settings.py", "package_info.json"}
+    with zipfile.ZipFile(prod) as archive:
+        settings = archive.read("zappa_settings.py").decode()
+    assert "'SESSION_TABLE_NAME': 'skymarshal-sessions-prod'" in settings
+    assert "API_STAGE='prod'" in settings
