@@ -8,12 +8,14 @@ import fnmatch
 import json
 import subprocess
 import sys
+import zipfile
 from pathlib import Path
 from typing import Any
 
 import pytest
 from cfnlint.decode import decode
 
+from scripts.package_prune import BOTOCORE_SERVICES_KEPT
 from scripts.stack import ROOT
 from sessions.models import USER_SESSIONS_INDEX, SessionInteraction
 from tests.deployment.conftest import stage_settings
@@ -202,3 +204,59 @@ def test_the_stage_table_names_follow_the_template() -> None:
         name = stage_settings(stage)["environment_variables"]["SESSION_TABLE_NAME"]
         assert name == f"skymarshal-sessions-{stage}"
     assert Path(TEMPLATE).is_file()
+
+
+_CALLBACKS = """
+import json, sys
+from zappa.cli import ZappaCLI
+
+class Reached(Exception):
+    pass
+
+class Session:
+    def client(self, name):
+        raise Reached(name)
+
+class Core:
+    boto_session = Session()
+
+    def get_api_id(self, lambda_name):
+        return "a1b2c3d4e5"
+
+for stage in sys.argv[2:]:
+    class Cli(ZappaCLI):
+        stage_config = json.load(open("zappa_settings.json"))[stage]
+
+    cli = Cli()
+    cli.zappa, cli.lambda_name, cli.api_stage = Core(), "skymarshal-api-" + stage, stage
+    cli.zip_path = sys.argv[1]
+    try:
+        cli.callback("post")
+    except Reached as reached:
+        print(stage, "post callback asked for a client of", reached)
+    cli.callback("zip")
+"""
+
+
+def test_zappa_finds_the_callbacks_the_stages_name(tmp_path: Path) -> None:
+    # Zappa imports them by path from the project directory, as `zappa deploy` would.
+    package = tmp_path / "small.zip"
+    with zipfile.ZipFile(package, "w") as archive:
+        archive.writestr("handler.py", "")
+        for service in (*BOTOCORE_SERVICES_KEPT, "s3", "ec2"):
+            archive.writestr(f"botocore/data/{service}/2020-01-01/service-2.json.gz", b"{}")
+    result = subprocess.run(
+        [str(ROOT / ".venv-lambda" / "bin" / "python"), "-c", _CALLBACKS, str(package), *STAGES],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    for stage in STAGES:
+        assert f"{stage} post callback asked for a client of apigateway" in result.stdout
+    assert "Pruned 2 unused botocore model files from small.zip" in result.stdout
+    with zipfile.ZipFile(package) as archive:
+        left = {name.split("/")[2] for name in archive.namelist() if name.startswith("botocore/")}
+    assert left == BOTOCORE_SERVICES_KEPT
