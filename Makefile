@@ -9,12 +9,19 @@ BIN := $(VENV)/bin
 UV_VERSION := 0.13.9
 STAMP := $(VENV)/.installed
 NPM_STAMP := node_modules/.installed
+# The Lambda package is built from its own virtualenv (requirements-lambda.lock), never from
+# the development one; uv installs manylinux2014 x86_64 wheels into it (see scripts/package.py).
+LAMBDA_VENV := .venv-lambda
+LAMBDA_STAMP := $(LAMBDA_VENV)/.installed
+LAMBDA_PLATFORM := x86_64-manylinux_2_17
+PACKAGE := .local/package/skymarshal-api-dev.zip
 
-.PHONY: help install run test lint typecheck security pytest bench bench-long audit load clean
+.PHONY: help install run test lint typecheck security pytest package bench bench-long audit load clean
 
 help:
 	@echo "make run    - start DynamoDB Local, the local SkyMarshal runtime and the API"
 	@echo "make test   - install, lint, type-check, security-scan and run every test"
+	@echo "make package - build the dev stage's Lambda package offline (zappa package dev)"
 	@echo "make bench  - run the benchmarks and print their numbers"
 	@echo "make bench-long - a 5-minute background run, followed by polling and by wait"
 	@echo "make audit  - pip-audit the locked dependencies (needs the vulnerability service)"
@@ -29,7 +36,13 @@ $(NPM_STAMP): package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
 	@touch $@
 
-install: $(STAMP) $(NPM_STAMP)
+$(LAMBDA_STAMP): requirements-lambda.lock $(STAMP)
+	@test -x $(LAMBDA_VENV)/bin/python || $(PYTHON) -m venv --without-pip $(LAMBDA_VENV)
+	$(BIN)/uv pip sync --quiet --python $(LAMBDA_VENV)/bin/python \
+		--python-platform $(LAMBDA_PLATFORM) requirements-lambda.lock
+	@touch $@
+
+install: $(STAMP) $(NPM_STAMP) $(LAMBDA_STAMP)
 
 run: install
 	$(BIN)/python -m scripts.run_local $(RUN_ARGS)
@@ -37,6 +50,8 @@ run: install
 lint: $(STAMP)
 	$(BIN)/ruff format --check .
 	$(BIN)/ruff check .
+	$(BIN)/cfn-lint infrastructure/*.yaml
+	$(BIN)/shellcheck scripts/*.sh
 
 typecheck: $(STAMP)
 	$(BIN)/mypy
@@ -44,14 +59,20 @@ typecheck: $(STAMP)
 security: $(STAMP)
 	$(BIN)/bandit -q -ll -c pyproject.toml -r skymarshal_api sessions invocations local_runtime scripts
 
+# `zappa package dev`, offline (placeholder AWS credentials, no network): the package the
+# tests drive and `scripts/deploy_api.sh` deploys.
+package: $(LAMBDA_STAMP)
+	$(BIN)/python -m scripts.package dev --output $(PACKAGE)
+
 # Pytest's own exit status decides: 5 (no tests collected) fails the build like any other.
-pytest: install
-	SKYMARSHAL_ENV=test $(BIN)/python -m pytest $(PYTEST_ARGS)
+# SKYMARSHAL_PACKAGE: the tests of the Lambda package use the one `make package` built.
+pytest: install package
+	SKYMARSHAL_ENV=test SKYMARSHAL_PACKAGE=$(abspath $(PACKAGE)) $(BIN)/python -m pytest $(PYTEST_ARGS)
 
-test: lint typecheck security pytest
+test: lint typecheck security package pytest
 
-bench: install
-	$(BIN)/python -m benchmarks $(BENCH_ARGS)
+bench: install package
+	SKYMARSHAL_PACKAGE=$(abspath $(PACKAGE)) $(BIN)/python -m benchmarks $(BENCH_ARGS)
 
 # One 5-minute background run followed by polling and by repeated wait calls.
 bench-long: install
@@ -61,4 +82,4 @@ audit: $(STAMP)
 	$(BIN)/python -m scripts.audit
 
 clean:
-	rm -rf $(VENV) node_modules .local .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(LAMBDA_VENV) node_modules .local .mypy_cache .ruff_cache

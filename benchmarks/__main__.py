@@ -9,8 +9,12 @@
                  persistence (DynamoDB: rate limit, write-ahead record, completion) and
                  the rest (Django, SigV4, validation, JSON); and streamed time to first
                  chunk, API vs direct
+  lambda         the dev Lambda package (SKYMARSHAL_PACKAGE, else built offline) run as
+                 Lambda runs it (scripts/lambda_invoke.py): cold start (a new interpreter
+                 importing the handler, then its first request: health, or an invocation)
+                 and warm requests (health; invocations with agents at 0 ms)
 
-Usage: python -m benchmarks [--requests N]
+Usage: python -m benchmarks [--requests N] [--lambda-only]
 """
 
 from __future__ import annotations
@@ -96,6 +100,9 @@ def main() -> None:
     logging.getLogger("httpx").setLevel(logging.WARNING)
     parser = argparse.ArgumentParser(prog="python -m benchmarks")
     parser.add_argument("--requests", type=int, default=200)
+    parser.add_argument(
+        "--lambda-only", action="store_true", help="only the Lambda package's cold and warm runs"
+    )
     args = parser.parse_args()
     log_dir = Path(tempfile.mkdtemp(prefix="skymarshal-bench-"))
     servers: list[Server] = []
@@ -113,6 +120,10 @@ def main() -> None:
             "RATE_LIMIT_DEFAULT_PER_WINDOW": "1000000",
             "LOG_LEVEL": "WARNING",
         }
+        if args.lambda_only:
+            _django_setup(dynamodb)
+            _bench_lambda(dynamodb, log_dir, args.requests, servers)
+            return
         subprocess.run(
             [sys.executable, "manage.py", "ensure_sessions_table"],
             cwd=ROOT,
@@ -162,6 +173,7 @@ def main() -> None:
         fast_api = start_api(env=fast_env, log_dir=log_dir)
         servers.append(fast_api)
         _bench_invoke(fast_api, fast_runtime, args.requests)
+        _bench_lambda(dynamodb, log_dir, args.requests, servers)
     finally:
         for server in reversed(servers):
             server.stop()
@@ -225,6 +237,78 @@ def _bench_invoke(api: Server, runtime: Server, count: int) -> None:
     print("direct run   ", _percentiles(_measure(count, run_direct)), flush=True)
     print("ttfc API     ", _percentiles(api_ttfc), flush=True)
     print("ttfc direct  ", _percentiles(_measure(count, first_chunk_direct)), flush=True)
+
+
+def _lambda_package_dir(work: Path) -> Path:
+    import zipfile
+
+    from scripts.package import package_build
+
+    built = os.environ.get("SKYMARSHAL_PACKAGE")
+    package = Path(built) if built else package_build("dev", work / "skymarshal-api-dev.zip")
+    target = work / "var-task"
+    with zipfile.ZipFile(package) as archive:
+        archive.extractall(target)
+    print(f"lambda package {package} ({package.stat().st_size / 1024 / 1024:.1f} MiB)", flush=True)
+    return target
+
+
+def _bench_lambda(dynamodb: Server, log_dir: Path, count: int, servers: list[Server]) -> None:
+    from scripts.lambda_invoke import LambdaProcess
+    from sessions.models import sessions_table_bind
+    from sessions.services import sessions_table_ensure
+    from tests.deployment.conftest import lambda_environment, stage_settings
+    from tests.deployment.events import iam_identity, rest_event
+
+    package_dir = _lambda_package_dir(log_dir)
+    sessions_table_bind(
+        table_name=stage_settings()["environment_variables"]["SESSION_TABLE_NAME"],
+        endpoint_url=dynamodb.http_url,
+    )
+    sessions_table_ensure()
+    runtime = start_local_runtime("--agent-latency-ms", "0", log_dir=log_dir)
+    servers.append(runtime)
+    env = {**lambda_environment(dynamodb, runtime), "RATE_LIMIT_INVOKE_PER_WINDOW": "1000000"}
+    env["RATE_LIMIT_DEFAULT_PER_WINDOW"] = "1000000"
+    health = rest_event("GET", "/api/v1/health")
+    prompt = {"prompt": "Flight BA117 delayed 4 hours at LHR due to a hydraulic fault"}
+
+    def invoke_event() -> dict[str, object]:
+        return rest_event("POST", "/api/v1/invoke", body=prompt, identity=iam_identity())
+
+    cold: dict[str, list[float]] = {"import": [], "health": [], "invoke": [], "total": []}
+    for first in ("health", "invoke") * 3:
+        started = time.perf_counter()
+        process = LambdaProcess(package_dir, env, log_path=log_dir / "lambda-bench.log")
+        try:
+            result = process.invoke(health if first == "health" else invoke_event())
+            assert result["statusCode"] == 200, result
+            cold["total"].append((time.perf_counter() - started) * 1000)
+            cold["import"].append(process.import_seconds * 1000)
+            cold[first].append(process.last_seconds * 1000)
+        finally:
+            process.stop()
+    for name, samples in cold.items():
+        print(
+            f"lambda cold {name:7}",
+            f"n={len(samples)} " + " ".join(f"{s:.0f}" for s in samples) + " ms",
+            flush=True,
+        )
+
+    process = LambdaProcess(package_dir, env, log_path=log_dir / "lambda-bench.log")
+    try:
+
+        def warm_health() -> None:
+            assert process.invoke(health)["statusCode"] == 200
+
+        def warm_invoke() -> None:
+            assert process.invoke(invoke_event())["statusCode"] == 200
+
+        print("lambda warm health", _percentiles(_measure(count, warm_health)), flush=True)
+        invokes = max(10, count // 4)
+        print("lambda warm invoke", _percentiles(_measure(invokes, warm_invoke)), flush=True)
+    finally:
+        process.stop()
 
 
 def _bench_sigv4(count: int) -> None:

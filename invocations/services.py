@@ -443,7 +443,12 @@ class InvocationEvents:
         log: RunEventLog | None = None,
     ) -> None:
         self._started, self._run, self._began = started, run, began
-        self._idle_seconds = idle_seconds or settings.SSE_HEARTBEAT_SECONDS
+        # A silent runtime yields every idle_seconds: a background worker checks for
+        # cancellation then; a stream sends a heartbeat, unless API Gateway buffers it
+        # (RESPONSE_MODE "buffered"), where a heartbeat would only lengthen the body.
+        if idle_seconds is None and settings.RESPONSE_MODE != "buffered":
+            idle_seconds = settings.SSE_HEARTBEAT_SECONDS
+        self._idle_seconds = idle_seconds
         self._log = log
         self._recorded = False
         # Why the run ends if it is closed before its outcome: the client went away,

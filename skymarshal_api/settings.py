@@ -197,6 +197,11 @@ AGENTCORE_OPEN_TIMEOUT_SECONDS = env_float("AGENTCORE_OPEN_TIMEOUT_SECONDS", 10.
 AGENTCORE_CLOSE_TIMEOUT_SECONDS = env_float("AGENTCORE_CLOSE_TIMEOUT_SECONDS", 5.0, minimum=0.1)
 AGENTCORE_MAX_MESSAGE_BYTES = env_int("AGENTCORE_MAX_MESSAGE_BYTES", 1024 * 1024, minimum=1024)
 SSE_HEARTBEAT_SECONDS = env_float("SSE_HEARTBEAT_SECONDS", 15.0, minimum=0.1)
+# ``buffered``: something in front of the app (API Gateway's Lambda proxy integration, under
+# Zappa) holds the whole response until it ends, so a streamed answer gets no heartbeat
+# comments: none would reach the client before the end. ``streaming``: responses reach the
+# client as they are written (gunicorn, the local stack).
+RESPONSE_MODE = env_choice("RESPONSE_MODE", ("streaming", "buffered"), "streaming")
 # Connection failures are retried after these delays (seconds), and nothing else is.
 AGENTCORE_RETRY_DELAYS: tuple[float, ...] = (1.0, 2.0)
 

@@ -204,3 +204,23 @@ def test_a_client_leaving_mid_stream_cancels_the_run(invoke_stack: Stack) -> Non
     assert interaction["response"] is None
     assert interaction["error_message"]
     assert_no_connection_left(app.runtime.port)
+
+
+@pytest.mark.parametrize(("mode", "heartbeats"), [("streaming", True), ("buffered", False)])
+def test_heartbeats_are_sent_only_where_responses_stream(
+    invoke_stack: Stack, mode: str, heartbeats: bool
+) -> None:
+    # RESPONSE_MODE=buffered (behind API Gateway) holds the body until the end, where a
+    # heartbeat would only pad it.
+    app = invoke_stack.fault(
+        "hang-before-first",
+        AGENTCORE_DEADLINE_SECONDS="1",
+        SSE_HEARTBEAT_SECONDS="0.2",
+        RESPONSE_MODE=mode,
+    )
+    response, text = _stream(app, {"prompt": PROMPT, "streaming": True})
+    assert response.status_code == 200
+    assert (": heartbeat" in text.splitlines()) is heartbeats
+    events = sse_parse(text)
+    assert events[-1].event == "error"
+    assert events[-1].data["error_code"] == "TIMEOUT"

@@ -1,0 +1,251 @@
+"""What Zappa leaves to us on the stage's REST API, applied after every deploy and update
+(Zappa's ``post`` callback, and ``scripts/deploy_api.sh``):
+
+- **An unsigned health check.** ``iam_authorization`` puts AWS_IAM on every method Zappa
+  creates (``ANY /`` and ``ANY /{proxy+}``). This adds ``GET /api/v1/health`` with no
+  authorization, beside ``/api/v1/{proxy+}`` (ANY: AWS_IAM; OPTIONS: none, so that a
+  browser's unsigned CORS preflight reaches the app, which answers it), all with the same
+  Lambda proxy integration and credentials as Zappa's own methods; then a deployment.
+- **Stage throttling**: 100 requests per second, bursts of 200, on every method.
+- **A usage plan** for the stage with the same throttle and a daily quota. Usage plans meter
+  API keys: the plan limits callers that are given keys; the stage throttle limits everyone.
+
+Every step is idempotent. Zappa imports this file by path, outside the ``scripts``
+package: boto3 and the standard library only.
+
+Usage: python -m scripts.apigateway_stage STAGE [--region us-east-1]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+RATE_LIMIT = 100.0
+BURST_LIMIT = 200
+DAILY_QUOTA = 100_000
+HEALTH_PATH = "/api/v1/health"
+PROXY_PATH = "/api/v1/{proxy+}"
+PROJECT = "skymarshal-api"
+
+
+@dataclass(frozen=True)
+class StageTarget:
+    api_id: str
+    stage: str
+    region: str
+    function_arn: str
+    role_arn: str
+
+    @property
+    def integration_uri(self) -> str:
+        return (
+            f"arn:aws:apigateway:{self.region}:lambda:path/2015-03-31/functions/"
+            f"{self.function_arn}/invocations"
+        )
+
+
+def _resources(client: Any, api_id: str) -> dict[str, str]:
+    """Every resource of the API: path → id."""
+    found = {}
+    for page in client.get_paginator("get_resources").paginate(restApiId=api_id):
+        for item in page["items"]:
+            found[item["path"]] = item["id"]
+    return found
+
+
+def resource_ensure(client: Any, api_id: str, path: str) -> str:
+    """The id of the resource at ``path``, creating it and any missing parents."""
+    known = _resources(client, api_id)
+    current = "/"
+    for part in path.strip("/").split("/"):
+        child = f"{current.rstrip('/')}/{part}"
+        if child not in known:
+            created = client.create_resource(
+                restApiId=api_id, parentId=known[current], pathPart=part
+            )
+            known[child] = created["id"]
+        current = child
+    return known[current]
+
+
+def method_ensure(
+    client: Any, target: StageTarget, resource_id: str, http_method: str, authorization: str
+) -> None:
+    """``http_method`` on the resource, with this authorization and the Lambda proxy
+    integration."""
+    try:
+        method = client.get_method(
+            restApiId=target.api_id, resourceId=resource_id, httpMethod=http_method
+        )
+    except ClientError as exc:
+        if exc.response["Error"]["Code"] != "NotFoundException":
+            raise
+        client.put_method(
+            restApiId=target.api_id,
+            resourceId=resource_id,
+            httpMethod=http_method,
+            authorizationType=authorization,
+            apiKeyRequired=False,
+        )
+    else:
+        if method["authorizationType"] != authorization:
+            client.update_method(
+                restApiId=target.api_id,
+                resourceId=resource_id,
+                httpMethod=http_method,
+                patchOperations=[
+                    {"op": "replace", "path": "/authorizationType", "value": authorization}
+                ],
+            )
+    client.put_integration(
+        restApiId=target.api_id,
+        resourceId=resource_id,
+        httpMethod=http_method,
+        type="AWS_PROXY",
+        integrationHttpMethod="POST",
+        uri=target.integration_uri,
+        credentials=target.role_arn,
+        passthroughBehavior="NEVER",
+    )
+
+
+def routes_apply(client: Any, target: StageTarget) -> None:
+    proxy = resource_ensure(client, target.api_id, PROXY_PATH)
+    method_ensure(client, target, proxy, "ANY", "AWS_IAM")
+    method_ensure(client, target, proxy, "OPTIONS", "NONE")
+    health = resource_ensure(client, target.api_id, HEALTH_PATH)
+    method_ensure(client, target, health, "GET", "NONE")
+    client.create_deployment(
+        restApiId=target.api_id,
+        stageName=target.stage,
+        description="SkyMarshal API: unsigned health check",
+    )
+
+
+def stage_throttle_apply(
+    client: Any, *, api_id: str, stage: str, rate: float = RATE_LIMIT, burst: int = BURST_LIMIT
+) -> None:
+    client.update_stage(
+        restApiId=api_id,
+        stageName=stage,
+        patchOperations=[
+            {"op": "replace", "path": "/*/*/throttling/rateLimit", "value": str(rate)},
+            {"op": "replace", "path": "/*/*/throttling/burstLimit", "value": str(burst)},
+        ],
+    )
+
+
+def usage_plan_ensure(
+    client: Any,
+    *,
+    api_id: str,
+    stage: str,
+    rate: float = RATE_LIMIT,
+    burst: int = BURST_LIMIT,
+    daily_quota: int = DAILY_QUOTA,
+) -> str:
+    """The stage's usage plan (``skymarshal-api-STAGE``), created or brought up to date;
+    returns its id."""
+    name = f"{PROJECT}-{stage}"
+    plans = [
+        plan
+        for page in client.get_paginator("get_usage_plans").paginate()
+        for plan in page["items"]
+        if plan["name"] == name
+    ]
+    if not plans:
+        created = client.create_usage_plan(
+            name=name,
+            description=f"SkyMarshal API {stage}: per-key throttle and daily quota",
+            apiStages=[{"apiId": api_id, "stage": stage}],
+            throttle={"rateLimit": rate, "burstLimit": burst},
+            quota={"limit": daily_quota, "period": "DAY"},
+        )
+        return str(created["id"])
+    plan = plans[0]
+    operations = [
+        {"op": "replace", "path": "/throttle/rateLimit", "value": str(rate)},
+        {"op": "replace", "path": "/throttle/burstLimit", "value": str(burst)},
+        {"op": "replace", "path": "/quota/limit", "value": str(daily_quota)},
+        {"op": "replace", "path": "/quota/period", "value": "DAY"},
+    ]
+    stages = {(item["apiId"], item["stage"]) for item in plan.get("apiStages", [])}
+    if (api_id, stage) not in stages:
+        operations.append({"op": "add", "path": "/apiStages", "value": f"{api_id}:{stage}"})
+    client.update_usage_plan(usagePlanId=plan["id"], patchOperations=operations)
+    return str(plan["id"])
+
+
+def stage_configure(
+    *, apigateway: Any, lambda_client: Any, api_id: str, function_name: str, stage: str
+) -> dict[str, Any]:
+    """Routes, throttling and usage plan for the stage; returns what was applied."""
+    function = lambda_client.get_function_configuration(FunctionName=function_name)
+    region = function["FunctionArn"].split(":")[3]
+    target = StageTarget(api_id, stage, region, function["FunctionArn"], function["Role"])
+    routes_apply(apigateway, target)
+    stage_throttle_apply(apigateway, api_id=api_id, stage=stage)
+    plan_id = usage_plan_ensure(apigateway, api_id=api_id, stage=stage)
+    return {
+        "api_id": api_id,
+        "stage": stage,
+        "url": f"https://{api_id}.execute-api.{region}.amazonaws.com/{stage}",
+        "throttle": {"rateLimit": RATE_LIMIT, "burstLimit": BURST_LIMIT},
+        "usage_plan_id": plan_id,
+        "unsigned": [f"GET {HEALTH_PATH}", f"OPTIONS {PROXY_PATH}"],
+    }
+
+
+def api_id_of(cloudformation: Any, function_name: str) -> str:
+    """The REST API of Zappa's CloudFormation stack (named after the function)."""
+    resource = cloudformation.describe_stack_resource(
+        StackName=function_name, LogicalResourceId="Api"
+    )
+    return str(resource["StackResourceDetail"]["PhysicalResourceId"])
+
+
+def zappa_post_deploy(cli: Any) -> None:
+    """``callbacks.post`` in zappa_settings.json; Zappa passes its CLI object."""
+    session = cli.zappa.boto_session
+    api_id = cli.zappa.get_api_id(cli.lambda_name)
+    if not api_id:
+        raise RuntimeError(f"no REST API found for {cli.lambda_name}")
+    applied = stage_configure(
+        apigateway=session.client("apigateway"),
+        lambda_client=session.client("lambda"),
+        api_id=api_id,
+        function_name=cli.lambda_name,
+        stage=cli.api_stage,
+    )
+    print(f"API Gateway stage configured: {json.dumps(applied)}")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    import boto3
+
+    parser = argparse.ArgumentParser(prog="python -m scripts.apigateway_stage", description=__doc__)
+    parser.add_argument("stage")
+    parser.add_argument("--region", default="us-east-1")
+    args = parser.parse_args(argv)
+    session = boto3.Session(region_name=args.region)
+    function_name = f"{PROJECT}-{args.stage}"
+    applied = stage_configure(
+        apigateway=session.client("apigateway"),
+        lambda_client=session.client("lambda"),
+        api_id=api_id_of(session.client("cloudformation"), function_name),
+        function_name=function_name,
+        stage=args.stage,
+    )
+    print(json.dumps(applied, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,134 @@
+"""Run an unzipped Lambda package's ``handler.lambda_handler`` on this machine, the way the
+Lambda python3.11 runtime does: a fresh interpreter whose import path is the package
+directory and the standard library only (``-I -S``: no site-packages, no PYTHONPATH), its
+working directory the package, one process for many events (a warm container).
+
+The parent sends one JSON event a line on the child's stdin; the child answers each with
+one JSON line: ``{"result": …, "seconds": …}`` or ``{"error": "…"}``. The first line the
+child writes, before any event, is ``{"ready": true, "import_seconds": …}`` (the handler
+module imported).
+
+Standard library only: the child half runs inside the package's interpreter.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+import traceback
+import uuid
+from pathlib import Path
+from typing import IO, Any
+
+
+class FakeLambdaContext:
+    """What the Lambda runtime passes as ``context`` (the attributes Zappa reads)."""
+
+    def __init__(self, function_name: str, timeout_seconds: float) -> None:
+        self.function_name = function_name
+        self.function_version = "$LATEST"
+        self.memory_limit_in_mb = 512
+        self.invoked_function_arn = (
+            f"arn:aws:lambda:us-east-1:123456789012:function:{function_name}"
+        )
+        self.aws_request_id = str(uuid.uuid4())
+        self.log_group_name = f"/aws/lambda/{function_name}"
+        self.log_stream_name = "2026/11/23/[$LATEST]0123456789abcdef"
+        self._deadline = time.monotonic() + timeout_seconds
+
+    def get_remaining_time_in_millis(self) -> int:
+        return max(0, int((self._deadline - time.monotonic()) * 1000))
+
+
+def _child(package_dir: str) -> None:
+    """Runs in the package's interpreter: import the handler, then answer events."""
+    out: IO[str] = sys.stdout
+    # The handler, Django and the app log to stdout/stderr as on Lambda: keep this
+    # process's protocol on its own descriptor and send their stdout to stderr.
+    sys.stdout = sys.stderr
+    os.chdir(package_dir)
+    sys.path.insert(0, package_dir)
+    started = time.perf_counter()
+    import handler  # the zip's handler.py (Zappa's)
+
+    out.write(json.dumps({"ready": True, "import_seconds": time.perf_counter() - started}))
+    out.write("\n")
+    out.flush()
+    function_name = os.environ.get("AWS_LAMBDA_FUNCTION_NAME", "skymarshal-api")
+    for line in sys.stdin:
+        event = json.loads(line)
+        context = FakeLambdaContext(function_name, 300)
+        began = time.perf_counter()
+        try:
+            result = handler.lambda_handler(event, context)
+            answer: dict[str, Any] = {"result": result, "seconds": time.perf_counter() - began}
+        except Exception:
+            answer = {"error": traceback.format_exc()}
+        out.write(json.dumps(answer, default=str))
+        out.write("\n")
+        out.flush()
+
+
+class LambdaProcess:
+    """The parent half: start the child on ``package_dir`` with exactly ``env`` (nothing
+    of this process's environment leaks in), send events, stop it."""
+
+    def __init__(
+        self, package_dir: Path, env: dict[str, str], *, log_path: Path | None = None
+    ) -> None:
+        self._log = log_path.open("ab") if log_path is not None else subprocess.DEVNULL
+        started = time.perf_counter()
+        self.process = subprocess.Popen(
+            [sys.executable, "-I", "-S", str(Path(__file__).resolve()), str(package_dir)],
+            cwd=package_dir,
+            env={"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "LANG": "C.UTF-8", **env},
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=self._log,
+            text=True,
+        )
+        ready = self._read()
+        self.start_seconds = time.perf_counter() - started
+        self.import_seconds = float(ready["import_seconds"])
+
+    def _read(self) -> dict[str, Any]:
+        assert self.process.stdout is not None
+        line = self.process.stdout.readline()
+        if not line:
+            code = self.process.wait(10)
+            raise RuntimeError(f"the Lambda process exited ({code}); see its log")
+        answer: dict[str, Any] = json.loads(line)
+        return answer
+
+    def invoke(self, event: dict[str, Any]) -> dict[str, Any]:
+        """The handler's result for ``event``; raises RuntimeError if the handler raised."""
+        assert self.process.stdin is not None
+        self.process.stdin.write(json.dumps(event) + "\n")
+        self.process.stdin.flush()
+        answer = self._read()
+        if "error" in answer:
+            raise RuntimeError(f"lambda_handler raised:\n{answer['error']}")
+        self.last_seconds = float(answer["seconds"])
+        result: dict[str, Any] = answer["result"]
+        return result
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            assert self.process.stdin is not None
+            self.process.stdin.close()
+            try:
+                self.process.wait(10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(10)
+        if self.process.stdout is not None:
+            self.process.stdout.close()
+        if not isinstance(self._log, int):
+            self._log.close()
+
+
+if __name__ == "__main__":
+    _child(sys.argv[1])

@@ -1,0 +1,99 @@
+"""The dev stage's Lambda package, built once per test session (or the one `make package`
+built, named by SKYMARSHAL_PACKAGE), unzipped, and run as Lambda runs it.
+
+The package is the dev package itself: its baked-in environment (zappa_settings.py) makes
+it production (SKYMARSHAL_ENV, AUTH_MODE iam, the table name, allowed hosts). What it does
+not bake in comes from the function's own environment on Lambda, and here from the test:
+the secret key, and the endpoints of DynamoDB Local and the local runtime in place of AWS's.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import zipfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from scripts.lambda_invoke import LambdaProcess
+from scripts.package import package_build
+from scripts.stack import ROOT, Server
+from sessions.models import sessions_table_bind
+from sessions.services import sessions_table_ensure
+
+STAGE = "dev"
+
+
+def stage_settings(stage: str = STAGE) -> dict[str, Any]:
+    settings: dict[str, Any] = json.loads((ROOT / "zappa_settings.json").read_text())[stage]
+    return settings
+
+
+@pytest.fixture(scope="session")
+def lambda_package(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    built = os.environ.get("SKYMARSHAL_PACKAGE")
+    if built and Path(built).is_file():
+        return Path(built)
+    return package_build(STAGE, tmp_path_factory.mktemp("package") / f"skymarshal-api-{STAGE}.zip")
+
+
+@pytest.fixture(scope="session")
+def lambda_package_dir(lambda_package: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    target = tmp_path_factory.mktemp("var-task")
+    with zipfile.ZipFile(lambda_package) as archive:
+        archive.extractall(target)
+    return target
+
+
+@pytest.fixture(scope="session")
+def package_table(dynamodb_local: Server) -> str:
+    """The stage's own sessions table (its name is baked into the package), in DynamoDB
+    Local."""
+    name = str(stage_settings()["environment_variables"]["SESSION_TABLE_NAME"])
+    sessions_table_bind(table_name=name, endpoint_url=dynamodb_local.http_url)
+    try:
+        sessions_table_ensure()
+    finally:
+        sessions_table_bind()
+    return name
+
+
+def lambda_environment(dynamodb: Server, runtime: Server) -> dict[str, str]:
+    """The function's environment on Lambda, with local endpoints in place of AWS's."""
+    return {
+        "AWS_LAMBDA_FUNCTION_NAME": f"skymarshal-api-{STAGE}",
+        "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "512",
+        "AWS_EXECUTION_ENV": "AWS_Lambda_python3.11",
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_ACCESS_KEY_ID": "ASIALAMBDAEXAMPLE000",
+        "AWS_SECRET_ACCESS_KEY": "lambda-role-session-secret-example",
+        "AWS_SESSION_TOKEN": "lambda-role-session-token-example",
+        "AWS_EC2_METADATA_DISABLED": "true",
+        "DJANGO_SECRET_KEY": secrets.token_urlsafe(50),
+        "AGENTCORE_MODE": "local",
+        "AGENTCORE_WS_URL": runtime.ws_url,
+        "DYNAMODB_ENDPOINT_URL": dynamodb.http_url,
+        "HEALTH_CACHE_SECONDS": "0",
+    }
+
+
+@pytest.fixture(scope="module")
+def lambda_process(
+    lambda_package_dir: Path,
+    package_table: str,
+    dynamodb_local: Server,
+    local_runtime: Server,
+    log_dir: Path,
+) -> Iterator[LambdaProcess]:
+    """One warm Lambda container running the package."""
+    process = LambdaProcess(
+        lambda_package_dir,
+        lambda_environment(dynamodb_local, local_runtime),
+        log_path=log_dir / "lambda-package.log",
+    )
+    yield process
+    process.stop()

@@ -1,0 +1,262 @@
+"""The deployment's configuration as code: zappa_settings.json, the Lambda's IAM policies and
+the sessions table's CloudFormation template (cfn-lint clean, and the same table as the
+PynamoDB models)."""
+
+from __future__ import annotations
+
+import fnmatch
+import json
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import pytest
+from cfnlint.decode import decode
+
+from scripts.package_prune import BOTOCORE_SERVICES_KEPT
+from scripts.stack import ROOT
+from sessions.models import USER_SESSIONS_INDEX, SessionInteraction
+from tests.deployment.conftest import stage_settings
+
+STAGES = ("dev", "prod")
+TEMPLATE = ROOT / "infrastructure" / "sessions-table.yaml"
+
+
+def _policy(stage: str) -> dict[str, Any]:
+    document: dict[str, Any] = json.loads(
+        (ROOT / stage_settings(stage)["attach_policy"]).read_text()
+    )
+    return document
+
+
+def _grants(stage: str) -> list[tuple[str, str]]:
+    """Every (action, resource pattern) the stage's policy allows."""
+    pairs = []
+    for statement in _policy(stage)["Statement"]:
+        assert statement["Effect"] == "Allow"
+        assert set(statement) <= {"Sid", "Effect", "Action", "Resource"}, statement
+        resources = statement["Resource"]
+        for action in statement["Action"]:
+            for resource in [resources] if isinstance(resources, str) else resources:
+                pairs.append((action, resource))
+    return pairs
+
+
+def _allowed(stage: str, action: str, resource: str) -> bool:
+    return any(
+        granted == action and fnmatch.fnmatchcase(resource, pattern)
+        for granted, pattern in _grants(stage)
+    )
+
+
+@pytest.mark.parametrize("stage", STAGES)
+def test_the_stage_runs_python311_behind_an_iam_authorized_regional_gateway(stage: str) -> None:
+    config = stage_settings(stage)
+    expected = {
+        "runtime": "python3.11",
+        "architecture": "x86_64",
+        "memory_size": 512,
+        "timeout_seconds": 300,
+        "iam_authorization": True,
+        "endpoint_configuration": ["REGIONAL"],
+        "xray_tracing": True,
+        "lambda_concurrency": 10,
+        "keep_warm": True,
+        "debug": False,
+        "use_precompiled_packages": False,
+        "slim_handler": False,
+        "django_settings": "skymarshal_api.settings",
+    }
+    assert {key: config.get(key) for key in expected} == expected
+    assert "OPTIONS" in config["cors"]["allowed_methods"]
+    assert {"Authorization", "X-Amz-Date", "X-Amz-Security-Token"} <= set(
+        config["cors"]["allowed_headers"]
+    )
+    assert {"tests", "local_runtime", "benchmarks", "node_modules", ".local"} <= set(
+        config["exclude"]
+    )
+    # boto3/botocore are bundled (pinned), not left to the Lambda runtime's copy.
+    assert not {"boto3", "botocore", "s3transfer"} & set(config["exclude"])
+
+
+@pytest.mark.parametrize("stage", STAGES)
+def test_the_stage_bakes_in_production_settings_and_no_secret(stage: str) -> None:
+    config = stage_settings(stage)
+    env = config["environment_variables"]
+    assert env["SKYMARSHAL_ENV"] == "production"
+    assert env["AUTH_MODE"] == "iam"
+    assert env["RESPONSE_MODE"] == "buffered"
+    assert {"AGENTCORE_RUNTIME_ARN", "SESSION_TABLE_NAME", "LOG_LEVEL"} <= set(env)
+    assert config["aws_region"] == "us-east-1"  # Zappa bakes it in as AWS_REGION
+    # A run is recorded before the Lambda timeout can cut it.
+    assert float(env["AGENTCORE_DEADLINE_SECONDS"]) + 15 <= config["timeout_seconds"]
+    text = (ROOT / "zappa_settings.json").read_text()
+    assert "DJANGO_SECRET_KEY" not in text
+    assert "aws_environment_variables" not in config  # the secret is set by the deploy
+
+
+@pytest.mark.parametrize("stage", STAGES)
+def test_the_policy_names_no_wildcard_action(stage: str) -> None:
+    actions = [action for action, _ in _grants(stage)]
+    assert actions
+    assert not [action for action in actions if "*" in action or "?" in action]
+
+
+@pytest.mark.parametrize("stage", STAGES)
+def test_the_policy_grants_what_the_stage_uses_and_no_more(stage: str) -> None:
+    env = stage_settings(stage)["environment_variables"]
+    runtime = env["AGENTCORE_RUNTIME_ARN"]
+    table = f"arn:aws:dynamodb:us-east-1:123456789012:table/{env['SESSION_TABLE_NAME']}"
+    index = f"{table}/index/{USER_SESSIONS_INDEX}"
+    function = f"arn:aws:lambda:us-east-1:123456789012:function:skymarshal-api-{stage}"
+    log_group = f"arn:aws:logs:us-east-1:123456789012:log-group:/aws/lambda/skymarshal-api-{stage}"
+    required = [
+        ("bedrock-agentcore:InvokeAgentRuntime", runtime),
+        ("bedrock-agentcore:InvokeAgentRuntime", f"{runtime}/runtime-endpoint/DEFAULT"),
+        ("bedrock-agentcore:GetAgentRuntime", runtime),
+        *[
+            (f"dynamodb:{action}", resource)
+            for action in ("PutItem", "GetItem", "Query", "UpdateItem", "DeleteItem")
+            for resource in (table,)
+        ],
+        ("dynamodb:Query", index),
+        ("dynamodb:DescribeTable", table),
+        ("logs:CreateLogStream", f"{log_group}:log-stream:2026/11/23/[$LATEST]abc"),
+        ("logs:PutLogEvents", f"{log_group}:log-stream:2026/11/23/[$LATEST]abc"),
+        ("xray:PutTraceSegments", "*"),
+        # API Gateway invokes the function with this role (Zappa's integration credentials).
+        ("lambda:InvokeFunction", function),
+    ]
+    for action, resource in required:
+        assert _allowed(stage, action, resource), (action, resource)
+    other = "prod" if stage == "dev" else "dev"
+    other_env = stage_settings(other)["environment_variables"]
+    denied = [
+        ("bedrock-agentcore:InvokeAgentRuntime", other_env["AGENTCORE_RUNTIME_ARN"]),
+        ("dynamodb:Query", f"arn:aws:dynamodb:us-east-1:1:table/{other_env['SESSION_TABLE_NAME']}"),
+        ("dynamodb:DeleteTable", table),
+        ("dynamodb:Scan", table),
+        ("lambda:InvokeFunction", function.replace(stage, other)),
+        ("logs:PutLogEvents", "arn:aws:logs:us-east-1:123456789012:log-group:/aws/lambda/x:*"),
+    ]
+    for action, resource in denied:
+        assert not _allowed(stage, action, resource), (action, resource)
+
+
+def test_the_table_template_passes_cfn_lint() -> None:
+    result = subprocess.run(
+        [str(Path(sys.executable).parent / "cfn-lint"), str(TEMPLATE)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def _table_properties() -> dict[str, Any]:
+    template, errors = decode(str(TEMPLATE))
+    assert not errors
+    assert template is not None
+    properties: dict[str, Any] = template["Resources"]["SessionsTable"]["Properties"]
+    return properties
+
+
+def _keys(schema: list[dict[str, str]]) -> dict[str, str]:
+    return {key["KeyType"]: key["AttributeName"] for key in schema}
+
+
+def test_the_table_template_matches_the_pynamodb_models() -> None:
+    properties = _table_properties()
+    schema = SessionInteraction._get_schema()
+    assert sorted(properties["AttributeDefinitions"], key=str) == sorted(
+        schema["attribute_definitions"], key=str
+    )
+    assert _keys(properties["KeySchema"]) == _keys(schema["key_schema"])
+    [template_index] = properties["GlobalSecondaryIndexes"]
+    [model_index] = schema["global_secondary_indexes"]
+    assert template_index["IndexName"] == model_index["index_name"] == USER_SESSIONS_INDEX
+    assert _keys(template_index["KeySchema"]) == _keys(model_index["key_schema"])
+    assert template_index["Projection"] == model_index["projection"]
+    assert properties["BillingMode"] == SessionInteraction.Meta.billing_mode
+    assert properties["TimeToLiveSpecification"] == {
+        "AttributeName": SessionInteraction._ttl_attribute().attr_name,
+        "Enabled": True,
+    }
+
+
+def test_the_table_is_recoverable_and_encrypted() -> None:
+    properties = _table_properties()
+    assert properties["PointInTimeRecoverySpecification"] == {"PointInTimeRecoveryEnabled": True}
+    assert properties["SSESpecification"]["SSEEnabled"] is True
+    assert properties["DeletionProtectionEnabled"] is True
+    template, _ = decode(str(TEMPLATE))
+    assert template is not None
+    assert template["Resources"]["SessionsTable"]["DeletionPolicy"] == "Retain"
+
+
+def test_the_stage_table_names_follow_the_template() -> None:
+    # TableName: !Sub skymarshal-sessions-${Stage}
+    assert _table_properties()["TableName"] == {"Fn::Sub": "skymarshal-sessions-${Stage}"}
+    for stage in STAGES:
+        name = stage_settings(stage)["environment_variables"]["SESSION_TABLE_NAME"]
+        assert name == f"skymarshal-sessions-{stage}"
+    assert Path(TEMPLATE).is_file()
+
+
+_CALLBACKS = """
+import json, sys
+from zappa.cli import ZappaCLI
+
+class Reached(Exception):
+    pass
+
+class Session:
+    def client(self, name):
+        raise Reached(name)
+
+class Core:
+    boto_session = Session()
+
+    def get_api_id(self, lambda_name):
+        return "a1b2c3d4e5"
+
+for stage in sys.argv[2:]:
+    class Cli(ZappaCLI):
+        stage_config = json.load(open("zappa_settings.json"))[stage]
+
+    cli = Cli()
+    cli.zappa, cli.lambda_name, cli.api_stage = Core(), "skymarshal-api-" + stage, stage
+    cli.zip_path = sys.argv[1]
+    try:
+        cli.callback("post")
+    except Reached as reached:
+        print(stage, "post callback asked for a client of", reached)
+    cli.callback("zip")
+"""
+
+
+def test_zappa_finds_the_callbacks_the_stages_name(tmp_path: Path) -> None:
+    # Zappa imports them by path from the project directory, as `zappa deploy` would.
+    package = tmp_path / "small.zip"
+    with zipfile.ZipFile(package, "w") as archive:
+        archive.writestr("handler.py", "")
+        for service in (*BOTOCORE_SERVICES_KEPT, "s3", "ec2"):
+            archive.writestr(f"botocore/data/{service}/2020-01-01/service-2.json.gz", b"{}")
+    result = subprocess.run(
+        [str(ROOT / ".venv-lambda" / "bin" / "python"), "-c", _CALLBACKS, str(package), *STAGES],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    for stage in STAGES:
+        assert f"{stage} post callback asked for a client of apigateway" in result.stdout
+    assert "Pruned 2 unused botocore model files from small.zip" in result.stdout
+    with zipfile.ZipFile(package) as archive:
+        left = {name.split("/")[2] for name in archive.namelist() if name.startswith("botocore/")}
+    assert left == BOTOCORE_SERVICES_KEPT
