@@ -15,14 +15,22 @@ from typing import Any
 
 from django.conf import settings
 
-from invocations.runtime_client import RuntimeRun, runtime_run_open
+from invocations.runtime_client import RunStats, RuntimeRun, runtime_run_open
 from invocations.wire import ChunkData, CompleteData
 from sessions.services import InteractionStarted, interaction_begin
 from sessions.services import interaction_complete as _interaction_complete
 from skymarshal_api.errors import (
+    ApplicationError,
     InvalidRuntimeResponse,
     RuntimeTimeout,
     as_application_error,
+)
+from skymarshal_api.logs import prompt_fingerprint
+from skymarshal_api.observability import (
+    request_fields_add,
+    request_session_bind,
+    runtime_invocation_record,
+    runtime_subsegment_begin,
 )
 from skymarshal_api.timing import timed
 
@@ -38,6 +46,38 @@ UNSAVED_WARNING = (
 class StreamEvent:
     event: str  # start | chunk | complete | error | heartbeat (an SSE comment)
     data: dict[str, Any]
+
+
+class RuntimeCall:
+    """One call of the runtime, observed from connecting to the end of the run: its X-Ray
+    subsegment, then (once) its log line and metrics."""
+
+    def __init__(self) -> None:
+        self._began = time.monotonic()
+        self._subsegment = runtime_subsegment_begin()
+        self._ended = False
+
+    def end(self, outcome: str, stats: RunStats | None, error: ApplicationError | None) -> None:
+        if self._ended:
+            return
+        self._ended = True
+        error_code = error.error_code if error is not None else None
+        self._subsegment.end(
+            failed=outcome in ("failure", "timeout"),
+            outcome=outcome,
+            **({"error_code": error_code} if error_code else {}),
+        )
+        runtime_invocation_record(
+            outcome=outcome,
+            duration_ms=(time.monotonic() - self._began) * 1000,
+            first_chunk_ms=stats.first_chunk_ms if stats else None,
+            chunks=stats.chunks if stats else 0,
+            connect_attempts=stats.connect_attempts if stats else None,
+            error_code=error_code,
+        )
+
+    def failed(self, error: ApplicationError, stats: RunStats | None) -> None:
+        self.end("timeout" if isinstance(error, RuntimeTimeout) else "failure", stats, error)
 
 
 def interaction_complete(started: InteractionStarted, **outcome: Any) -> bool:
@@ -79,12 +119,19 @@ def _response(
     }
 
 
-def _record_failure(started: InteractionStarted, exc: Exception, began: float) -> None:
+def _record_failure(
+    started: InteractionStarted,
+    exc: Exception,
+    began: float,
+    call: RuntimeCall,
+    stats: RunStats | None,
+) -> None:
     """Complete the interaction as failed, whatever failed (an unexpected exception is
     recorded as INTERNAL_ERROR and logged with its traceback)."""
     error = as_application_error(exc)
     if error is not exc:
         logger.exception("Invocation %s failed unexpectedly", started.request_id)
+    call.failed(error, stats)
     saved = interaction_complete(
         started,
         status="timeout" if isinstance(error, RuntimeTimeout) else "error",
@@ -97,9 +144,11 @@ def _record_failure(started: InteractionStarted, exc: Exception, began: float) -
 
 
 def _begin(
-    *, prompt: str, session_id: str | None, principal_arn: str, request_id: str
-) -> tuple[InteractionStarted, RuntimeRun, float]:
+    *, prompt: str, session_id: str | None, principal_arn: str, request_id: str, streaming: bool
+) -> tuple[InteractionStarted, RuntimeRun, float, RuntimeCall]:
     began = time.monotonic()
+    fingerprint = prompt_fingerprint(prompt)
+    request_fields_add(**fingerprint)
     with timed("persistence"):
         started = interaction_begin(
             session_id=session_id,
@@ -107,13 +156,19 @@ def _begin(
             prompt=prompt,
             principal_arn=principal_arn,
         )
+    request_session_bind(started.session_id)
+    logger.info(
+        "invocation started",
+        extra={**fingerprint, "streaming": streaming, "new_session": started.new_session},
+    )
+    call = RuntimeCall()
     try:
         with timed("runtime"):
             run = runtime_run_open(prompt=prompt, session_id=started.session_id)
     except Exception as exc:
-        _record_failure(started, exc, began)
+        _record_failure(started, exc, began, call, None)
         raise
-    return started, run, began
+    return started, run, began, call
 
 
 def invocation_run(
@@ -122,17 +177,22 @@ def invocation_run(
     """Run one invocation to the end: the InvokeResponse. Raises SessionNotFound,
     SessionExpired, StorageUnavailable (nothing was run) and the runtime's errors (the
     failure is recorded in the session first)."""
-    started, run, began = _begin(
-        prompt=prompt, session_id=session_id, principal_arn=principal_arn, request_id=request_id
+    started, run, began, call = _begin(
+        prompt=prompt,
+        session_id=session_id,
+        principal_arn=principal_arn,
+        request_id=request_id,
+        streaming=False,
     )
     try:
         with timed("runtime"):
             data = run.complete()
     except Exception as exc:
-        _record_failure(started, exc, began)
+        _record_failure(started, exc, began, call, run.stats)
         raise
     finally:
         run.close()
+    call.end("success", run.stats, None)
     return _record_success(started, data, run, began)
 
 
@@ -158,10 +218,14 @@ def invocation_stream(
     be HTTP errors) and return its events: ``start``, the runtime's ``chunk``s, then one
     ``complete`` (the InvokeResponse) or one ``error`` (the error shape). A client that
     goes away mid-stream leaves the interaction recorded as ``cancelled``."""
-    started, run, began = _begin(
-        prompt=prompt, session_id=session_id, principal_arn=principal_arn, request_id=request_id
+    started, run, began, call = _begin(
+        prompt=prompt,
+        session_id=session_id,
+        principal_arn=principal_arn,
+        request_id=request_id,
+        streaming=True,
     )
-    return InvocationEvents(started, run, began)
+    return InvocationEvents(started, run, began, call)
 
 
 class InvocationEvents:
@@ -169,8 +233,10 @@ class InvocationEvents:
     read (a generator that never started would never run its clean-up), so the server
     closing the response is enough to close the runtime socket and record the outcome."""
 
-    def __init__(self, started: InteractionStarted, run: RuntimeRun, began: float) -> None:
-        self._started, self._run, self._began = started, run, began
+    def __init__(
+        self, started: InteractionStarted, run: RuntimeRun, began: float, call: RuntimeCall
+    ) -> None:
+        self._started, self._run, self._began, self._call = started, run, began, call
         self._recorded = False
         self._events = self._generate()
 
@@ -186,6 +252,7 @@ class InvocationEvents:
         if not self._recorded:
             self._recorded = True
             logger.info("Client left before the run ended: %s", self._started.request_id)
+            self._call.end("cancelled", self._run.stats, None)
             interaction_complete(
                 self._started,
                 status="cancelled",
@@ -211,6 +278,7 @@ class InvocationEvents:
                         yield StreamEvent("chunk", event.model_dump(exclude_none=True))
                         continue
                     self._recorded = True
+                    self._call.end("success", run.stats, None)
                     yield StreamEvent("complete", _record_success(started, event, run, began))
                     return
                 raise InvalidRuntimeResponse(
@@ -218,7 +286,7 @@ class InvocationEvents:
                 )
             except Exception as exc:  # the stream must end with its one error event
                 self._recorded = True
-                _record_failure(started, exc, began)
+                _record_failure(started, exc, began, self._call, run.stats)
                 error = as_application_error(exc)
                 yield StreamEvent(
                     "error",

@@ -25,9 +25,12 @@ from pynamodb.attributes import (
     TTLAttribute,
     UnicodeAttribute,
 )
+from pynamodb.connection import TableConnection
 from pynamodb.constants import PAY_PER_REQUEST_BILLING_MODE
 from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
 from pynamodb.models import Model
+
+from skymarshal_api.observability import dynamodb_client_instrument
 
 USER_SESSIONS_INDEX = "user-sessions-index"
 
@@ -52,6 +55,18 @@ class _TableMeta:
     billing_mode = PAY_PER_REQUEST_BILLING_MODE
 
 
+class _TableModel(Model):
+    """Base of the table's models: each call of their botocore client is observed (latency,
+    failures, an X-Ray subsegment; ``skymarshal_api.observability``). Every PynamoDB
+    operation, and every direct use of the client here, goes through _get_connection."""
+
+    @classmethod
+    def _get_connection(cls) -> TableConnection:
+        connection = super()._get_connection()
+        dynamodb_client_instrument(connection.connection.client)
+        return connection
+
+
 class UserSessionsIndex(GlobalSecondaryIndex["SessionInteraction"]):
     class Meta:
         index_name = USER_SESSIONS_INDEX
@@ -61,7 +76,7 @@ class UserSessionsIndex(GlobalSecondaryIndex["SessionInteraction"]):
     timestamp = NumberAttribute(range_key=True)
 
 
-class SessionInteraction(Model):
+class SessionInteraction(_TableModel):
     """One invocation within a session."""
 
     class Meta(_TableMeta):
@@ -86,7 +101,7 @@ class SessionInteraction(Model):
 SESSION_ITEM_TIMESTAMP = 0
 
 
-class SessionItem(Model):
+class SessionItem(_TableModel):
     """A session: who owns it, when it started and was last used, how many interactions."""
 
     class Meta(_TableMeta):
@@ -104,7 +119,7 @@ class SessionItem(Model):
 RATE_LIMIT_KEY_PREFIX = "ratelimit#"
 
 
-class RateLimitCounter(Model):
+class RateLimitCounter(_TableModel):
     """Requests a principal made in one fixed window; ``timestamp`` is the window's start."""
 
     class Meta(_TableMeta):
