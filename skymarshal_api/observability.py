@@ -50,8 +50,10 @@ from skymarshal_api.metrics import (
     COUNT,
     MILLISECONDS,
     metric_record,
+    metric_sample,
     metrics_collect_flush,
     metrics_collect_start,
+    metrics_record,
 )
 from skymarshal_api.request_id import REQUEST_ID_HEADER, new_request_id
 from skymarshal_api.timing import (
@@ -354,10 +356,15 @@ def _dynamodb_done(context: dict[str, Any], error_code: str | None) -> None:
         return
     operation = str(context.get("skymarshal_operation", "unknown"))
     latency_ms = (ended - started) * 1000
-    metric_record("DynamoDbCalls", COUNT, 1, operation=operation)
-    metric_record("DynamoDbLatency", MILLISECONDS, latency_ms, operation=operation)
+    samples = [
+        metric_sample("DynamoDbCalls", COUNT, 1, operation=operation),
+        metric_sample("DynamoDbLatency", MILLISECONDS, latency_ms, operation=operation),
+    ]
     if error_code:
-        metric_record("DynamoDbFailures", COUNT, 1, operation=operation, error_code=error_code)
+        samples.append(
+            metric_sample("DynamoDbFailures", COUNT, 1, operation=operation, error_code=error_code)
+        )
+    metrics_record(*samples)
     subsegment: Subsegment | None = context.get("skymarshal_subsegment")
     if subsegment is not None:
         subsegment.annotate(operation=operation)

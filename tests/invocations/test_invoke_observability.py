@@ -43,15 +43,16 @@ class Output:
         ``service``), after checking the document's EMF shape."""
         found = []
         for document in self.emf:
-            [directive] = document["_aws"]["CloudWatchMetrics"]
-            names = [metric["Name"] for metric in directive["Metrics"]]
-            keys = directive["Dimensions"][0]
-            if (
-                name in names
-                and set(keys) == {"service", *dimensions}
-                and all(document[key] == value for key, value in dimensions.items())
-            ):
-                found.append(document)
+            for directive in document["_aws"]["CloudWatchMetrics"]:
+                names = [metric["Name"] for metric in directive["Metrics"]]
+                [keys] = directive["Dimensions"]
+                assert all(key in document for key in keys), document
+                if (
+                    name in names
+                    and set(keys) == {"service", *dimensions}
+                    and all(document[key] == value for key, value in dimensions.items())
+                ):
+                    found.append(document)
         assert len(found) == 1, (name, dimensions, self.emf)
         values = found[0][name]
         assert isinstance(values, list)
@@ -85,7 +86,8 @@ def _assert_json_lines_have_keys(output: Output, request_id: str, principal: str
         assert line["timestamp"].endswith("+00:00")
         assert line["principal"] == principal, line
     for document in output.emf:
-        assert document["_aws"]["CloudWatchMetrics"][0]["Namespace"] == "SkyMarshalApi"
+        for directive in document["_aws"]["CloudWatchMetrics"]:
+            assert directive["Namespace"] == "SkyMarshalApi"
         assert document["service"] == "skymarshal-api"
         assert isinstance(document["_aws"]["Timestamp"], int)
 
@@ -219,9 +221,9 @@ def test_rate_limit_rejections_are_counted_under_the_configured_namespace(
     output = output_of(app, request_id)
     assert output.line("request")["principal"] == LIMITED_PRINCIPAL
     for document in output.emf:
-        [directive] = document["_aws"]["CloudWatchMetrics"]
-        assert directive["Namespace"] == "SkyMarshalApiTest"
-        assert "stage" in directive["Dimensions"][0]
+        for directive in document["_aws"]["CloudWatchMetrics"]:
+            assert directive["Namespace"] == "SkyMarshalApiTest"
+            assert "stage" in directive["Dimensions"][0]
         assert document["stage"] == "test"
     rejections = [d for d in output.emf if "RateLimitRejections" in d]
     assert [(d["scope"], d["RateLimitRejections"]) for d in rejections] == [("invoke", [1.0])]
