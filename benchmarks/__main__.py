@@ -13,6 +13,10 @@
                  Lambda runs it (scripts/lambda_invoke.py): cold start (a new interpreter
                  importing the handler, then its first request: health, or an invocation)
                  and warm requests (health; invocations with agents at 0 ms)
+  instrumentation  of those invocations, the time spent in JSON log lines, EMF metrics
+                 and the observation hooks (Server-Timing ``instrumentation``, LOG_LEVEL
+                 INFO); then again with X-Ray tracing on, sending to a daemon address
+                 where nothing listens (UDP to 127.0.0.1)
 
 Usage: python -m benchmarks [--requests N] [--lambda-only]
 """
@@ -169,14 +173,54 @@ def main() -> None:
             **env,
             "AGENTCORE_WS_URL": fast_runtime.ws_url,
             "RATE_LIMIT_INVOKE_PER_WINDOW": "1000000",
+            "LOG_LEVEL": "INFO",  # the request lines are part of what is measured
         }
         fast_api = start_api(env=fast_env, log_dir=log_dir)
         servers.append(fast_api)
         _bench_invoke(fast_api, fast_runtime, args.requests)
+        fast_api.stop()
+        traced_api = start_api(
+            env={
+                **fast_env,
+                "TRACING_ENABLED": "true",
+                "AWS_XRAY_DAEMON_ADDRESS": f"127.0.0.1:{_silent_udp_port()}",
+            },
+            log_dir=log_dir,
+        )
+        servers.append(traced_api)
+        _bench_instrumentation(traced_api, args.requests, label="  with X-Ray ")
         _bench_lambda(dynamodb, log_dir, args.requests, servers)
     finally:
         for server in reversed(servers):
             server.stop()
+
+
+def _silent_udp_port() -> int:
+    """A UDP port on 127.0.0.1 where nothing listens (bound, then released)."""
+    import socket
+
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _bench_instrumentation(api: Server, count: int, *, label: str) -> None:
+    from tests.signing import botocore_headers
+
+    url = f"{api.http_url}/api/v1/invoke"
+    body = json.dumps({"prompt": "Flight BA117 delayed 4 hours at LHR"}).encode()
+    spent: list[float] = []
+    with httpx.Client(timeout=30) as client:
+
+        def invoke() -> None:
+            headers = botocore_headers("POST", url, body=body)
+            headers["Content-Type"] = "application/json"
+            response = client.post(url, content=body, headers=headers)
+            response.raise_for_status()
+            spent.append(_server_timing(response.headers["Server-Timing"])["instrumentation"])
+
+        _measure(count, invoke)
+    print(label, _percentiles(spent[3:]), flush=True)
 
 
 def _server_timing(header: str) -> dict[str, float]:
@@ -194,7 +238,7 @@ def _bench_invoke(api: Server, runtime: Server, count: int) -> None:
     prompt = "Flight BA117 delayed 4 hours at LHR due to a hydraulic fault"
     buffered = json.dumps({"prompt": prompt}).encode()
     streamed = json.dumps({"prompt": prompt, "streaming": True}).encode()
-    persistence, rest, added = [], [], []
+    persistence, rest, added, instrumentation = [], [], [], []
     with httpx.Client(timeout=30) as client:
 
         def invoke() -> None:
@@ -206,12 +250,14 @@ def _bench_invoke(api: Server, runtime: Server, count: int) -> None:
             persistence.append(spans["persistence"])
             rest.append(spans["total"] - spans["persistence"] - spans["runtime"])
             added.append(spans["total"] - spans["runtime"])
+            instrumentation.append(spans["instrumentation"])
 
         latency = _measure(count, invoke)
         print("invoke API   ", _percentiles(latency), flush=True)
         print("  persistence", _percentiles(persistence[3:]), flush=True)
         print("  the rest   ", _percentiles(rest[3:]), flush=True)
         print("  all added  ", _percentiles(added[3:]), flush=True)
+        print("instrumentation", _percentiles(instrumentation[3:]), flush=True)
 
         def first_chunk_api() -> None:
             headers = botocore_headers("POST", url, body=streamed)

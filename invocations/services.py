@@ -17,7 +17,12 @@ from typing import Any
 
 from django.conf import settings
 
-from invocations.runtime_client import RuntimeRun, runtime_run_open, runtime_session_stop
+from invocations.runtime_client import (
+    RunStats,
+    RuntimeRun,
+    runtime_run_open,
+    runtime_session_stop,
+)
 from invocations.wire import ChunkData, CompleteData
 from sessions.models import IDEMPOTENCY_KEY_PREFIX
 from sessions.run_selectors import (
@@ -53,6 +58,13 @@ from skymarshal_api.errors import (
     as_application_error,
     error_body,
 )
+from skymarshal_api.logs import prompt_fingerprint
+from skymarshal_api.observability import (
+    request_fields_add,
+    request_session_bind,
+    runtime_invocation_record,
+    runtime_subsegment_begin,
+)
 from skymarshal_api.timing import timed
 
 logger = logging.getLogger(__name__)
@@ -87,6 +99,38 @@ class RunEventLog:
 
     def final(self, event: str, data: dict[str, Any]) -> tuple[int, str, str]:
         return (self._next, event, _json(data))
+
+
+class RuntimeCall:
+    """One call of the runtime, observed from connecting to the end of the run: its X-Ray
+    subsegment, then (once) its log line and metrics."""
+
+    def __init__(self) -> None:
+        self._began = time.monotonic()
+        self._subsegment = runtime_subsegment_begin()
+        self._ended = False
+
+    def end(self, outcome: str, stats: RunStats | None, error: ApplicationError | None) -> None:
+        if self._ended:
+            return
+        self._ended = True
+        error_code = error.error_code if error is not None else None
+        self._subsegment.end(
+            failed=outcome in ("failure", "timeout"),
+            outcome=outcome,
+            **({"error_code": error_code} if error_code else {}),
+        )
+        runtime_invocation_record(
+            outcome=outcome,
+            duration_ms=(time.monotonic() - self._began) * 1000,
+            first_chunk_ms=stats.first_chunk_ms if stats else None,
+            chunks=stats.chunks if stats else 0,
+            connect_attempts=stats.connect_attempts if stats else None,
+            error_code=error_code,
+        )
+
+    def failed(self, error: ApplicationError, stats: RunStats | None) -> None:
+        self.end("timeout" if isinstance(error, RuntimeTimeout) else "failure", stats, error)
 
 
 def interaction_complete(started: InteractionStarted, **outcome: Any) -> bool:
@@ -135,12 +179,20 @@ def _record_failure(
     *,
     log: RunEventLog | None = None,
     status: InteractionStatus | None = None,
+    call: RuntimeCall | None = None,
+    stats: RunStats | None = None,
 ) -> ApplicationError:
     """Complete the interaction and its run as failed, whatever failed (an unexpected
-    exception is recorded as INTERNAL_ERROR and logged with its traceback); the error."""
+    exception is recorded as INTERNAL_ERROR and logged with its traceback); the error.
+    ``call``, the runtime call that failed, is observed as failed (or cancelled)."""
     error = as_application_error(exc)
     if error is not exc:
         logger.exception("Invocation %s failed unexpectedly", started.request_id)
+    if call is not None:
+        if status == "cancelled":
+            call.end("cancelled", stats, None)
+        else:
+            call.failed(error, stats)
     body = error_body(
         request_id=started.request_id,
         error_code=error.error_code,
@@ -186,13 +238,17 @@ def _record_success(
     return response
 
 
-def _open(started: InteractionStarted, began: float, log: RunEventLog | None = None) -> RuntimeRun:
+def _open(
+    started: InteractionStarted, began: float, log: RunEventLog | None = None
+) -> tuple[RuntimeRun, RuntimeCall]:
+    call = RuntimeCall()
     try:
         with timed("runtime"):
-            return runtime_run_open(prompt=started.prompt, session_id=started.session_id)
+            run = runtime_run_open(prompt=started.prompt, session_id=started.session_id)
     except Exception as exc:
-        _record_failure(started, exc, began, log=log)
+        _record_failure(started, exc, began, log=log, call=call)
         raise
+    return run, call
 
 
 @dataclass(frozen=True)
@@ -237,9 +293,11 @@ class Replayed:
 
 
 def _accept(request: InvocationRequest, kind: RunKind) -> InteractionStarted | Replayed:
+    fingerprint = prompt_fingerprint(request.prompt)
+    request_fields_add(**fingerprint)
     try:
         with timed("persistence"):
-            return interaction_begin(
+            started = interaction_begin(
                 session_id=request.session_id,
                 request_id=request.request_id,
                 prompt=request.prompt,
@@ -249,12 +307,28 @@ def _accept(request: InvocationRequest, kind: RunKind) -> InteractionStarted | R
                 idempotency=_idempotency_claim(request, kind),
             )
     except IdempotentReplay as replay:
+        logger.info(
+            "invocation replayed",
+            extra={"replayed_request_id": replay.request_id, "kind": kind},
+        )
         if kind == "invoke":
             return Replayed(run_wait_ended(replay.request_id))
         run = run_find(replay.request_id)
         if run is None:  # pragma: no cover - written in one transaction with the key
             raise StorageUnavailable("The Idempotency-Key's invocation is missing.") from None
         return Replayed(run)
+    request_session_bind(started.session_id)
+    logger.info(
+        "invocation accepted",
+        extra={
+            **fingerprint,
+            "kind": kind,
+            "streaming": request.streaming,
+            "new_session": started.new_session,
+            "queued_after": started.queued_after,
+        },
+    )
+    return started
 
 
 def run_wait_ended(request_id: str, *, timeout: float | None = None) -> RunRecord:
@@ -316,15 +390,16 @@ def invocation_run(request: InvocationRequest) -> dict[str, Any] | Replayed:
     began = time.monotonic()
     if accepted.queued_after is not None and not _turn_wait(accepted, began):
         raise RunCancelled("The run was cancelled while it waited for its turn.")
-    run = _open(accepted, began)
+    run, call = _open(accepted, began)
     try:
         with timed("runtime"):
             data = run.complete()
     except Exception as exc:
-        _record_failure(accepted, exc, began)
+        _record_failure(accepted, exc, began, call=call, stats=run.stats)
         raise
     finally:
         run.close()
+    call.end("success", run.stats, None)
     return _record_success(accepted, data, run, began)
 
 
@@ -339,7 +414,8 @@ def invocation_stream(request: InvocationRequest) -> InvocationEvents | Replayed
     began = time.monotonic()
     if accepted.queued_after is not None and not _turn_wait(accepted, began):
         raise RunCancelled("The run was cancelled while it waited for its turn.")
-    return InvocationEvents(accepted, _open(accepted, began), began)
+    run, call = _open(accepted, began)
+    return InvocationEvents(accepted, run, began, call)
 
 
 def invocation_submit(request: InvocationRequest) -> tuple[RunRecord, bool]:
@@ -407,11 +483,11 @@ def invocation_execute(request_id: str) -> None:
     began = time.monotonic()
     log.append(StreamEvent("start", {"request_id": request_id, "session_id": run.session_id}))
     try:
-        runtime = _open(started, began, log)
+        runtime, call = _open(started, began, log)
     except Exception:
         return  # recorded as failed by _open
     events = InvocationEvents(
-        started, runtime, began, idle_seconds=settings.RUN_CANCEL_CHECK_SECONDS, log=log
+        started, runtime, began, call, idle_seconds=settings.RUN_CANCEL_CHECK_SECONDS, log=log
     )
     checked = time.monotonic()
     try:
@@ -438,11 +514,12 @@ class InvocationEvents:
         started: InteractionStarted,
         run: RuntimeRun,
         began: float,
+        call: RuntimeCall,
         *,
         idle_seconds: float | None = None,
         log: RunEventLog | None = None,
     ) -> None:
-        self._started, self._run, self._began = started, run, began
+        self._started, self._run, self._began, self._call = started, run, began, call
         # A silent runtime yields every idle_seconds: a background worker checks for
         # cancellation then; a stream sends a heartbeat, unless API Gateway buffers it
         # (RESPONSE_MODE "buffered"), where a heartbeat would only lengthen the body.
@@ -479,7 +556,13 @@ class InvocationEvents:
                 (self._cancelled_by.message),
             )
             _record_failure(
-                self._started, self._cancelled_by, self._began, log=self._log, status="cancelled"
+                self._started,
+                self._cancelled_by,
+                self._began,
+                log=self._log,
+                status="cancelled",
+                call=self._call,
+                stats=self._run.stats,
             )
 
     def _generate(self) -> Generator[StreamEvent, None, None]:
@@ -497,6 +580,7 @@ class InvocationEvents:
                         yield StreamEvent("chunk", event.model_dump(exclude_none=True))
                         continue
                     self._recorded = True
+                    self._call.end("success", run.stats, None)
                     yield StreamEvent(
                         "complete", _record_success(started, event, run, began, log=self._log)
                     )
@@ -506,7 +590,9 @@ class InvocationEvents:
                 )
             except Exception as exc:  # the stream must end with its one error event
                 self._recorded = True
-                error = _record_failure(started, exc, began, log=self._log)
+                error = _record_failure(
+                    started, exc, began, log=self._log, call=self._call, stats=run.stats
+                )
                 yield StreamEvent(
                     "error",
                     error_body(

@@ -18,6 +18,7 @@ from sessions.serializers import (
 )
 from skymarshal_api.apis import AuthenticatedApi
 from skymarshal_api.authentication import principal_of
+from skymarshal_api.observability import request_session_bind
 from skymarshal_api.serializers import ErrorResponseSerializer
 from skymarshal_api.validation import session_id_validate
 
@@ -46,6 +47,7 @@ class SessionHistoryApi(AuthenticatedApi):
     )
     def get(self, request: Request, session_id: str) -> Response:
         session_id_validate(session_id)
+        request_session_bind(session_id)
         query = SessionHistoryQuerySerializer(data=request.query_params)
         query.is_valid(raise_exception=True)
         history = session_history_get(

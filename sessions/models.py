@@ -29,9 +29,12 @@ from pynamodb.attributes import (
     TTLAttribute,
     UnicodeAttribute,
 )
+from pynamodb.connection import TableConnection
 from pynamodb.constants import PAY_PER_REQUEST_BILLING_MODE
 from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
 from pynamodb.models import Model
+
+from skymarshal_api.observability import dynamodb_client_instrument
 
 USER_SESSIONS_INDEX = "user-sessions-index"
 
@@ -56,6 +59,18 @@ class _TableMeta:
     billing_mode = PAY_PER_REQUEST_BILLING_MODE
 
 
+class _TableModel(Model):
+    """Base of the table's models: each call of their botocore client is observed (latency,
+    failures, an X-Ray subsegment; ``skymarshal_api.observability``). Every PynamoDB
+    operation, and every direct use of the client here, goes through _get_connection."""
+
+    @classmethod
+    def _get_connection(cls) -> TableConnection:
+        connection = super()._get_connection()
+        dynamodb_client_instrument(connection.connection.client)
+        return connection
+
+
 class UserSessionsIndex(GlobalSecondaryIndex["SessionInteraction"]):
     class Meta:
         index_name = USER_SESSIONS_INDEX
@@ -65,7 +80,7 @@ class UserSessionsIndex(GlobalSecondaryIndex["SessionInteraction"]):
     timestamp = NumberAttribute(range_key=True)
 
 
-class SessionInteraction(Model):
+class SessionInteraction(_TableModel):
     """One invocation within a session."""
 
     class Meta(_TableMeta):
@@ -90,7 +105,7 @@ class SessionInteraction(Model):
 SESSION_ITEM_TIMESTAMP = 0
 
 
-class SessionItem(Model):
+class SessionItem(_TableModel):
     """A session: who owns it, when it started and was last used, how many interactions."""
 
     class Meta(_TableMeta):
@@ -113,7 +128,7 @@ class SessionItem(Model):
 RATE_LIMIT_KEY_PREFIX = "ratelimit#"
 
 
-class RateLimitCounter(Model):
+class RateLimitCounter(_TableModel):
     """Requests a principal made in one fixed window; ``timestamp`` is the window's start."""
 
     class Meta(_TableMeta):
@@ -129,7 +144,7 @@ RUN_KEY_PREFIX = "run#"
 RUN_ITEM_TIMESTAMP = 0
 
 
-class RunItem(Model):
+class RunItem(_TableModel):
     """One invocation's run, by request id: state, timings and outcome. Partition key
     ``run#<request_id>``; the item sits at timestamp 0 and the run's events after it."""
 
@@ -157,7 +172,7 @@ class RunItem(Model):
     ttl = TTLAttribute(null=True)
 
 
-class RunEvent(Model):
+class RunEvent(_TableModel):
     """One event of a background run, numbered from 1 (the SSE id) in arrival order."""
 
     class Meta(_TableMeta):
@@ -173,7 +188,7 @@ class RunEvent(Model):
 IDEMPOTENCY_KEY_PREFIX = "idempotency#"
 
 
-class IdempotencyRecord(Model):
+class IdempotencyRecord(_TableModel):
     """An Idempotency-Key a principal used: which request it started and a hash of the
     request's body. Partition key ``idempotency#<sha256(principal, key)>``."""
 

@@ -12,6 +12,7 @@ from rest_framework.views import APIView
 
 from skymarshal_api.authentication import principal_of
 from skymarshal_api.health import health_report_get
+from skymarshal_api.observability import request_principal_bind
 from skymarshal_api.rate_limits import rate_limit_consume
 from skymarshal_api.serializers import (
     ErrorResponseSerializer,
@@ -54,9 +55,9 @@ class AuthenticatedApi(APIView):
 
     def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
         super().initial(request, *args, **kwargs)
-        state = rate_limit_consume(
-            principal_arn=principal_of(request).arn, scope=self.rate_limit_scope
-        )
+        principal_arn = principal_of(request).arn
+        request_principal_bind(principal_arn)
+        state = rate_limit_consume(principal_arn=principal_arn, scope=self.rate_limit_scope)
         request.rate_limit_headers = state.headers()  # type: ignore[attr-defined]
 
     def finalize_response(

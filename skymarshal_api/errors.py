@@ -19,6 +19,7 @@ from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from rest_framework import exceptions as drf_exceptions
 from rest_framework.response import Response
 
+from skymarshal_api.observability import request_error_record
 from skymarshal_api.request_id import request_id_of
 
 logger = logging.getLogger(__name__)
@@ -227,7 +228,9 @@ def error_body(
     details: dict[str, Any] | None,
     timestamp: str | None = None,
 ) -> dict[str, Any]:
-    """The ErrorResponse of the design: the one shape of every error."""
+    """The ErrorResponse of the design: the one shape of every error (its error_code is
+    also the current request's, for its log line and metrics)."""
+    request_error_record(error_code)
     return {
         "status": "error",
         "request_id": request_id,

@@ -7,6 +7,7 @@ answer takes as long as the slower one.
 
 from __future__ import annotations
 
+import contextvars
 import logging
 import threading
 import time
@@ -110,7 +111,11 @@ class _HealthCache:
     def _run_checks(self) -> HealthReport:
         if self._executor is None:
             self._executor = ThreadPoolExecutor(len(_CHECKS), thread_name_prefix="health")
-        futures = {name: self._executor.submit(check) for name, check in _CHECKS.items()}
+        # Each check runs in the request's context: its log lines carry the request's keys.
+        futures = {
+            name: self._executor.submit(contextvars.copy_context().run, check)
+            for name, check in _CHECKS.items()
+        }
         checks = {name: future.result() for name, future in futures.items()}
         overall = max((check.status for check in checks.values()), key=_RANK.__getitem__)
         return HealthReport(overall, utc_now_iso(), checks)

@@ -1,32 +1,12 @@
-"""Cross-cutting request middleware."""
+"""Cross-cutting request middleware (the request id, timing and observation are in
+``skymarshal_api.observability``)."""
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 
 from django.conf import settings
 from django.http import HttpRequest, HttpResponseBase
-
-from skymarshal_api.request_id import REQUEST_ID_HEADER, new_request_id
-from skymarshal_api.timing import server_timing_header, timing_start
-
-
-class RequestIdMiddleware:
-    """Gives each request its id (``request.request_id``), echoed in X-Request-ID, and
-    reports where its time went in Server-Timing."""
-
-    def __init__(self, get_response: Callable[[HttpRequest], HttpResponseBase]) -> None:
-        self.get_response = get_response
-
-    def __call__(self, request: HttpRequest) -> HttpResponseBase:
-        started = time.perf_counter()
-        timing_start()
-        request.request_id = new_request_id()  # type: ignore[attr-defined]
-        response = self.get_response(request)
-        response[REQUEST_ID_HEADER] = request.request_id  # type: ignore[attr-defined]
-        response["Server-Timing"] = server_timing_header((time.perf_counter() - started) * 1000)
-        return response
 
 
 class BodyLimitMiddleware:

@@ -18,6 +18,7 @@ from django.conf import settings
 
 from sessions.services import rate_limit_counter_increment
 from skymarshal_api.errors import RateLimited, StorageUnavailable
+from skymarshal_api.observability import rate_limit_rejection_record
 from skymarshal_api.timing import timed
 
 logger = logging.getLogger(__name__)
@@ -65,6 +66,7 @@ def rate_limit_consume(
         logger.warning("Rate limit not enforced for this request: %s", exc.message)
         return RateLimitState(limit=limit, remaining=limit, reset_seconds=reset_seconds)
     if count is None:
+        rate_limit_rejection_record(scope)
         state = RateLimitState(limit=limit, remaining=0, reset_seconds=reset_seconds)
         raise RateLimited(
             f"Rate limit of {limit} requests per {window} s exceeded; retry in {reset_seconds} s.",

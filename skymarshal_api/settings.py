@@ -63,7 +63,7 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
-    "skymarshal_api.middleware.RequestIdMiddleware",
+    "skymarshal_api.observability.ObservabilityMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "corsheaders.middleware.CorsMiddleware",
     "skymarshal_api.middleware.ApiSecurityHeadersMiddleware",
@@ -175,7 +175,6 @@ if DYNAMODB_ENDPOINT_URL is not None and DYNAMODB_ENDPOINT_URL.lower() == "aws":
 # Interactions are kept this long (DynamoDB TTL); a session idle this long is expired.
 SESSION_TTL_DAYS = env_int("SESSION_TTL_DAYS", 30, minimum=1, maximum=3650)
 SESSION_IDLE_MINUTES = env_int("SESSION_IDLE_MINUTES", 30, minimum=1)
-METRICS_NAMESPACE = env_str("METRICS_NAMESPACE", "SkyMarshalApi") or "SkyMarshalApi"
 DYNAMODB_CONNECT_TIMEOUT_SECONDS = env_float("DYNAMODB_CONNECT_TIMEOUT_SECONDS", 2.0, minimum=0.1)
 DYNAMODB_READ_TIMEOUT_SECONDS = env_float("DYNAMODB_READ_TIMEOUT_SECONDS", 5.0, minimum=0.1)
 DYNAMODB_MAX_RETRY_ATTEMPTS = env_int("DYNAMODB_MAX_RETRY_ATTEMPTS", 3, minimum=0, maximum=10)
@@ -312,13 +311,50 @@ if PRODUCTION:
     SESSION_COOKIE_SECURE = True
     CSRF_COOKIE_SECURE = True
 
+# --- Observability -----------------------------------------------------------------------
+
+# Logs: one JSON object per line (skymarshal_api.logs). A prompt's text is never logged
+# unless LOG_PROMPTS, a local debugging aid that production refuses.
+LOG_PROMPTS = env_bool("LOG_PROMPTS", False)
+if PRODUCTION and LOG_PROMPTS:
+    raise ImproperlyConfigured("LOG_PROMPTS is for local debugging only; production refuses it")
+# Metrics (CloudWatch EMF, skymarshal_api.metrics): the namespace, the ``service``
+# dimension, and dimensions added to every metric (e.g. {"stage": "prod"}).
+METRICS_NAMESPACE = env_str("METRICS_NAMESPACE", "SkyMarshalApi") or "SkyMarshalApi"
+METRICS_SERVICE = env_str("METRICS_SERVICE", "skymarshal-api") or "skymarshal-api"
+METRICS_DIMENSIONS: dict[str, str] = {
+    str(name): str(value) for name, value in env_json_object("METRICS_DIMENSIONS", {}).items()
+}
+if len(METRICS_DIMENSIONS) > 25:
+    raise ImproperlyConfigured("METRICS_DIMENSIONS: at most 25 dimensions (CloudWatch allows 30)")
+# Traces (AWS X-Ray, skymarshal_api.tracing): on by default on Lambda only; elsewhere an
+# X-Ray daemon must listen at AWS_XRAY_DAEMON_ADDRESS (default 127.0.0.1:2000).
+TRACING_ENABLED = env_bool("TRACING_ENABLED", bool(os.environ.get("AWS_LAMBDA_FUNCTION_NAME")))
+TRACING_SERVICE = env_str("TRACING_SERVICE", METRICS_SERVICE) or METRICS_SERVICE
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "formatters": {
+        "json": {"()": "skymarshal_api.logs.JsonFormatter", "service": METRICS_SERVICE},
+        # EMF documents are JSON already: written as they are, one per line.
+        "emf": {"format": "%(message)s"},
+    },
+    "handlers": {
+        "console": {"class": "skymarshal_api.logs.InstrumentedStreamHandler", "formatter": "json"},
+        "emf": {
+            "class": "skymarshal_api.logs.InstrumentedStreamHandler",
+            "formatter": "emf",
+            "stream": "ext://sys.stdout",
+        },
+    },
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
-    "loggers": {"botocore": {"level": "WARNING"}, "pynamodb": {"level": "WARNING"}},
+    "loggers": {
+        "botocore": {"level": "WARNING"},
+        "pynamodb": {"level": "WARNING"},
+        "aws_xray_sdk": {"level": "WARNING"},
+        "skymarshal_api.emf": {"handlers": ["emf"], "level": "INFO", "propagate": False},
+    },
 }
 APPEND_SLASH = False
 

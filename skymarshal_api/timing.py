@@ -1,5 +1,6 @@
 """Where a request's time went, per component, reported in the ``Server-Timing`` header
-(``persistence`` = DynamoDB, ``runtime`` = the SkyMarshal runtime, ``total``): a caller, a
+(``persistence`` = DynamoDB, ``runtime`` = the SkyMarshal runtime, ``instrumentation`` =
+logs, metrics and traces, ``total``): a caller, a
 benchmark or a browser's devtools can tell the API's own cost from its dependencies'."""
 
 from __future__ import annotations
@@ -25,6 +26,22 @@ def timed(component: str) -> Iterator[None]:
         spans = _spans.get()
         if spans is not None:
             spans[component] = spans.get(component, 0.0) + (time.perf_counter() - started) * 1000
+
+
+def timing_add(component: str, duration_ms: float) -> None:
+    """Add ``duration_ms`` to ``component`` of the current request (nothing outside one)."""
+    spans = _spans.get()
+    if spans is not None:
+        spans[component] = spans.get(component, 0.0) + duration_ms
+
+
+def timing_spans() -> dict[str, float]:
+    """The current request's spans so far (a copy)."""
+    return dict(_spans.get() or {})
+
+
+def timing_stop() -> None:
+    _spans.set(None)
 
 
 def server_timing_header(total_ms: float) -> str:

@@ -7,6 +7,8 @@ their own through the factories, which stop whatever they started.
 
 from __future__ import annotations
 
+import hashlib
+import logging
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -19,6 +21,8 @@ from hypothesis import settings as hypothesis_settings
 from scripts.stack import Server, start_api, start_dynamodb_local, start_local_runtime
 from sessions.models import sessions_table_bind
 from sessions.services import sessions_table_ensure
+from skymarshal_api.logs import JsonFormatter
+from tests.log_audit import SENT, log_files_lines, log_leaks_find, recorders_install, sha256_fields
 
 # Property tests are reproducible: the same examples on every run and every machine.
 hypothesis_settings.register_profile("skymarshal", derandomize=True, deadline=None)
@@ -31,6 +35,32 @@ ApiFactory = Callable[..., Server]
 @pytest.fixture(scope="session")
 def log_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("server-logs")
+
+
+@pytest.fixture(scope="session", autouse=True)
+def no_secret_in_any_log(log_dir: Path) -> Iterator[None]:
+    """The suite-wide check (tests/log_audit.py): once every test and server is done, no
+    log line of any server, nor of the suite's own process, holds a prompt or a credential
+    the suite sent."""
+    in_process = logging.FileHandler(log_dir / "pytest-in-process.log", encoding="utf-8")
+    in_process.setFormatter(JsonFormatter())
+    watched = [logging.getLogger(), logging.getLogger("skymarshal_api.emf")]
+    for logger in watched:
+        logger.addHandler(in_process)
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        recorders_install(monkeypatch)
+        yield
+    for logger in watched:
+        logger.removeHandler(in_process)
+    in_process.close()
+    leaks = log_leaks_find(log_files_lines(log_dir), SENT)
+    assert not leaks, "\n".join(str(leak) for leak in leaks[:20])
+    # The recorder saw the prompts that reached the servers: the hashes the servers
+    # logged include those of prompts it recorded.
+    logged = sha256_fields(log_files_lines(log_dir))
+    if logged:
+        sent = {hashlib.sha256(prompt.encode()).hexdigest() for prompt in SENT.prompts}
+        assert logged & sent, "the servers logged prompts that the recorder never saw"
 
 
 @pytest.fixture(scope="session")

@@ -15,6 +15,8 @@ from botocore.credentials import Credentials
 from django.conf import settings
 from requests_aws4auth import AWS4Auth
 
+from tests.log_audit import SENT
+
 DEV_KEY = settings.SIGV4_DEV_ACCESS_KEY_ID
 DEV_SECRET = settings.SIGV4_DEV_SECRET_ACCESS_KEY
 DEV_PRINCIPAL = "arn:aws:iam::000000000000:user/skymarshal-developer"
@@ -35,6 +37,7 @@ def botocore_headers(
     at: dt.datetime | None = None,
 ) -> dict[str, str]:
     """The headers botocore's SigV4Auth adds to this request (signed ``at`` a given time)."""
+    SENT.credential_record(secret)
     request = AWSRequest(method=method, url=url, data=body, headers=headers or {})
     signer = SigV4Auth(Credentials(key, secret, token), service, region)
     if at is None:
@@ -52,6 +55,7 @@ def botocore_send(method: str, url: str, *, body: bytes | str = b"", **sign: Any
 
 
 def aws4auth(key: str = DEV_KEY, secret: str = DEV_SECRET, *, token: str | None = None) -> AWS4Auth:
+    SENT.credential_record(secret)
     return AWS4Auth(key, secret, REGION, "execute-api", session_token=token)
 
 

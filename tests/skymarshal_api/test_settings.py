@@ -142,3 +142,15 @@ def test_malformed_sigv4_local_keys_fail_the_system_check() -> None:
     )
     assert result.returncode != 0
     assert "skymarshal.E001" in result.stderr
+
+
+def test_production_refuses_to_log_prompts() -> None:
+    result = _load_settings({**PRODUCTION, "LOG_PROMPTS": "true"})
+    assert result.returncode != 0
+    assert "LOG_PROMPTS" in result.stderr
+
+
+def test_metrics_dimensions_must_be_a_json_object() -> None:
+    result = _load_settings({"METRICS_DIMENSIONS": '["stage"]'})
+    assert result.returncode != 0
+    assert "METRICS_DIMENSIONS must be a JSON object" in result.stderr
