@@ -1,0 +1,153 @@
+"""Background runs on Lambda: POST /api/v1/invocations in the packaged handler sends the run
+as a Zappa asynchronous task (an asynchronous Invoke of the same function, carrying only
+the run's id); a second container of the package runs the task; the run is then read back
+through the handler. The Lambda service itself cannot run here: a local HTTP endpoint
+stands in for its Invoke API (AWS_ENDPOINT_URL_LAMBDA) and records what was sent."""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from scripts.lambda_invoke import LambdaProcess
+from scripts.stack import Server
+from tests.deployment.conftest import STAGE, lambda_environment
+from tests.deployment.events import iam_identity, response_json, rest_event
+
+PROMPT = "Flight BA117 LHR-JFK delayed 4 hours at LHR due to a hydraulic fault, 210 passengers"
+
+
+@dataclass
+class LambdaService:
+    url: str
+    invocations: list[dict[str, Any]] = field(default_factory=list)
+
+
+@pytest.fixture
+def lambda_service() -> Iterator[LambdaService]:
+    service = LambdaService(url="")
+
+    class Invoke(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            length = int(self.headers.get("Content-Length", "0"))
+            service.invocations.append(
+                {
+                    "path": self.path,
+                    "type": self.headers.get("X-Amz-Invocation-Type"),
+                    "signed": self.headers.get("Authorization", "").startswith("AWS4-HMAC"),
+                    "payload": json.loads(self.rfile.read(length)),
+                }
+            )
+            self.send_response(202)  # Invoke, InvocationType Event: accepted
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Invoke)
+    service.url = f"http://127.0.0.1:{server.server_address[1]}"
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield service
+    server.shutdown()
+    server.server_close()
+
+
+def _container(
+    package_dir: Path, dynamodb: Server, runtime: Server, service: LambdaService, log: Path
+) -> LambdaProcess:
+    return LambdaProcess(
+        package_dir,
+        {**lambda_environment(dynamodb, runtime), "AWS_ENDPOINT_URL_LAMBDA": service.url},
+        log_path=log,
+    )
+
+
+def test_a_background_run_is_a_zappa_task_run_by_another_container(
+    lambda_package_dir: Path,
+    package_table: str,
+    dynamodb_local: Server,
+    local_runtime: Server,
+    lambda_service: LambdaService,
+    log_dir: Path,
+) -> None:
+    api = _container(
+        lambda_package_dir, dynamodb_local, local_runtime, lambda_service, log_dir / "api.log"
+    )
+    worker = _container(
+        lambda_package_dir, dynamodb_local, local_runtime, lambda_service, log_dir / "task.log"
+    )
+    try:
+        accepted = api.invoke(
+            rest_event(
+                "POST", "/api/v1/invocations", body={"prompt": PROMPT}, identity=iam_identity()
+            )
+        )
+        assert accepted["statusCode"] == 202, accepted
+        run = response_json(accepted)
+        request_id = run["request_id"]
+        assert run["status"] == "queued"
+
+        # One asynchronous Invoke of this very function, carrying the run's id only.
+        [sent] = lambda_service.invocations
+        assert sent["path"] == f"/2015-03-31/functions/skymarshal-api-{STAGE}/invocations"
+        assert sent["type"] == "Event"
+        assert sent["signed"]
+        assert sent["payload"]["command"] == "zappa.asynchronous.route_lambda_task"
+        assert sent["payload"]["task_path"] == "invocations.background.run_task"
+        assert sent["payload"]["args"] == [request_id]
+        assert PROMPT not in json.dumps(sent["payload"])
+
+        # Nothing runs it until Lambda delivers the task.
+        waiting = api.invoke(
+            rest_event("GET", f"/api/v1/invocations/{request_id}", identity=iam_identity())
+        )
+        assert response_json(waiting)["status"] == "queued"
+
+        worker.invoke(sent["payload"])
+
+        done = api.invoke(
+            rest_event("GET", f"/api/v1/invocations/{request_id}", identity=iam_identity())
+        )
+        assert done["statusCode"] == 200, done
+        body = response_json(done)
+        assert body["status"] == "succeeded"
+        assert body["result"]["request_id"] == request_id
+        assert body["result"]["final_decision"] in ("approved", "conditional", "rejected")
+
+        events = api.invoke(
+            rest_event(
+                "GET",
+                f"/api/v1/invocations/{request_id}/events",
+                query={"follow": "false"},
+                identity=iam_identity(),
+            )
+        )
+        assert events["statusCode"] == 200, events
+        names = [
+            line.removeprefix("event: ")
+            for line in events["body"].splitlines()
+            if line.startswith("event: ")
+        ]
+        assert names[0] == "start"
+        assert names[-1] == "complete"
+        assert set(names[1:-1]) == {"chunk"}
+
+        # Delivered twice (Lambda retries asynchronous invocations): nothing runs again.
+        worker.invoke(sent["payload"])
+        again = api.invoke(
+            rest_event("GET", f"/api/v1/invocations/{request_id}", identity=iam_identity())
+        )
+        assert response_json(again) == body
+        assert len(lambda_service.invocations) == 1
+    finally:
+        api.stop()
+        worker.stop()
