@@ -9,13 +9,18 @@ BIN := $(VENV)/bin
 UV_VERSION := 0.13.9
 STAMP := $(VENV)/.installed
 NPM_STAMP := node_modules/.installed
+# Debian's Chromium, for the test that loads Swagger UI and Redoc in a headless browser.
+CHROMIUM := /usr/bin/chromium
+SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 
-.PHONY: help install run test lint typecheck security pytest bench audit load clean
+.PHONY: help install run test lint typecheck security schema schema-check openapi-examples pytest bench audit load clean
 
 help:
 	@echo "make run    - start DynamoDB Local, the local SkyMarshal runtime and the API"
 	@echo "make test   - install, lint, type-check, security-scan and run every test"
 	@echo "make bench  - run the benchmarks and print their numbers"
+	@echo "make load   - the load test: 100 users on the local stack, runs of about 2 s"
+	@echo "make schema - regenerate openapi.yaml from the code (commit it with the change)"
 	@echo "make audit  - pip-audit the locked dependencies (needs the vulnerability service)"
 
 $(STAMP): requirements-dev.lock
@@ -27,6 +32,10 @@ $(STAMP): requirements-dev.lock
 $(NPM_STAMP): package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
 	@touch $@
+
+$(CHROMIUM):
+	$(SUDO) apt-get update -qq
+	DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends chromium
 
 install: $(STAMP) $(NPM_STAMP)
 
@@ -43,11 +52,26 @@ typecheck: $(STAMP)
 security: $(STAMP)
 	$(BIN)/bandit -q -ll -c pyproject.toml -r skymarshal_api sessions invocations local_runtime scripts
 
+# The OpenAPI schema. `make schema` writes it to openapi.yaml; `make schema-check` (part of
+# `make test`) validates it and fails on any drf-spectacular warning. A test fails when
+# openapi.yaml differs from what the code generates.
+SCHEMA_COMMAND := SKYMARSHAL_ENV=test $(BIN)/python manage.py spectacular --validate --fail-on-warn
+
+schema: $(STAMP)
+	$(SCHEMA_COMMAND) --file openapi.yaml
+
+schema-check: $(STAMP)
+	$(SCHEMA_COMMAND) > /dev/null
+
+# Re-record the invoke response examples of the schema from a real run (then `make schema`).
+openapi-examples: install
+	$(BIN)/python -m scripts.openapi_examples
+
 # Pytest's own exit status decides: 5 (no tests collected) fails the build like any other.
-pytest: install
+pytest: install $(CHROMIUM)
 	SKYMARSHAL_ENV=test $(BIN)/python -m pytest $(PYTEST_ARGS)
 
-test: lint typecheck security pytest
+test: lint typecheck security schema-check pytest
 
 bench: install
 	$(BIN)/python -m benchmarks $(BENCH_ARGS)

@@ -147,6 +147,10 @@ SPECTACULAR_SETTINGS = {
     # The schema and the docs are open to everyone (Property 11).
     "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],
     "SERVE_AUTHENTICATION": [],
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "skymarshal_api.schema.responses_in_status_order",
+    ],
     "ENUM_NAME_OVERRIDES": {
         "ErrorStatusEnum": ["error"],
         "HealthStatusEnum": ["healthy", "degraded", "unhealthy"],

@@ -1,10 +1,10 @@
 from django.conf import settings
 from django.urls import include, path
-from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
+from drf_spectacular.views import SpectacularRedocView, SpectacularSwaggerView
 
 from invocations.apis import InvokeApi
 from sessions.apis import SessionHistoryApi, SessionListApi
-from skymarshal_api.apis import HealthApi, IdentityApi
+from skymarshal_api.apis import HealthApi, IdentityApi, SchemaApi
 
 handler400 = "skymarshal_api.errors.bad_request_view"
 handler403 = "skymarshal_api.errors.permission_denied_view"
@@ -17,7 +17,7 @@ urlpatterns = [
     path("api/v1/invoke", InvokeApi.as_view(), name="invoke"),
     path("api/v1/sessions", SessionListApi.as_view(), name="sessions"),
     path("api/v1/sessions/<str:session_id>", SessionHistoryApi.as_view(), name="session-history"),
-    path("api/v1/schema/", SpectacularAPIView.as_view(), name="schema"),
+    path("api/v1/schema/", SchemaApi.as_view(), name="schema"),
     # The docs pages answer GET only (DRF's OPTIONS metadata cannot render an HTML view).
     path(
         "api/v1/docs/",
