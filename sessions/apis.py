@@ -80,7 +80,15 @@ class SessionHistoryApi(AuthenticatedApi):
             "404 when the session does not exist or belongs to another caller."
         ),
         parameters=[
-            OpenApiParameter("session_id", OpenApiTypes.UUID, OpenApiParameter.PATH),
+            OpenApiParameter(
+                "session_id",
+                OpenApiTypes.UUID,
+                OpenApiParameter.PATH,
+                description="A canonical UUID v4: the session_id of an invoke response.",
+                examples=[
+                    OpenApiExample("The invoke example's session", EXAMPLE_RESPONSE["session_id"])
+                ],
+            ),
             SessionHistoryQuerySerializer,
         ],
         responses={

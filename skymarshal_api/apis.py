@@ -4,21 +4,25 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.http import Http404
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiExample, OpenApiResponse, extend_schema
 from drf_spectacular.views import SpectacularAPIView
 from rest_framework.permissions import AllowAny
+from rest_framework.renderers import BaseRenderer, JSONRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from skymarshal_api.authentication import principal_of
+from skymarshal_api.errors import InvalidRequest
 from skymarshal_api.health import health_report_get
 from skymarshal_api.rate_limits import rate_limit_consume
 from skymarshal_api.schema import (
     AUTHENTICATED_ERRORS,
     EXAMPLE_TIMESTAMP,
     INTERNAL_ERROR_RESPONSE,
+    error_response,
 )
 from skymarshal_api.serializers import HealthResponseSerializer, IdentityResponseSerializer
 
@@ -163,7 +167,25 @@ _SCHEMA_MEDIA_TYPES = (
 
 
 class SchemaApi(SpectacularAPIView):
-    """The OpenAPI schema of this API (the same document as openapi.yaml)."""
+    """The OpenAPI schema of this API (the same document as openapi.yaml). Its errors are
+    JSON in the error shape, like every other error of the API (the view's own renderers
+    would write them as YAML)."""
+
+    def perform_content_negotiation(
+        self, request: Request, force: bool = False
+    ) -> tuple[BaseRenderer, str]:
+        try:
+            return super().perform_content_negotiation(request, force)
+        except Http404:  # DRF's answer to a ?format= that no renderer has
+            raise InvalidRequest(
+                "format must be json or yaml (or leave it out and use the Accept header).",
+                details={"fields": {"format": ["Must be json or yaml."]}},
+            ) from None
+
+    def handle_exception(self, exc: Exception) -> Response:
+        self.request.accepted_renderer = JSONRenderer()
+        self.request.accepted_media_type = "application/json"
+        return super().handle_exception(exc)
 
     @extend_schema(
         operation_id="schema_get",
@@ -179,7 +201,14 @@ class SchemaApi(SpectacularAPIView):
                 )
                 for media_type in _SCHEMA_MEDIA_TYPES
             },
-            **INTERNAL_ERROR_RESPONSE,
+            400: error_response(
+                "INVALID_REQUEST: format is not json or yaml.",
+                InvalidRequest(
+                    "format must be json or yaml (or leave it out and use the Accept header).",
+                    details={"fields": {"format": ["Must be json or yaml."]}},
+                ),
+            ),
+            (500, "application/json"): INTERNAL_ERROR_RESPONSE[500],
         },
         auth=[],
     )
