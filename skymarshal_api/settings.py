@@ -65,6 +65,7 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "skymarshal_api.middleware.RequestIdMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
     "corsheaders.middleware.CorsMiddleware",
     "skymarshal_api.middleware.ApiSecurityHeadersMiddleware",
     "skymarshal_api.middleware.BodyLimitMiddleware",
@@ -74,7 +75,7 @@ MIDDLEWARE = [
 ]
 if not PRODUCTION:
     # Staff logins to the browsable API (production has no database to log in against).
-    MIDDLEWARE[5:5] = ["django.contrib.sessions.middleware.SessionMiddleware"]
+    MIDDLEWARE[6:6] = ["django.contrib.sessions.middleware.SessionMiddleware"]
     MIDDLEWARE[-1:-1] = [
         "django.contrib.auth.middleware.AuthenticationMiddleware",
         "django.contrib.messages.middleware.MessageMiddleware",
@@ -117,6 +118,10 @@ USE_TZ = True
 
 STATIC_URL = "static/"
 STATIC_ROOT = BASE_DIR / ".local" / "static"
+# WhiteNoise serves the installed apps' static files (Swagger UI, Redoc, the browsable API)
+# straight from the packages: there is no collectstatic step locally or in the Lambda
+# package, and the docs need no CDN.
+WHITENOISE_USE_FINDERS = True
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 REST_FRAMEWORK = {

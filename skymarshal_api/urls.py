@@ -26,7 +26,12 @@ urlpatterns = [
     ),
     path(
         "api/v1/redoc/",
-        SpectacularRedocView.as_view(url_name="schema", http_method_names=["get", "head"]),
+        SpectacularRedocView.as_view(
+            url_name="schema",
+            http_method_names=["get", "head"],
+            # Without drf-spectacular's web fonts, which a CDN serves.
+            template_name="skymarshal_api/redoc.html",
+        ),
         name="redoc",
     ),
 ] + ([path("api-auth/", include("rest_framework.urls"))] if settings.STAFF_LOGIN_ENABLED else [])
