@@ -76,6 +76,10 @@ test: lint typecheck security schema-check pytest
 bench: install
 	$(BIN)/python -m benchmarks $(BENCH_ARGS)
 
+# The load test of design.md (locust, headless, bounded): `make load LOAD_ARGS="--duration 600"`.
+load: install
+	$(BIN)/python -m benchmarks.load $(LOAD_ARGS)
+
 audit: $(STAMP)
 	$(BIN)/python -m scripts.audit
 
