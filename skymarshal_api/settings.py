@@ -117,10 +117,9 @@ USE_I18N = False
 USE_TZ = True
 
 STATIC_URL = "static/"
-STATIC_ROOT = BASE_DIR / ".local" / "static"
 # WhiteNoise serves the installed apps' static files (Swagger UI, Redoc, the browsable API)
 # straight from the packages: there is no collectstatic step locally or in the Lambda
-# package, and the docs need no CDN.
+# package (so no STATIC_ROOT), and the docs need no CDN.
 WHITENOISE_USE_FINDERS = True
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 

@@ -54,6 +54,9 @@ class Page:
     requested: list[str] = field(default_factory=list)
     statuses: dict[str, int] = field(default_factory=dict)
     failed: list[str] = field(default_factory=list)
+    # Requests the page's Content-Security-Policy stopped before they were sent.
+    blocked_by_policy: list[str] = field(default_factory=list)
+    _urls: dict[str, str] = field(default_factory=dict)
     exceptions: list[str] = field(default_factory=list)
 
 
@@ -94,10 +97,15 @@ class Browser:
     def _record(page: Page, method: str, params: dict[str, Any]) -> None:
         if method == "Network.requestWillBeSent":
             page.requested.append(params["request"]["url"])
+            page._urls[params["requestId"]] = params["request"]["url"]
         elif method == "Network.responseReceived":
             page.statuses[params["response"]["url"]] = params["response"]["status"]
         elif method == "Network.loadingFailed":
-            page.failed.append(f"{params.get('errorText')} ({params.get('requestId')})")
+            url = page._urls.get(params.get("requestId", ""), "?")
+            if params.get("blockedReason") == "csp":
+                page.blocked_by_policy.append(url)
+            else:
+                page.failed.append(f"{params.get('errorText')}: {url}")
         elif method == "Runtime.exceptionThrown":
             page.exceptions.append(json.dumps(params.get("exceptionDetails", {}))[:500])
 
@@ -123,6 +131,12 @@ class Browser:
         if "exceptionDetails" in result:
             raise DevToolsError(f"{expression}: {result['exceptionDetails']}")
         return result["result"].get("value")
+
+    def settle(self, seconds: float) -> None:
+        """Record what the pages do for ``seconds`` more (late images, lazy requests)."""
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            self._receive(min(0.2, deadline - time.monotonic()))
 
     def wait_for(self, page: Page, expression: str, *, timeout: float = 30.0) -> Any:
         """The value of ``expression`` once it is truthy; raises TimeoutError after
