@@ -242,8 +242,9 @@ def start_api(
 
     A request holds its thread for the whole run (about 2 s with the runtime's realistic
     latency), so the threads bound the runs in flight: design.md's load of 100 users who
-    wait 1-3 s between invocations keeps about 50 in flight. With 2 x 16 threads `make
-    load` measured p50 6.1 s at 14.6 requests/s; with 2 x 64, p50 2.1 s at 24 requests/s.
+    wait 1-3 s between invocations keeps about 50 in flight. On an otherwise idle 2-core
+    machine `make load` measured, with 2 x 16 threads, p50 7.8 s at 12.8 requests/s; with
+    2 x 64, p50 2.0 s, p95 2.1 s at 24.6 requests/s.
     Keep-alive outlasts a client's pause between requests (gunicorn's default of 2 s
     closed connections that clients pausing 1-3 s were about to reuse: "connection
     closed" errors)."""
