@@ -16,7 +16,11 @@ LAMBDA_STAMP := $(LAMBDA_VENV)/.installed
 LAMBDA_PLATFORM := x86_64-manylinux_2_17
 PACKAGE := .local/package/skymarshal-api-dev.zip
 
-.PHONY: help install run test lint typecheck security pytest package bench bench-long audit load clean
+# Debian's Chromium, for the test that loads Swagger UI and Redoc in a headless browser.
+CHROMIUM := /usr/bin/chromium
+SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
+
+.PHONY: help install run test lint typecheck security schema schema-check openapi-examples pytest package bench bench-long audit load clean
 
 help:
 	@echo "make run    - start DynamoDB Local, the local SkyMarshal runtime and the API"
@@ -24,6 +28,8 @@ help:
 	@echo "make package - build the dev stage's Lambda package offline (zappa package dev)"
 	@echo "make bench  - run the benchmarks and print their numbers"
 	@echo "make bench-long - a 5-minute background run, followed by polling and by wait"
+	@echo "make load   - the load test: 100 users on the local stack, runs of about 2 s"
+	@echo "make schema - regenerate openapi.yaml from the code (commit it with the change)"
 	@echo "make audit  - pip-audit the locked dependencies (needs the vulnerability service)"
 
 $(STAMP): requirements-dev.lock
@@ -44,6 +50,11 @@ $(LAMBDA_STAMP): requirements-lambda.lock $(STAMP)
 
 install: $(STAMP) $(NPM_STAMP) $(LAMBDA_STAMP)
 
+$(CHROMIUM):
+	$(SUDO) apt-get update -qq
+	DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends chromium
+
+
 run: install
 	$(BIN)/python -m scripts.run_local $(RUN_ARGS)
 
@@ -59,6 +70,22 @@ typecheck: $(STAMP)
 security: $(STAMP)
 	$(BIN)/bandit -q -ll -c pyproject.toml -r skymarshal_api sessions invocations local_runtime scripts
 
+# The OpenAPI schema. `make schema` writes it to openapi.yaml; `make schema-check` (part of
+# `make test`) validates it and fails on any drf-spectacular warning. A test fails when
+# openapi.yaml differs from what the code generates.
+SCHEMA_COMMAND := SKYMARSHAL_ENV=test $(BIN)/python manage.py spectacular --validate --fail-on-warn
+
+schema: $(STAMP)
+	$(SCHEMA_COMMAND) --file openapi.yaml
+
+schema-check: $(STAMP)
+	$(SCHEMA_COMMAND) > /dev/null
+
+# Re-record the invoke response examples of the schema from a real run (then `make schema`).
+openapi-examples: install
+	$(BIN)/python -m scripts.openapi_examples
+
+
 # `zappa package dev`, offline (placeholder AWS credentials, no network): the package the
 # tests drive and `scripts/deploy_api.sh` deploys.
 package: $(LAMBDA_STAMP)
@@ -66,10 +93,10 @@ package: $(LAMBDA_STAMP)
 
 # Pytest's own exit status decides: 5 (no tests collected) fails the build like any other.
 # SKYMARSHAL_PACKAGE: the tests of the Lambda package use the one `make package` built.
-pytest: install package
+pytest: install package $(CHROMIUM)
 	SKYMARSHAL_ENV=test SKYMARSHAL_PACKAGE=$(abspath $(PACKAGE)) $(BIN)/python -m pytest $(PYTEST_ARGS)
 
-test: lint typecheck security package pytest
+test: lint typecheck security schema-check package pytest
 
 bench: install package
 	SKYMARSHAL_PACKAGE=$(abspath $(PACKAGE)) $(BIN)/python -m benchmarks $(BENCH_ARGS)
@@ -77,6 +104,10 @@ bench: install package
 # One 5-minute background run followed by polling and by repeated wait calls.
 bench-long: install
 	$(BIN)/python -m benchmarks.long_run $(BENCH_ARGS)
+
+# The load test of design.md (locust, headless, bounded): `make load LOAD_ARGS="--duration 600"`.
+load: install
+	$(BIN)/python -m benchmarks.load $(LOAD_ARGS)
 
 audit: $(STAMP)
 	$(BIN)/python -m scripts.audit

@@ -43,23 +43,53 @@ from invocations.sse import SseStream, stored_event_frames
 from sessions.run_selectors import RunRecord, run_get
 from skymarshal_api.apis import AuthenticatedApi
 from skymarshal_api.authentication import principal_of
-from skymarshal_api.errors import InvalidRequest
+from skymarshal_api.errors import (
+    IdempotencyKeyReused,
+    InvalidJson,
+    InvalidRequest,
+    InvalidRuntimeResponse,
+    InvocationFinished,
+    InvocationNotFound,
+    LengthRequired,
+    PayloadTooLarge,
+    RuntimeConnectionFailed,
+    RuntimeFailed,
+    RuntimeTimeout,
+    RuntimeUnavailable,
+    SessionBusy,
+    SessionExpired,
+    SessionNotFound,
+    StorageUnavailable,
+    UnsupportedMediaType,
+)
 from skymarshal_api.request_id import request_id_of
-from skymarshal_api.serializers import ErrorResponseSerializer
+from skymarshal_api.schema import (
+    AUTHENTICATED_ERRORS,
+    EXAMPLE_PROMPT,
+    EXAMPLE_RESPONSE,
+    EXAMPLE_STREAM,
+    INTERNAL_ERROR_RESPONSE,
+    SSE_EVENT_SCHEMA,
+    error_response,
+)
 from skymarshal_api.validation import is_uuid4
 
 IDEMPOTENCY_HEADER = "Idempotency-Key"
 _IDEMPOTENCY_KEY = re.compile(r"[\x21-\x7e]{1,255}")
 _REPLAYED_HEADER = "Idempotent-Replayed"
 
-EXAMPLE_PROMPT = (
-    "Flight BA117 LHR-JFK delayed 4 hours at LHR due to a hydraulic fault; 210 passengers, "
-    "perishable cargo on board."
+IDEMPOTENCY_PARAMETER = OpenApiParameter(
+    IDEMPOTENCY_HEADER,
+    str,
+    OpenApiParameter.HEADER,
+    description="Makes a retry safe: 1 to 255 printable ASCII characters (a UUID is a good "
+    "key). The same key and body within 24 h start nothing new and answer the original.",
 )
-
-
-def _error(description: str) -> OpenApiResponse:
-    return OpenApiResponse(ErrorResponseSerializer, description=description)
+IDEMPOTENCY_KEY_REUSED_RESPONSE = error_response(
+    "IDEMPOTENCY_KEY_REUSED: the Idempotency-Key was used with another body, or on the other "
+    "endpoint, in the last 24 hours; use a new key.",
+    IdempotencyKeyReused(),
+)
 
 
 class InvokeApi(AuthenticatedApi):
@@ -74,24 +104,117 @@ class InvokeApi(AuthenticatedApi):
             "`text/event-stream`: a `start` event, a `chunk` event as each agent starts and "
             "finishes, then one `complete` event (the InvokeResponse) or one `error` event "
             "(the error shape); a `: heartbeat` comment every 15 s of silence. Behind API "
-            "Gateway (Zappa) the stream arrives buffered, as one valid SSE body."
+            "Gateway (Zappa) the stream arrives buffered, as one valid SSE body. With an "
+            "`Idempotency-Key` header, a repeated request (same key and body within 24 h) "
+            "answers the original response (`Idempotent-Replayed: true`). For runs longer "
+            "than API Gateway's 29 s, use POST /api/v1/invocations."
         ),
         request=InvokeRequestSerializer,
+        parameters=[IDEMPOTENCY_PARAMETER],
         responses={
-            200: OpenApiResponse(
-                InvokeResponseSerializer, description="The assessment (or, streaming, SSE)."
+            (200, "application/json"): OpenApiResponse(
+                InvokeResponseSerializer,
+                description="The assessment.",
+                examples=[OpenApiExample("BA117 delayed 4 hours", value=EXAMPLE_RESPONSE)],
             ),
-            400: _error("Invalid body: see details for each field."),
-            401: _error("Missing or malformed SigV4 signature."),
-            403: _error("A signature that does not verify."),
-            404: _error("session_id names a session of another caller (SESSION_NOT_FOUND)."),
-            409: _error("The session has expired (SESSION_EXPIRED)."),
-            413: _error("The body is larger than 64 KiB."),
-            415: _error("The body is not application/json."),
-            429: _error("Rate limit exceeded; see Retry-After."),
-            502: _error("CONNECTION_FAILED, RUNTIME_ERROR or INVALID_RUNTIME_RESPONSE."),
-            503: _error("RUNTIME_UNAVAILABLE (busy; see Retry-After) or STORAGE_UNAVAILABLE."),
-            504: _error("TIMEOUT: the run passed its deadline."),
+            (200, "text/event-stream"): OpenApiResponse(
+                SSE_EVENT_SCHEMA,
+                description='Streamed (`"streaming": true` or `Accept: text/event-stream`): '
+                "Server-Sent Events, described one event at a time.",
+                examples=[OpenApiExample("BA117 delayed 4 hours, streamed", value=EXAMPLE_STREAM)],
+            ),
+            400: error_response(
+                "INVALID_REQUEST (see details for each field) or INVALID_JSON.",
+                InvalidRequest(
+                    "The request is not valid; see details for each field.",
+                    details={
+                        "fields": {
+                            "prompt": [
+                                "prompt must be 10 to 10000 characters after removing <, >, {, "
+                                "} and control characters; got 7."
+                            ]
+                        }
+                    },
+                ),
+                InvalidJson(
+                    "The request body is not valid JSON: JSON parse error - Expecting "
+                    "value: line 1 column 1 (char 0)"
+                ),
+            ),
+            **AUTHENTICATED_ERRORS,
+            404: error_response(
+                "SESSION_NOT_FOUND: session_id names a session of another caller.",
+                SessionNotFound(),
+            ),
+            409: error_response(
+                "SESSION_EXPIRED: the session has been idle too long; omit session_id to start "
+                "a new one. SESSION_BUSY: another run is active on the session (see "
+                'Retry-After), unless the body says `"on_conflict": "enqueue"`.',
+                SessionExpired(
+                    "The session has been idle for more than 30 minutes; start a new session by "
+                    "omitting session_id.",
+                    details={
+                        "session_id": "0b5a3f4e-8c1d-4f2a-9b7e-1c2d3e4f5a6b",
+                        "last_interaction_at": 1795423800000,
+                    },
+                ),
+                SessionBusy(
+                    details={
+                        "session_id": "0b5a3f4e-8c1d-4f2a-9b7e-1c2d3e4f5a6b",
+                        "active_request_id": "5e0c7b1a-2f3d-4c8e-9a6b-7d1e2f3a4b5c",
+                    }
+                ),
+            ),
+            411: error_response(
+                "LENGTH_REQUIRED: a chunked body; send it with Content-Length.", LengthRequired()
+            ),
+            413: error_response(
+                "PAYLOAD_TOO_LARGE: the body is larger than MAX_REQUEST_BODY_BYTES (64 KiB).",
+                PayloadTooLarge(
+                    "The request body may be at most 65536 bytes; got 70000.",
+                    details={"max_bytes": 65536, "got_bytes": 70000},
+                ),
+            ),
+            415: error_response(
+                "UNSUPPORTED_MEDIA_TYPE: the body is not application/json.",
+                UnsupportedMediaType(
+                    'Unsupported media type "text/plain" in request. Send Content-Type: '
+                    "application/json."
+                ),
+            ),
+            422: IDEMPOTENCY_KEY_REUSED_RESPONSE,
+            **INTERNAL_ERROR_RESPONSE,
+            502: error_response(
+                "CONNECTION_FAILED, RUNTIME_ERROR or INVALID_RUNTIME_RESPONSE: the runtime could "
+                "not be reached, reported an error or answered something unreadable.",
+                RuntimeConnectionFailed(
+                    "Could not connect to the SkyMarshal runtime after 3 attempts.",
+                    details={"attempts": 3},
+                ),
+                RuntimeFailed(
+                    "The SkyMarshal runtime reported an error: "
+                    "Agent network failed: simulated fault",
+                    details={"runtime_error_code": "AGENT_EXECUTION_FAILED"},
+                ),
+                InvalidRuntimeResponse("The runtime ended the run without a complete message."),
+            ),
+            503: error_response(
+                "RUNTIME_UNAVAILABLE (busy or throttled) or STORAGE_UNAVAILABLE (DynamoDB); "
+                "retry after Retry-After.",
+                RuntimeUnavailable(
+                    "The SkyMarshal runtime is busy; retry later.", details={"runtime_status": 429}
+                ),
+                StorageUnavailable(
+                    "Session storage could not record the interaction; retry after Retry-After."
+                ),
+            ),
+            504: error_response(
+                "TIMEOUT: the run passed its deadline (AGENTCORE_DEADLINE_SECONDS).",
+                RuntimeTimeout(
+                    "The SkyMarshal runtime did not finish within 300 s.",
+                    details={"deadline_seconds": 300.0},
+                ),
+            ),
         },
         examples=[
             OpenApiExample("A delay", value={"prompt": EXAMPLE_PROMPT}, request_only=True),
@@ -209,16 +332,108 @@ def _request_id_validate(request_id: str) -> None:
         raise InvocationNotFound()
 
 
+_EXAMPLE_REQUEST_ID = "5e0c7b1a-2f3d-4c8e-9a6b-7d1e2f3a4b5c"
+_EXAMPLE_SESSION_ID = "0b5a3f4e-8c1d-4f2a-9b7e-1c2d3e4f5a6b"
+# The invocation of the examples, in a session of its own; and a queued one to cancel.
+EXAMPLE_INVOCATION_ID = "3f6b2d1c-9e4a-4b7d-8c5e-2a1f0e9d8c7b"
+EXAMPLE_INVOCATION_SESSION_ID = "6a1e9c2b-4d7f-4a3e-b5c8-0f2e1d3c4b5a"
+EXAMPLE_CANCELLABLE_ID = "7d2f1c3e-8a4b-4e6f-b1c2-3d4e5f6a7b8c"
+EXAMPLE_INVOCATION_RESULT = {
+    **EXAMPLE_RESPONSE,
+    "request_id": EXAMPLE_INVOCATION_ID,
+    "session_id": EXAMPLE_INVOCATION_SESSION_ID,
+}
+
+
+def _example_invocation(status: str, **fields: Any) -> dict[str, Any]:
+    base = f"/api/v1/invocations/{EXAMPLE_INVOCATION_ID}"
+    return {
+        "request_id": EXAMPLE_INVOCATION_ID,
+        "session_id": EXAMPLE_INVOCATION_SESSION_ID,
+        "status": status,
+        "created_at": "2026-11-23T10:00:00.000+00:00",
+        "started_at": None,
+        "finished_at": None,
+        "queued_behind": None,
+        "cancel_requested": False,
+        "result": None,
+        "error": None,
+        "links": {
+            "self": base,
+            "events": f"{base}/events",
+            "wait": f"{base}/wait",
+            "session": f"/api/v1/sessions/{EXAMPLE_INVOCATION_SESSION_ID}",
+        },
+        **fields,
+    }
+
+
+_EXAMPLE_QUEUED = OpenApiExample("Accepted", value=_example_invocation("queued"))
+_EXAMPLE_SUCCEEDED = OpenApiExample(
+    "Succeeded",
+    value=_example_invocation(
+        "succeeded",
+        started_at="2026-11-23T10:00:00.040+00:00",
+        finished_at="2026-11-23T10:00:02.310+00:00",
+        result=EXAMPLE_INVOCATION_RESULT,
+    ),
+)
+_EXAMPLE_CANCELLED = OpenApiExample(
+    "Cancelled",
+    value=_example_invocation(
+        "cancelled",
+        started_at="2026-11-23T10:00:00.040+00:00",
+        finished_at="2026-11-23T10:00:01.120+00:00",
+        cancel_requested=True,
+        error={
+            "status": "error",
+            "request_id": EXAMPLE_INVOCATION_ID,
+            "error_code": "CANCELLED",
+            "error_message": "The run was cancelled before it ended.",
+            "details": None,
+            "timestamp": "2026-11-23T10:00:01.120Z",
+        },
+    ),
+)
 _INVOCATION_ERRORS = {
-    401: _error("Missing or malformed SigV4 signature."),
-    403: _error("A signature that does not verify."),
-    404: _error("No invocation with this id for the caller (INVOCATION_NOT_FOUND)."),
-    429: _error("Rate limit exceeded; see Retry-After."),
-    503: _error("STORAGE_UNAVAILABLE."),
+    **AUTHENTICATED_ERRORS,
+    404: error_response(
+        "INVOCATION_NOT_FOUND: no invocation with this id for the caller (another caller's "
+        "is not found either).",
+        InvocationNotFound(),
+    ),
+    503: error_response(
+        "STORAGE_UNAVAILABLE: DynamoDB did not answer; retry after Retry-After.",
+        StorageUnavailable(
+            "Session storage could not read the invocation; retry after Retry-After."
+        ),
+    ),
+    **INTERNAL_ERROR_RESPONSE,
 }
 _REQUEST_ID = OpenApiParameter(
-    "request_id", OpenApiTypes.UUID, OpenApiParameter.PATH, description="The invocation's id."
+    "request_id",
+    OpenApiTypes.UUID,
+    OpenApiParameter.PATH,
+    description="The invocation's id (the request_id POST /api/v1/invocations answered).",
+    examples=[OpenApiExample("The example invocation", EXAMPLE_INVOCATION_ID)],
 )
+_CANCELLABLE_REQUEST_ID = OpenApiParameter(
+    "request_id",
+    OpenApiTypes.UUID,
+    OpenApiParameter.PATH,
+    description="The invocation's id (the request_id POST /api/v1/invocations answered).",
+    examples=[OpenApiExample("A queued invocation", EXAMPLE_CANCELLABLE_ID)],
+)
+
+
+def _invalid(description: str, field: str, message: str) -> OpenApiResponse:
+    return error_response(
+        description,
+        InvalidRequest(
+            "The request is not valid; see details for each field.",
+            details={"fields": {field: [message]}},
+        ),
+    )
 
 
 class InvocationsApi(AuthenticatedApi):
@@ -235,24 +450,89 @@ class InvocationsApi(AuthenticatedApi):
             "same key with another body is 422."
         ),
         request=InvocationRequestSerializer,
-        parameters=[
-            OpenApiParameter(
-                IDEMPOTENCY_HEADER,
-                str,
-                OpenApiParameter.HEADER,
-                description="1 to 255 printable ASCII characters; a UUID is a good key.",
-            )
-        ],
+        parameters=[IDEMPOTENCY_PARAMETER],
         responses={
-            202: OpenApiResponse(InvocationSerializer, description="Accepted, queued."),
-            400: _error("Invalid body or Idempotency-Key."),
-            404: _error("session_id names a session of another caller (SESSION_NOT_FOUND)."),
-            409: _error("SESSION_EXPIRED, or SESSION_BUSY (see Retry-After)."),
-            413: _error("The body is larger than 64 KiB."),
-            415: _error("The body is not application/json."),
-            422: _error("The Idempotency-Key was used with another body (IDEMPOTENCY_KEY_REUSED)."),
-            503: _error("RUNTIME_UNAVAILABLE (too many runs) or STORAGE_UNAVAILABLE."),
-            **{k: v for k, v in _INVOCATION_ERRORS.items() if k in (401, 403, 429)},
+            202: OpenApiResponse(
+                InvocationSerializer,
+                description="Accepted: queued for a worker (or behind the session's active "
+                "run, with on_conflict enqueue). `Location` names it.",
+                examples=[_EXAMPLE_QUEUED],
+            ),
+            400: error_response(
+                "INVALID_REQUEST (see details for each field; `streaming` is refused: read the "
+                "events instead), INVALID_JSON, or a malformed Idempotency-Key.",
+                InvalidRequest(
+                    "The request is not valid; see details for each field.",
+                    details={
+                        "fields": {
+                            "streaming": [
+                                "A background invocation is not streamed in its response; "
+                                "read GET /api/v1/invocations/{request_id}/events instead, "
+                                "or omit streaming."
+                            ]
+                        }
+                    },
+                ),
+                InvalidRequest(
+                    "Idempotency-Key must be 1 to 255 printable ASCII characters without "
+                    "spaces (a UUID is a good key).",
+                    details={"header": "Idempotency-Key"},
+                ),
+                InvalidJson(
+                    "The request body is not valid JSON: JSON parse error - Expecting "
+                    "value: line 1 column 1 (char 0)"
+                ),
+            ),
+            **AUTHENTICATED_ERRORS,
+            404: error_response(
+                "SESSION_NOT_FOUND: session_id names a session of another caller.",
+                SessionNotFound(),
+            ),
+            409: error_response(
+                "SESSION_EXPIRED (the session has been idle too long) or SESSION_BUSY (a run "
+                'is active on it; see Retry-After, or send `"on_conflict": "enqueue"`).',
+                SessionBusy(
+                    details={
+                        "session_id": _EXAMPLE_SESSION_ID,
+                        "active_request_id": _EXAMPLE_REQUEST_ID,
+                    }
+                ),
+                SessionExpired(
+                    "The session has been idle for more than 30 minutes; start a new session by "
+                    "omitting session_id.",
+                    details={
+                        "session_id": _EXAMPLE_SESSION_ID,
+                        "last_interaction_at": 1795423800000,
+                    },
+                ),
+            ),
+            411: error_response(
+                "LENGTH_REQUIRED: a chunked body; send it with Content-Length.", LengthRequired()
+            ),
+            413: error_response(
+                "PAYLOAD_TOO_LARGE: the body is larger than MAX_REQUEST_BODY_BYTES (64 KiB).",
+                PayloadTooLarge(
+                    "The request body may be at most 65536 bytes; got 70000.",
+                    details={"max_bytes": 65536, "got_bytes": 70000},
+                ),
+            ),
+            415: error_response(
+                "UNSUPPORTED_MEDIA_TYPE: the body is not application/json.",
+                UnsupportedMediaType(
+                    'Unsupported media type "text/plain" in request. Send Content-Type: '
+                    "application/json."
+                ),
+            ),
+            422: IDEMPOTENCY_KEY_REUSED_RESPONSE,
+            **INTERNAL_ERROR_RESPONSE,
+            503: error_response(
+                "RUNTIME_UNAVAILABLE (this process holds as many background runs as it can) "
+                "or STORAGE_UNAVAILABLE; retry after Retry-After.",
+                RuntimeUnavailable("Too many background runs are in progress; retry later."),
+                StorageUnavailable(
+                    "Session storage could not record the interaction; retry after Retry-After."
+                ),
+            ),
         },
         examples=[OpenApiExample("A delay", value={"prompt": EXAMPLE_PROMPT}, request_only=True)],
     )
@@ -274,8 +554,11 @@ class InvocationApi(AuthenticatedApi):
         description="Its status and timings; when it has succeeded, the InvokeResponse.",
         parameters=[_REQUEST_ID],
         responses={
-            200: InvocationSerializer,
-            400: _error("Invalid request."),
+            200: OpenApiResponse(
+                InvocationSerializer,
+                description="The invocation.",
+                examples=[_EXAMPLE_QUEUED, _EXAMPLE_SUCCEEDED, _EXAMPLE_CANCELLED],
+            ),
             **_INVOCATION_ERRORS,
         },
     )
@@ -294,13 +577,25 @@ class InvocationApi(AuthenticatedApi):
             "runtime connection is closed), or 202 with `cancel_requested` while its worker "
             "is still stopping. 409 INVOCATION_FINISHED when it has already ended."
         ),
-        parameters=[_REQUEST_ID],
+        parameters=[_CANCELLABLE_REQUEST_ID],
         request=None,
         responses={
-            200: InvocationSerializer,
-            202: InvocationSerializer,
-            400: _error("Invalid request."),
-            409: _error("The invocation has already ended (INVOCATION_FINISHED)."),
+            200: OpenApiResponse(
+                InvocationSerializer,
+                description="Cancelled.",
+                examples=[_EXAMPLE_CANCELLED],
+            ),
+            202: OpenApiResponse(
+                InvocationSerializer,
+                description="Asked to stop; its worker is still stopping (`cancel_requested`).",
+            ),
+            409: error_response(
+                "INVOCATION_FINISHED: it has already ended.",
+                InvocationFinished(
+                    "The invocation has already ended (succeeded); there is nothing to cancel.",
+                    details={"status": "succeeded"},
+                ),
+            ),
             **_INVOCATION_ERRORS,
         },
     )
@@ -324,8 +619,16 @@ class InvocationWaitApi(AuthenticatedApi):
         ),
         parameters=[_REQUEST_ID, InvocationWaitQuerySerializer],
         responses={
-            200: InvocationSerializer,
-            400: _error("Invalid timeout."),
+            200: OpenApiResponse(
+                InvocationSerializer,
+                description="The invocation, ended or as it is when the timeout passed.",
+                examples=[_EXAMPLE_SUCCEEDED],
+            ),
+            400: _invalid(
+                "INVALID_REQUEST: timeout is not a number from 0 to 25.",
+                "timeout",
+                "Ensure this value is less than or equal to 25.0.",
+            ),
             **_INVOCATION_ERRORS,
         },
     )
@@ -362,9 +665,18 @@ class InvocationEventsApi(AuthenticatedApi):
         ],
         responses={
             (200, "text/event-stream"): OpenApiResponse(
-                OpenApiTypes.STR, description="The events (Server-Sent Events)."
+                SSE_EVENT_SCHEMA,
+                description="The events (Server-Sent Events), described one event at a time.",
+                examples=[OpenApiExample("BA117 delayed 4 hours", value=EXAMPLE_STREAM)],
             ),
-            400: _error("Invalid Last-Event-ID or query."),
+            400: error_response(
+                "INVALID_REQUEST: Last-Event-ID (or last_event_id) is not a number, or follow "
+                "is neither true nor false.",
+                InvalidRequest(
+                    "Last-Event-ID must be the id of an event this stream sent (a number).",
+                    details={"header": "Last-Event-ID"},
+                ),
+            ),
             **_INVOCATION_ERRORS,
         },
     )

@@ -6,9 +6,12 @@ import re
 import unicodedata
 from typing import Any
 
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from skymarshal_api.validation import UUID4_EXPECTED, is_uuid4
+from skymarshal_api.validation import UUID4_EXPECTED, UUID4_PATTERN, is_uuid4
+
+EXAMPLE_SESSION_ID = "0b5a3f4e-8c1d-4f2a-9b7e-1c2d3e4f5a6b"
 
 PROMPT_MIN_CHARS = 10
 PROMPT_MAX_CHARS = 10_000
@@ -77,15 +80,25 @@ class PromptField(serializers.CharField):
         return self.to_internal_value(value)
 
 
+@extend_schema_field(
+    {"type": "string", "format": "uuid", "pattern": UUID4_PATTERN, "example": EXAMPLE_SESSION_ID}
+)
+class SessionIdField(serializers.CharField):
+    """A canonical UUID v4, kept as the text the client sent (documented as such)."""
+
+
 class InvokeRequestSerializer(serializers.Serializer[Any]):
     prompt = PromptField(
+        # Documents the bounds (PromptField checks them after sanitizing).
+        min_length=PROMPT_MIN_CHARS,
+        max_length=PROMPT_MAX_CHARS,
         help_text=(
             "The disruption in plain language. <, >, {, } and control characters other than "
             "newline and tab are removed, then surrounding whitespace; 10 to 10,000 "
             "characters must remain."
         ),
     )
-    session_id = serializers.CharField(
+    session_id = SessionIdField(
         required=False,
         trim_whitespace=False,
         help_text="Continue this session (a canonical UUID v4); omit to start a new one. "

@@ -6,16 +6,32 @@ from typing import Any
 
 from rest_framework import serializers
 
+# A cursor the API issues is URL-safe (Django's signing: base64url, ":" and ".") and a few
+# hundred characters long. The bounds keep a request line with a cursor within what the
+# HTTP front ends read (gunicorn here, API Gateway deployed).
+CURSOR_MAX_CHARS = 512
+CURSOR_PATTERN = r"^[A-Za-z0-9_:.\-]+$"
+
 
 class SessionHistoryQuerySerializer(serializers.Serializer[Any]):
     limit = serializers.IntegerField(min_value=1, max_value=100, default=50)
-    cursor = serializers.CharField(required=False, max_length=4096)
+    cursor = serializers.RegexField(
+        CURSOR_PATTERN,
+        required=False,
+        max_length=CURSOR_MAX_CHARS,
+        help_text="next_cursor of the previous page.",
+    )
 
 
 class SessionListQuerySerializer(serializers.Serializer[Any]):
     active = serializers.BooleanField(required=False, allow_null=True, default=None)
     limit = serializers.IntegerField(min_value=1, max_value=100, default=50)
-    cursor = serializers.CharField(required=False, max_length=4096)
+    cursor = serializers.RegexField(
+        CURSOR_PATTERN,
+        required=False,
+        max_length=CURSOR_MAX_CHARS,
+        help_text="next_cursor of the previous page.",
+    )
 
 
 class SessionInteractionSerializer(serializers.Serializer[Any]):

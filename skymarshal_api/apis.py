@@ -4,21 +4,43 @@ from __future__ import annotations
 
 from typing import Any
 
-from drf_spectacular.utils import extend_schema
+from django.http import Http404
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiExample, OpenApiResponse, extend_schema
+from drf_spectacular.views import SpectacularAPIView
 from rest_framework.permissions import AllowAny
+from rest_framework.renderers import BaseRenderer, JSONRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from skymarshal_api.authentication import principal_of
+from skymarshal_api.errors import InvalidRequest
 from skymarshal_api.health import health_report_get
 from skymarshal_api.observability import request_principal_bind
 from skymarshal_api.rate_limits import rate_limit_consume
-from skymarshal_api.serializers import (
-    ErrorResponseSerializer,
-    HealthResponseSerializer,
-    IdentityResponseSerializer,
+from skymarshal_api.schema import (
+    AUTHENTICATED_ERRORS,
+    EXAMPLE_TIMESTAMP,
+    INTERNAL_ERROR_RESPONSE,
+    error_response,
 )
+from skymarshal_api.serializers import HealthResponseSerializer, IdentityResponseSerializer
+
+
+def _health_example(name: str, status: str, dynamodb: dict[str, Any]) -> OpenApiExample:
+    return OpenApiExample(
+        name,
+        value={
+            "status": status,
+            "version": "0.1.0",
+            "timestamp": EXAMPLE_TIMESTAMP,
+            "checks": {
+                "agentcore": {"status": "healthy", "latency_ms": 4.9, "message": "Healthy"},
+                "dynamodb": dynamodb,
+            },
+        },
+    )
 
 
 class HealthApi(APIView):
@@ -35,7 +57,35 @@ class HealthApi(APIView):
             "slow (HTTP 200). unhealthy: a dependency is unreachable (HTTP 503). Results are "
             "cached for a few seconds."
         ),
-        responses={200: HealthResponseSerializer, 503: HealthResponseSerializer},
+        responses={
+            200: OpenApiResponse(
+                HealthResponseSerializer,
+                description="healthy or degraded.",
+                examples=[
+                    _health_example(
+                        "Healthy",
+                        "healthy",
+                        {"status": "healthy", "latency_ms": 10.3, "message": "table ACTIVE"},
+                    )
+                ],
+            ),
+            503: OpenApiResponse(
+                HealthResponseSerializer,
+                description="unhealthy: a dependency is unreachable (the same body).",
+                examples=[
+                    _health_example(
+                        "DynamoDB unreachable",
+                        "unhealthy",
+                        {
+                            "status": "unhealthy",
+                            "latency_ms": 2003.7,
+                            "message": "the sessions table is not reachable",
+                        },
+                    )
+                ],
+            ),
+            **INTERNAL_ERROR_RESPONSE,
+        },
         auth=[],
     )
     def get(self, request: Request) -> Response:
@@ -76,10 +126,23 @@ class IdentityApi(AuthenticatedApi):
         operation_id="identity_get",
         summary="The authenticated caller",
         responses={
-            200: IdentityResponseSerializer,
-            401: ErrorResponseSerializer,
-            403: ErrorResponseSerializer,
-            429: ErrorResponseSerializer,
+            200: OpenApiResponse(
+                IdentityResponseSerializer,
+                description="The caller.",
+                examples=[
+                    OpenApiExample(
+                        "The development key",
+                        value={
+                            "principal": "arn:aws:iam::000000000000:user/skymarshal-developer",
+                            "account_id": "000000000000",
+                            "caller": "AKIASKYMARSHALLOCAL1",
+                            "authenticated_by": "sigv4",
+                        },
+                    )
+                ],
+            ),
+            **AUTHENTICATED_ERRORS,
+            **INTERNAL_ERROR_RESPONSE,
         },
     )
     def get(self, request: Request) -> Response:
@@ -94,3 +157,61 @@ class IdentityApi(AuthenticatedApi):
                 }
             ).data
         )
+
+
+_SCHEMA_MEDIA_TYPES = (
+    "application/vnd.oai.openapi",
+    "application/yaml",
+    "application/vnd.oai.openapi+json",
+    "application/json",
+)
+
+
+class SchemaApi(SpectacularAPIView):
+    """The OpenAPI schema of this API (the same document as openapi.yaml). Its errors are
+    JSON in the error shape, like every other error of the API (the view's own renderers
+    would write them as YAML)."""
+
+    def perform_content_negotiation(
+        self, request: Request, force: bool = False
+    ) -> tuple[BaseRenderer, str]:
+        try:
+            return super().perform_content_negotiation(request, force)
+        except Http404:  # DRF's answer to a ?format= that no renderer has
+            raise InvalidRequest(
+                "format must be json or yaml (or leave it out and use the Accept header).",
+                details={"fields": {"format": ["Must be json or yaml."]}},
+            ) from None
+
+    def handle_exception(self, exc: Exception) -> Response:
+        self.request.accepted_renderer = JSONRenderer()
+        self.request.accepted_media_type = "application/json"
+        return super().handle_exception(exc)
+
+    @extend_schema(
+        operation_id="schema_get",
+        summary="The OpenAPI schema",
+        description=(
+            "This document. YAML by default; JSON with `Accept: application/json` (or "
+            "`application/vnd.oai.openapi+json`). No authentication."
+        ),
+        responses={
+            **{
+                (200, media_type): OpenApiResponse(
+                    OpenApiTypes.OBJECT, description="The OpenAPI 3.0 document."
+                )
+                for media_type in _SCHEMA_MEDIA_TYPES
+            },
+            400: error_response(
+                "INVALID_REQUEST: format is not json or yaml.",
+                InvalidRequest(
+                    "format must be json or yaml (or leave it out and use the Accept header).",
+                    details={"fields": {"format": ["Must be json or yaml."]}},
+                ),
+            ),
+            (500, "application/json"): INTERNAL_ERROR_RESPONSE[500],
+        },
+        auth=[],
+    )
+    def get(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        return super().get(request, *args, **kwargs)  # type: ignore[no-any-return,no-untyped-call]

@@ -1,15 +1,140 @@
-"""OpenAPI descriptions of the API's authentication, for drf-spectacular.
+"""OpenAPI descriptions shared by the endpoints, for drf-spectacular: the authentication
+scheme, the documented error responses and the Server-Sent Events of /invoke.
 
 Every authenticated operation takes an AWS SigV4 signature (service ``execute-api``);
 behind API Gateway the IAM authorizer checks it, locally the app does. That is the one
 security scheme of the public contract.
+
+Every error an operation can answer is documented with the one error shape and an
+example per error code; ``make schema`` writes the schema to openapi.yaml, which a test
+keeps in step with the code.
 """
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
 from typing import Any
 
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
+from drf_spectacular.utils import OpenApiExample, OpenApiResponse
+
+from skymarshal_api.errors import (
+    ApplicationError,
+    Forbidden,
+    InternalError,
+    RateLimited,
+    Unauthorized,
+)
+from skymarshal_api.serializers import ErrorResponseSerializer
+
+# A real SkyMarshal prompt, and the local runtime's answers to it (buffered and streamed)
+# through the API, recorded by `make openapi-examples`.
+EXAMPLE_PROMPT = (
+    "Flight BA117 LHR-JFK delayed 4 hours at LHR due to a hydraulic fault; 210 passengers, "
+    "perishable cargo on board."
+)
+EXAMPLES_DIR = Path(__file__).resolve().parent / "openapi_examples"
+EXAMPLE_RESPONSE: dict[str, Any] = json.loads((EXAMPLES_DIR / "invoke_response.json").read_text())
+EXAMPLE_STREAM = (EXAMPLES_DIR / "invoke_stream.txt").read_text()
+
+# Fixed values, so that the examples (and openapi.yaml) do not change from run to run.
+EXAMPLE_REQUEST_ID = "3f1c2b7a-9d4e-4c8f-a6b5-2e7d9c0f1a34"
+EXAMPLE_TIMESTAMP = "2026-11-23T10:00:00.000Z"
+
+
+def error_example(error: ApplicationError) -> OpenApiExample:
+    """An example of ``error`` as a caller receives it, named by its error code."""
+    return OpenApiExample(
+        error.error_code,
+        value={
+            "status": "error",
+            "request_id": EXAMPLE_REQUEST_ID,
+            "error_code": error.error_code,
+            "error_message": error.message,
+            "details": error.details,
+            "timestamp": EXAMPLE_TIMESTAMP,
+        },
+    )
+
+
+def error_response(description: str, *errors: ApplicationError) -> OpenApiResponse:
+    """A documented error status: the error shape, ``description`` and one example per
+    error in ``errors`` (which must all have the same status)."""
+    statuses = {error.status_code for error in errors}
+    if len(statuses) > 1:
+        raise ValueError(f"error_response: one status per response, got {sorted(statuses)}")
+    return OpenApiResponse(
+        ErrorResponseSerializer,
+        description=description,
+        examples=[error_example(error) for error in errors],
+    )
+
+
+# The errors every authenticated operation may answer.
+AUTHENTICATED_ERRORS = {
+    401: error_response(
+        "UNAUTHORIZED: the Authorization header is missing or is not an AWS SigV4 "
+        "signature. Sign the request (service execute-api).",
+        Unauthorized("Authentication credentials were not provided."),
+    ),
+    403: error_response(
+        "FORBIDDEN: the signature does not verify (wrong secret, unknown key, X-Amz-Date "
+        "more than 5 minutes off, body changed, session token missing or unsigned).",
+        Forbidden(
+            "The request signature does not match the signature calculated from the request "
+            "(check the secret key, the region and that the request was not changed in "
+            "transit)."
+        ),
+    ),
+    429: error_response(
+        "RATE_LIMITED: the caller's requests per window are used up; retry after the "
+        "seconds in Retry-After.",
+        RateLimited(
+            "Rate limit of 600 requests per 60 s exceeded; retry in 17 s.",
+            details={"limit": 600, "window_seconds": 60, "retry_after": 17},
+        ),
+    ),
+}
+# Any operation: a failure nobody foresaw (a bug). The body carries no detail of its cause;
+# quote its request_id when reporting it.
+INTERNAL_ERROR_RESPONSE = {
+    500: error_response(
+        "INTERNAL_ERROR: an unexpected failure. The body carries no detail; quote the "
+        "request_id when reporting it.",
+        InternalError(),
+    )
+}
+
+
+def responses_in_status_order(
+    result: dict[str, Any], generator: Any, request: Any, public: bool
+) -> dict[str, Any]:
+    """drf-spectacular postprocessing hook: each operation's responses by status code."""
+    for path_item in result.get("paths", {}).values():
+        for operation in path_item.values():
+            if isinstance(operation, dict) and "responses" in operation:
+                operation["responses"] = dict(sorted(operation["responses"].items()))
+    return result
+
+
+# /invoke's Server-Sent Events: the schema of one event, as an SSE client reads it.
+SSE_EVENT_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "description": (
+        "One event of the stream. `data` is one line of JSON: for `start` "
+        "{request_id, session_id}; for `chunk` {agent, status (analyzing | completed), phase, "
+        "sequence, partial_result (the agent's assessment, when completed)}; for `complete` "
+        "the InvokeResponse; for `error` the ErrorResponse. The stream ends after "
+        "`complete` or `error`; `: heartbeat` comments keep it alive."
+    ),
+    "required": ["id", "event", "data"],
+    "properties": {
+        "id": {"type": "string", "pattern": "^[1-9][0-9]*$", "description": "1, 2, 3, …"},
+        "event": {"type": "string", "enum": ["start", "chunk", "complete", "error"]},
+        "data": {"type": "string", "description": "One line of JSON."},
+    },
+}
 
 SIGV4_SCHEME = {
     "type": "apiKey",

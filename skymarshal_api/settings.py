@@ -65,6 +65,7 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "skymarshal_api.observability.ObservabilityMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
     "corsheaders.middleware.CorsMiddleware",
     "skymarshal_api.middleware.ApiSecurityHeadersMiddleware",
     "skymarshal_api.middleware.BodyLimitMiddleware",
@@ -74,7 +75,7 @@ MIDDLEWARE = [
 ]
 if not PRODUCTION:
     # Staff logins to the browsable API (production has no database to log in against).
-    MIDDLEWARE[5:5] = ["django.contrib.sessions.middleware.SessionMiddleware"]
+    MIDDLEWARE[6:6] = ["django.contrib.sessions.middleware.SessionMiddleware"]
     MIDDLEWARE[-1:-1] = [
         "django.contrib.auth.middleware.AuthenticationMiddleware",
         "django.contrib.messages.middleware.MessageMiddleware",
@@ -116,7 +117,10 @@ USE_I18N = False
 USE_TZ = True
 
 STATIC_URL = "static/"
-STATIC_ROOT = BASE_DIR / ".local" / "static"
+# WhiteNoise serves the installed apps' static files (Swagger UI, Redoc, the browsable API)
+# straight from the packages: there is no collectstatic step locally or in the Lambda
+# package (so no STATIC_ROOT), and the docs need no CDN.
+WHITENOISE_USE_FINDERS = True
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 REST_FRAMEWORK = {
@@ -147,6 +151,10 @@ SPECTACULAR_SETTINGS = {
     # The schema and the docs are open to everyone (Property 11).
     "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],
     "SERVE_AUTHENTICATION": [],
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "skymarshal_api.schema.responses_in_status_order",
+    ],
     "ENUM_NAME_OVERRIDES": {
         "ErrorStatusEnum": ["error"],
         "HealthStatusEnum": ["healthy", "degraded", "unhealthy"],

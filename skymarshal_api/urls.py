@@ -1,6 +1,6 @@
 from django.conf import settings
 from django.urls import include, path
-from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
+from drf_spectacular.views import SpectacularRedocView, SpectacularSwaggerView
 
 from invocations.apis import (
     InvocationApi,
@@ -10,7 +10,7 @@ from invocations.apis import (
     InvokeApi,
 )
 from sessions.apis import SessionHistoryApi, SessionListApi
-from skymarshal_api.apis import HealthApi, IdentityApi
+from skymarshal_api.apis import HealthApi, IdentityApi, SchemaApi
 
 handler400 = "skymarshal_api.errors.bad_request_view"
 handler403 = "skymarshal_api.errors.permission_denied_view"
@@ -35,7 +35,7 @@ urlpatterns = [
     ),
     path("api/v1/sessions", SessionListApi.as_view(), name="sessions"),
     path("api/v1/sessions/<str:session_id>", SessionHistoryApi.as_view(), name="session-history"),
-    path("api/v1/schema/", SpectacularAPIView.as_view(), name="schema"),
+    path("api/v1/schema/", SchemaApi.as_view(), name="schema"),
     # The docs pages answer GET only (DRF's OPTIONS metadata cannot render an HTML view).
     path(
         "api/v1/docs/",
@@ -44,7 +44,12 @@ urlpatterns = [
     ),
     path(
         "api/v1/redoc/",
-        SpectacularRedocView.as_view(url_name="schema", http_method_names=["get", "head"]),
+        SpectacularRedocView.as_view(
+            url_name="schema",
+            http_method_names=["get", "head"],
+            # Without drf-spectacular's web fonts, which a CDN serves.
+            template_name="skymarshal_api/redoc.html",
+        ),
         name="redoc",
     ),
 ] + ([path("api-auth/", include("rest_framework.urls"))] if settings.STAFF_LOGIN_ENABLED else [])

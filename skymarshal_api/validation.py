@@ -8,7 +8,8 @@ from skymarshal_api.errors import InvalidRequest
 
 # Canonical text of a UUID version 4: lower-case hex, hyphens, version nibble 4 and the
 # RFC 4122 variant. (uuid.UUID(s, version=4) does not check the version: it overwrites it.)
-_UUID4 = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$")
+UUID4_PATTERN = "^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$"
+_UUID4 = re.compile(UUID4_PATTERN)
 
 
 UUID4_EXPECTED = (

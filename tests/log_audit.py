@@ -9,7 +9,10 @@ escapes it, and the suite fails on the first leak (``log_leaks_find``).
 
 Values too short or too plain to tell apart from ordinary log text are not searched
 (under 10 characters, or fewer than 4 distinct ones): a prompt of "aaaaaaaaaa" is not
-told apart from hex. awscurl runs as a program: the Authorization it sends is not seen.
+told apart from hex. Neither is a prompt that is one of the application's own words (a
+string in its source, such as a metric name): Hypothesis, under Schemathesis, draws
+strings from the code it tests, and the app writes those words itself.
+awscurl runs as a program: the Authorization it sends is not seen.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ import json
 import re
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -37,7 +41,7 @@ class Sent:
 
     def prompt_record(self, prompt: str) -> None:
         for variant in (prompt, prompt_sanitize(prompt)):
-            if _searchable(variant):
+            if _searchable(variant) and not _application_word(variant):
                 self.prompts.add(variant)
 
     def credential_record(self, value: str) -> None:
@@ -62,6 +66,24 @@ class Sent:
 
 def _text(value: Any) -> str:
     return value.decode("latin-1") if isinstance(value, bytes) else str(value)
+
+
+_PACKAGES = ("skymarshal_api", "sessions", "invocations")
+_WORD = re.compile(r"[A-Za-z0-9_.:/-]+")
+
+
+@cache
+def _application_words() -> frozenset[str]:
+    root = Path(__file__).resolve().parent.parent
+    words: set[str] = set()
+    for package in _PACKAGES:
+        for source in (root / package).rglob("*.py"):
+            words.update(_WORD.findall(source.read_text(encoding="utf-8")))
+    return frozenset(words)
+
+
+def _application_word(value: str) -> bool:
+    return value in _application_words()
 
 
 def _searchable(value: str) -> bool:

@@ -59,6 +59,13 @@ def test_values_too_plain_to_search_are_left_out() -> None:
     assert log_leaks_find(_lines("aaaaaaaaaaaa too short Bearer x"), sent) == []
 
 
+def test_a_prompt_that_is_one_of_the_apps_own_words_is_left_out() -> None:
+    sent = Sent()
+    sent.prompt_record("DynamoDbLatency")  # a metric name the app logs itself
+    sent.prompt_record("DynamoDbLatency is high at ORD")
+    assert sent.prompts == {"DynamoDbLatency is high at ORD"}
+
+
 def test_a_credential_logged_in_process_is_found(tmp_path: Path) -> None:
     sent = Sent()
     sent.credential_record("skymarshal-local-development-secret-key")
