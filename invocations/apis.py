@@ -85,6 +85,25 @@ IDEMPOTENCY_PARAMETER = OpenApiParameter(
     description="Makes a retry safe: 1 to 255 printable ASCII characters (a UUID is a good "
     "key). The same key and body within 24 h start nothing new and answer the original.",
 )
+# What a request body can be refused for before it is read (middleware and parsers).
+_BODY_ERRORS = {
+    411: error_response(
+        "LENGTH_REQUIRED: a chunked body; send it with Content-Length.", LengthRequired()
+    ),
+    413: error_response(
+        "PAYLOAD_TOO_LARGE: the body is larger than MAX_REQUEST_BODY_BYTES (64 KiB).",
+        PayloadTooLarge(
+            "The request body may be at most 65536 bytes; got 70000.",
+            details={"max_bytes": 65536, "got_bytes": 70000},
+        ),
+    ),
+    415: error_response(
+        "UNSUPPORTED_MEDIA_TYPE: the body is not application/json.",
+        UnsupportedMediaType(
+            'Unsupported media type "text/plain" in request. Send Content-Type: application/json.'
+        ),
+    ),
+}
 IDEMPOTENCY_KEY_REUSED_RESPONSE = error_response(
     "IDEMPOTENCY_KEY_REUSED: the Idempotency-Key was used with another body, or on the other "
     "endpoint, in the last 24 hours; use a new key.",
@@ -165,23 +184,7 @@ class InvokeApi(AuthenticatedApi):
                     }
                 ),
             ),
-            411: error_response(
-                "LENGTH_REQUIRED: a chunked body; send it with Content-Length.", LengthRequired()
-            ),
-            413: error_response(
-                "PAYLOAD_TOO_LARGE: the body is larger than MAX_REQUEST_BODY_BYTES (64 KiB).",
-                PayloadTooLarge(
-                    "The request body may be at most 65536 bytes; got 70000.",
-                    details={"max_bytes": 65536, "got_bytes": 70000},
-                ),
-            ),
-            415: error_response(
-                "UNSUPPORTED_MEDIA_TYPE: the body is not application/json.",
-                UnsupportedMediaType(
-                    'Unsupported media type "text/plain" in request. Send Content-Type: '
-                    "application/json."
-                ),
-            ),
+            **_BODY_ERRORS,
             422: IDEMPOTENCY_KEY_REUSED_RESPONSE,
             **INTERNAL_ERROR_RESPONSE,
             502: error_response(
@@ -506,23 +509,7 @@ class InvocationsApi(AuthenticatedApi):
                     },
                 ),
             ),
-            411: error_response(
-                "LENGTH_REQUIRED: a chunked body; send it with Content-Length.", LengthRequired()
-            ),
-            413: error_response(
-                "PAYLOAD_TOO_LARGE: the body is larger than MAX_REQUEST_BODY_BYTES (64 KiB).",
-                PayloadTooLarge(
-                    "The request body may be at most 65536 bytes; got 70000.",
-                    details={"max_bytes": 65536, "got_bytes": 70000},
-                ),
-            ),
-            415: error_response(
-                "UNSUPPORTED_MEDIA_TYPE: the body is not application/json.",
-                UnsupportedMediaType(
-                    'Unsupported media type "text/plain" in request. Send Content-Type: '
-                    "application/json."
-                ),
-            ),
+            **_BODY_ERRORS,
             422: IDEMPOTENCY_KEY_REUSED_RESPONSE,
             **INTERNAL_ERROR_RESPONSE,
             503: error_response(

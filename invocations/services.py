@@ -360,23 +360,35 @@ def run_expire(run: RunRecord) -> None:
     _record_failure(run.started(), WorkerLost(), began, log=log)
 
 
-def _turn_wait(started: InteractionStarted, began: float) -> bool:
-    """Wait (a synchronous run queued with on_conflict "enqueue") until the run ahead has
-    ended, then hold the session: True; False when the run waited past its deadline (it is
-    recorded as lost)."""
+def _turn_wait(started: InteractionStarted, began: float) -> None:
+    """Wait (a synchronous run queued with on_conflict "enqueue") until the runs ahead have
+    ended, then hold the session. Raises RuntimeTimeout, recorded, when the run's deadline
+    passes first."""
     while True:
         run = run_find(started.request_id)
-        if run is None or not run.active:
-            return False
-        if run.overdue:
-            run_expire(run)
-            return False
-        outcome = run_start(run)
+        outcome = run_start(run) if run is not None and not run.overdue else "gone"
         if outcome == "started":
-            return True
+            return
         if outcome == "gone":
-            return False
+            error = RuntimeTimeout(
+                "The run's turn on the session did not come before its deadline."
+            )
+            raise _record_failure(started, error, began)
         time.sleep(settings.RUN_POLL_SECONDS)
+
+
+def _accept_in_turn(request: InvocationRequest) -> tuple[InteractionStarted, float] | Replayed:
+    """Accept a synchronous run and, when it was queued behind another, wait for its turn:
+    the run holding its session, and when it began; or the original of a repeated
+    Idempotency-Key. Raises what ``_accept`` raises, and RuntimeTimeout when the turn did
+    not come before the run's deadline (recorded so)."""
+    accepted = _accept(request, "invoke")
+    if isinstance(accepted, Replayed):
+        return accepted
+    began = time.monotonic()
+    if accepted.queued_after is not None:
+        _turn_wait(accepted, began)
+    return accepted, began
 
 
 def invocation_run(request: InvocationRequest) -> dict[str, Any] | Replayed:
@@ -384,23 +396,21 @@ def invocation_run(request: InvocationRequest) -> dict[str, Any] | Replayed:
     Idempotency-Key, the original run). Raises SessionNotFound, SessionExpired,
     SessionBusy, IdempotencyKeyReused, StorageUnavailable (nothing was run) and the
     runtime's errors (the failure is recorded in the session first)."""
-    accepted = _accept(request, "invoke")
+    accepted = _accept_in_turn(request)
     if isinstance(accepted, Replayed):
         return accepted
-    began = time.monotonic()
-    if accepted.queued_after is not None and not _turn_wait(accepted, began):
-        raise RunCancelled("The run was cancelled while it waited for its turn.")
-    run, call = _open(accepted, began)
+    started, began = accepted
+    run, call = _open(started, began)
     try:
         with timed("runtime"):
             data = run.complete()
     except Exception as exc:
-        _record_failure(accepted, exc, began, call=call, stats=run.stats)
+        _record_failure(started, exc, began, call=call, stats=run.stats)
         raise
     finally:
         run.close()
     call.end("success", run.stats, None)
-    return _record_success(accepted, data, run, began)
+    return _record_success(started, data, run, began)
 
 
 def invocation_stream(request: InvocationRequest) -> InvocationEvents | Replayed:
@@ -408,14 +418,12 @@ def invocation_stream(request: InvocationRequest) -> InvocationEvents | Replayed
     be HTTP errors) and return its events: ``start``, the runtime's ``chunk``s, then one
     ``complete`` (the InvokeResponse) or one ``error`` (the error shape). A client that
     goes away mid-stream leaves the interaction recorded as ``cancelled``."""
-    accepted = _accept(request, "invoke")
+    accepted = _accept_in_turn(request)
     if isinstance(accepted, Replayed):
         return accepted
-    began = time.monotonic()
-    if accepted.queued_after is not None and not _turn_wait(accepted, began):
-        raise RunCancelled("The run was cancelled while it waited for its turn.")
-    run, call = _open(accepted, began)
-    return InvocationEvents(accepted, run, began, call)
+    started, began = accepted
+    run, call = _open(started, began)
+    return InvocationEvents(started, run, began, call)
 
 
 def invocation_submit(request: InvocationRequest) -> tuple[RunRecord, bool]:

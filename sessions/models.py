@@ -224,14 +224,7 @@ def sessions_table_bind(
     placeholder credentials are used: DynamoDB Local accepts any, and the local stack must
     run without an AWS account.
     """
-    for model in (
-        SessionInteraction,
-        SessionItem,
-        RateLimitCounter,
-        RunItem,
-        RunEvent,
-        IdempotencyRecord,
-    ):
+    for model in TABLE_MODELS:
         meta: Any = model.Meta
         meta.table_name = table_name or settings.SESSION_TABLE_NAME
         meta.region = region or settings.AWS_REGION

@@ -28,7 +28,7 @@ from tests.invocations.live import (
     assert_error_body,
     assert_invoke_response,
     new_session_id,
-    sse_frame_parse,
+    sse_events_incrementally,
 )
 from tests.signing import botocore_headers, botocore_send
 
@@ -49,16 +49,29 @@ class Runs:
         self.base = f"{app.api.http_url}/api/v1"
         self.app = app
 
-    def create(
-        self, document: dict[str, Any], *, idempotency_key: str | None = None, **sign: Any
+    def _post(
+        self,
+        path: str,
+        document: dict[str, Any],
+        *,
+        idempotency_key: str | None,
+        timeout: float,
+        **sign: Any,
     ) -> httpx.Response:
         body = json.dumps(document).encode()
         headers = {"Content-Type": "application/json"}
         if idempotency_key is not None:
             headers["Idempotency-Key"] = idempotency_key
-        url = f"{self.base}/invocations"
+        url = f"{self.base}/{path}"
         signed = botocore_headers("POST", url, body=body, headers=headers, **sign)
-        return httpx.post(url, content=body, headers={**headers, **signed}, timeout=30)
+        return httpx.post(url, content=body, headers={**headers, **signed}, timeout=timeout)
+
+    def create(
+        self, document: dict[str, Any], *, idempotency_key: str | None = None, **sign: Any
+    ) -> httpx.Response:
+        return self._post(
+            "invocations", document, idempotency_key=idempotency_key, timeout=30, **sign
+        )
 
     def invoke(
         self,
@@ -67,13 +80,7 @@ class Runs:
         idempotency_key: str | None = None,
         timeout: float = 60,
     ) -> httpx.Response:
-        body = json.dumps(document).encode()
-        headers = {"Content-Type": "application/json"}
-        if idempotency_key is not None:
-            headers["Idempotency-Key"] = idempotency_key
-        url = f"{self.base}/invoke"
-        signed = botocore_headers("POST", url, body=body, headers=headers)
-        return httpx.post(url, content=body, headers={**headers, **signed}, timeout=timeout)
+        return self._post("invoke", document, idempotency_key=idempotency_key, timeout=timeout)
 
     def get(self, request_id: str, suffix: str = "", **sign: Any) -> httpx.Response:
         return botocore_send("GET", f"{self.base}/invocations/{request_id}{suffix}", **sign)
@@ -113,17 +120,10 @@ class Runs:
         with httpx.stream("GET", url, headers=headers, timeout=60) as response:
             assert response.status_code == 200, response.read()
             assert response.headers["content-type"].startswith("text/event-stream")
-            buffer = ""
-            for text in response.iter_text():
-                buffer += text
-                while "\n\n" in buffer:
-                    frame, buffer = buffer.split("\n\n", 1)
-                    event = sse_frame_parse(frame)
-                    if event is None:
-                        continue
-                    seen.append(event)
-                    if stop_after is not None and len(seen) >= stop_after:
-                        return seen
+            for event in sse_events_incrementally(response):
+                seen.append(event)
+                if stop_after is not None and len(seen) >= stop_after:
+                    break
         return seen
 
 
@@ -291,14 +291,9 @@ def test_events_follow_the_run_live_and_end_with_its_outcome(slow_runs: Runs) ->
     began = time.monotonic()
     url = f"{slow_runs.base}/invocations/{accepted['request_id']}/events"
     with httpx.stream("GET", url, headers=botocore_headers("GET", url), timeout=60) as response:
-        buffer = ""
-        for text in response.iter_text():
-            buffer += text
-            while "\n\n" in buffer:
-                frame, buffer = buffer.split("\n\n", 1)
-                if (event := sse_frame_parse(frame)) is not None:
-                    events.append(event)
-                    arrivals.append(time.monotonic() - began)
+        for event in sse_events_incrementally(response):
+            events.append(event)
+            arrivals.append(time.monotonic() - began)
     assert [e.id for e in events] == list(range(1, len(events) + 1))
     assert events[0].event == "start"
     assert {e.event for e in events[1:-1]} == {"chunk"}
