@@ -104,6 +104,32 @@ _BODY_ERRORS = {
         ),
     ),
 }
+# Why a session refuses a new run.
+_SESSION_REFUSALS = {
+    404: error_response(
+        "SESSION_NOT_FOUND: session_id names a session of another caller.",
+        SessionNotFound(),
+    ),
+    409: error_response(
+        "SESSION_EXPIRED: the session has been idle too long; omit session_id to start "
+        "a new one. SESSION_BUSY: another run is active on the session (see "
+        'Retry-After), unless the body says `"on_conflict": "enqueue"`.',
+        SessionExpired(
+            "The session has been idle for more than 30 minutes; start a new session by "
+            "omitting session_id.",
+            details={
+                "session_id": "0b5a3f4e-8c1d-4f2a-9b7e-1c2d3e4f5a6b",
+                "last_interaction_at": 1795423800000,
+            },
+        ),
+        SessionBusy(
+            details={
+                "session_id": "0b5a3f4e-8c1d-4f2a-9b7e-1c2d3e4f5a6b",
+                "active_request_id": "5e0c7b1a-2f3d-4c8e-9a6b-7d1e2f3a4b5c",
+            }
+        ),
+    ),
+}
 IDEMPOTENCY_KEY_REUSED_RESPONSE = error_response(
     "IDEMPOTENCY_KEY_REUSED: the Idempotency-Key was used with another body, or on the other "
     "endpoint, in the last 24 hours; use a new key.",
@@ -161,29 +187,7 @@ class InvokeApi(AuthenticatedApi):
                 ),
             ),
             **AUTHENTICATED_ERRORS,
-            404: error_response(
-                "SESSION_NOT_FOUND: session_id names a session of another caller.",
-                SessionNotFound(),
-            ),
-            409: error_response(
-                "SESSION_EXPIRED: the session has been idle too long; omit session_id to start "
-                "a new one. SESSION_BUSY: another run is active on the session (see "
-                'Retry-After), unless the body says `"on_conflict": "enqueue"`.',
-                SessionExpired(
-                    "The session has been idle for more than 30 minutes; start a new session by "
-                    "omitting session_id.",
-                    details={
-                        "session_id": "0b5a3f4e-8c1d-4f2a-9b7e-1c2d3e4f5a6b",
-                        "last_interaction_at": 1795423800000,
-                    },
-                ),
-                SessionBusy(
-                    details={
-                        "session_id": "0b5a3f4e-8c1d-4f2a-9b7e-1c2d3e4f5a6b",
-                        "active_request_id": "5e0c7b1a-2f3d-4c8e-9a6b-7d1e2f3a4b5c",
-                    }
-                ),
-            ),
+            **_SESSION_REFUSALS,
             **_BODY_ERRORS,
             422: IDEMPOTENCY_KEY_REUSED_RESPONSE,
             **INTERNAL_ERROR_RESPONSE,
@@ -487,28 +491,7 @@ class InvocationsApi(AuthenticatedApi):
                 ),
             ),
             **AUTHENTICATED_ERRORS,
-            404: error_response(
-                "SESSION_NOT_FOUND: session_id names a session of another caller.",
-                SessionNotFound(),
-            ),
-            409: error_response(
-                "SESSION_EXPIRED (the session has been idle too long) or SESSION_BUSY (a run "
-                'is active on it; see Retry-After, or send `"on_conflict": "enqueue"`).',
-                SessionBusy(
-                    details={
-                        "session_id": _EXAMPLE_SESSION_ID,
-                        "active_request_id": _EXAMPLE_REQUEST_ID,
-                    }
-                ),
-                SessionExpired(
-                    "The session has been idle for more than 30 minutes; start a new session by "
-                    "omitting session_id.",
-                    details={
-                        "session_id": _EXAMPLE_SESSION_ID,
-                        "last_interaction_at": 1795423800000,
-                    },
-                ),
-            ),
+            **_SESSION_REFUSALS,
             **_BODY_ERRORS,
             422: IDEMPOTENCY_KEY_REUSED_RESPONSE,
             **INTERNAL_ERROR_RESPONSE,
