@@ -48,7 +48,8 @@ class Sent:
         if _searchable(value):
             self.credentials.add(value)
         for signature in _SIGNATURE.findall(value):
-            self.credentials.add(signature)
+            if _searchable(signature):  # not a placeholder such as 64 zeros
+                self.credentials.add(signature)
 
     def request_record(self, headers: Mapping[str, Any], body: bytes | str | None) -> None:
         """One request as sent: its Authorization, session token and prompt."""

@@ -43,6 +43,8 @@ PROMPT = "Flight UA45 delayed 90 minutes due to weather"
 # Callers besides the developer: signing arguments of botocore_send / App methods.
 OTHER = {"key": "AKIAINVOKEOTHER00001", "secret": "invoke-other-secret"}
 LIMITED = {"key": "AKIAINVOKELIMITED001", "secret": "invoke-limited-secret"}
+# The other caller of the background-run tests (OTHER's sessions are counted elsewhere).
+STRANGER = {"key": "AKIAINVOKESTRANGER01", "secret": "invoke-stranger-secret"}
 KEYS = {
     DEV_KEY: {"secret": DEV_SECRET, "principal": DEV_PRINCIPAL},
     OTHER["key"]: {
@@ -52,6 +54,10 @@ KEYS = {
     LIMITED["key"]: {
         "secret": LIMITED["secret"],
         "principal": "arn:aws:iam::000000000000:user/invoke-limited",
+    },
+    STRANGER["key"]: {
+        "secret": STRANGER["secret"],
+        "principal": "arn:aws:iam::000000000000:user/invoke-stranger",
     },
 }
 # The tests share one sessions table, hence one invoke count per caller: the validation

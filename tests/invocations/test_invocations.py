@@ -19,8 +19,8 @@ import pytest
 
 from tests.invocations.live import (
     BASE_ENV,
-    OTHER,
     PROMPT,
+    STRANGER,
     App,
     SseEvent,
     Stack,
@@ -246,7 +246,7 @@ def test_a_queued_run_is_cancelled_before_it_starts(slow_runs: Runs) -> None:
 def test_another_callers_run_is_not_found(runs: Runs) -> None:
     accepted = _accepted(runs.create({"prompt": PROMPT}))
     request_id = accepted["request_id"]
-    sign = {"key": OTHER["key"], "secret": OTHER["secret"]}
+    sign = {"key": STRANGER["key"], "secret": STRANGER["secret"]}
     for response in (
         runs.get(request_id, **sign),
         runs.get(request_id, "/wait?timeout=0", **sign),
@@ -372,7 +372,7 @@ def test_the_same_key_with_another_body_is_422(runs: Runs) -> None:
         runs.invoke({"prompt": PROMPT}, idempotency_key=key), 422, "IDEMPOTENCY_KEY_REUSED"
     )
     # Keys are per caller: another caller's same key is its own.
-    sign = {"key": OTHER["key"], "secret": OTHER["secret"]}
+    sign = {"key": STRANGER["key"], "secret": STRANGER["secret"]}
     assert (
         _accepted(runs.create({"prompt": PROMPT}, idempotency_key=key, **sign))["request_id"]
         != (first["request_id"])

@@ -84,9 +84,9 @@ def test_a_request_is_a_segment_with_runtime_and_dynamodb_subsegments(
     names = [child["name"] for child in children]
     assert names == [
         "DynamoDB UpdateItem",  # the rate limit
-        "DynamoDB TransactWriteItems",  # the write-ahead record
+        "DynamoDB TransactWriteItems",  # the write-ahead record, its run, the session
         "agentcore-runtime-websocket",
-        "DynamoDB UpdateItem",  # the completion
+        "DynamoDB TransactWriteItems",  # the completion, its run, the session let go
     ], names
     for child in children:
         assert segment["start_time"] <= child["start_time"] <= child["end_time"]
