@@ -473,12 +473,11 @@ def invocation_execute(request_id: str) -> None:
             if current is not None and current.overdue:
                 run_expire(current)
             return  # cancelled (DELETE recorded it), or started by another worker
-        if (
-            settings.RUN_EXECUTOR == "lambda"
-            and time.monotonic() - waiting_since > _LAMBDA_WAIT_SECONDS
+        if settings.RUN_EXECUTOR == "lambda" and time.monotonic() - waiting_since > (
+            _lambda_wait_seconds()
         ):
-            # A Lambda invocation has 300 s: wait in a fresh one rather than run out of
-            # time in this one.
+            # The task's Lambda invocation must still have the run's whole deadline ahead
+            # of it: wait in a fresh one rather than run out of time in this one.
             from invocations.background import run_dispatch
 
             run_dispatch(request_id)
@@ -649,7 +648,17 @@ def invocation_cancel(*, request_id: str, principal_arn: str) -> RunRecord:
 
 
 _CANCEL_WAIT_SECONDS = 3.0
-_LAMBDA_WAIT_SECONDS = 60.0
+_LAMBDA_MARGIN_SECONDS = 10.0
+
+
+def _lambda_wait_seconds() -> float:
+    """How long a Lambda task may wait for its turn and still finish its run in time."""
+    return max(
+        1.0,
+        settings.RUN_TASK_TIMEOUT_SECONDS
+        - settings.AGENTCORE_DEADLINE_SECONDS
+        - _LAMBDA_MARGIN_SECONDS,
+    )
 
 
 TERMINAL_EVENTS = frozenset({"complete", "error"})

@@ -228,7 +228,9 @@ RUN_QUEUE_TIMEOUT_SECONDS = env_float("RUN_QUEUE_TIMEOUT_SECONDS", 900.0, minimu
 RUN_GRACE_SECONDS = env_float("RUN_GRACE_SECONDS", 30.0, minimum=0.0)
 RUN_POLL_SECONDS = env_float("RUN_POLL_SECONDS", 0.25, minimum=0.01, maximum=10.0)
 RUN_CANCEL_CHECK_SECONDS = env_float("RUN_CANCEL_CHECK_SECONDS", 0.5, minimum=0.05, maximum=10.0)
-RUN_WAIT_MAX_SECONDS = 25  # under API Gateway's 29 s integration timeout
+# On Lambda, a background run's task has the function's timeout; a task still waiting for
+# its turn hands over to a fresh invocation while the rest still fits the run's deadline.
+RUN_TASK_TIMEOUT_SECONDS = env_float("RUN_TASK_TIMEOUT_SECONDS", 300.0, minimum=1.0)
 IDEMPOTENCY_TTL_HOURS = env_int("IDEMPOTENCY_TTL_HOURS", 24, minimum=1, maximum=24 * 7)
 
 # Health: how long a check result is reused, and how long one check may take.
