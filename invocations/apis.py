@@ -37,10 +37,10 @@ from invocations.services import (
     invocation_run,
     invocation_stream,
     invocation_submit,
-    run_wait_ended,
+    invocation_wait,
 )
 from invocations.sse import SseStream, stored_event_frames
-from sessions.run_selectors import RunRecord, run_get
+from sessions.run_selectors import RunRecord
 from skymarshal_api.apis import AuthenticatedApi
 from skymarshal_api.authentication import principal_of
 from skymarshal_api.errors import (
@@ -333,8 +333,6 @@ def invocation_representation(run: RunRecord) -> dict[str, Any]:
 
 
 def _request_id_validate(request_id: str) -> None:
-    from skymarshal_api.errors import InvocationNotFound
-
     if not is_uuid4(request_id):
         raise InvocationNotFound()
 
@@ -534,9 +532,9 @@ class InvocationApi(AuthenticatedApi):
     )
     def get(self, request: Request, request_id: str) -> Response:
         _request_id_validate(request_id)
-        run = run_get(request_id=request_id, principal_arn=principal_of(request).arn)
-        if run.overdue:
-            run = run_wait_ended(request_id, timeout=0)
+        run = invocation_wait(
+            request_id=request_id, principal_arn=principal_of(request).arn, timeout=0
+        )
         return Response(InvocationSerializer(invocation_representation(run)).data)
 
     @extend_schema(
@@ -606,8 +604,11 @@ class InvocationWaitApi(AuthenticatedApi):
         _request_id_validate(request_id)
         query = InvocationWaitQuerySerializer(data=request.query_params)
         query.is_valid(raise_exception=True)
-        run_get(request_id=request_id, principal_arn=principal_of(request).arn)
-        run = run_wait_ended(request_id, timeout=query.validated_data["timeout"])
+        run = invocation_wait(
+            request_id=request_id,
+            principal_arn=principal_of(request).arn,
+            timeout=query.validated_data["timeout"],
+        )
         return Response(InvocationSerializer(invocation_representation(run)).data)
 
 

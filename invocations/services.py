@@ -352,6 +352,14 @@ def run_wait_ended(request_id: str, *, timeout: float | None = None) -> RunRecor
         time.sleep(pause)
 
 
+def invocation_wait(*, request_id: str, principal_arn: str, timeout: float) -> RunRecord:
+    """The caller's background run once it has ended, or as it is after ``timeout``
+    seconds (0: at once; an overdue run is ended as lost first). Raises
+    InvocationNotFound, StorageUnavailable."""
+    run_get(request_id=request_id, principal_arn=principal_arn)
+    return run_wait_ended(request_id, timeout=timeout)
+
+
 def run_expire(run: RunRecord) -> None:
     """End an overdue run (its worker is gone) as failed with WORKER_LOST."""
     logger.error("Run %s passed its deadline without an outcome", run.request_id)

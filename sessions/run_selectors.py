@@ -86,22 +86,10 @@ def _record(item: RunItem) -> RunRecord:
         deadline_at=int(item.deadline_at),
         after=item.after,
         cancel_requested=bool(item.cancel_requested),
-        response=_plain(item.response.as_dict()) if item.response is not None else None,
-        error=_plain(item.error.as_dict()) if item.error is not None else None,
+        response=item.response.as_dict() if item.response is not None else None,
+        error=item.error.as_dict() if item.error is not None else None,
         http_status=int(item.http_status) if item.http_status is not None else None,
     )
-
-
-def _plain(value: Any) -> Any:
-    """DynamoDB numbers come back as Decimal-free floats/ints from PynamoDB's Map; keep
-    JSON's own types (whole numbers as int)."""
-    if isinstance(value, dict):
-        return {k: _plain(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_plain(v) for v in value]
-    if isinstance(value, float) and value.is_integer() and abs(value) < 2**53:
-        return int(value)
-    return value
 
 
 def run_find(request_id: str) -> RunRecord | None:
