@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import time
 from typing import Any
 
 from aws_lambda_powertools.logging.formatter import (
@@ -26,7 +25,7 @@ from aws_lambda_powertools.logging.formatter import (
 )
 from django.conf import settings
 
-from skymarshal_api.timing import timing_add
+from skymarshal_api.timing import instrumentation_timed
 
 
 class JsonFormatter(LambdaPowertoolsFormatter):
@@ -47,9 +46,8 @@ class InstrumentedStreamHandler(logging.StreamHandler):  # type: ignore[type-arg
     span (Server-Timing), so the cost of logging is measured where it is paid."""
 
     def emit(self, record: logging.LogRecord) -> None:
-        started = time.perf_counter()
-        super().emit(record)
-        timing_add("instrumentation", (time.perf_counter() - started) * 1000)
+        with instrumentation_timed():
+            super().emit(record)
 
 
 def log_keys_bind(**keys: str | None) -> None:

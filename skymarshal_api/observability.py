@@ -57,8 +57,8 @@ from skymarshal_api.metrics import (
 )
 from skymarshal_api.request_id import REQUEST_ID_HEADER, new_request_id
 from skymarshal_api.timing import (
+    instrumentation_timed,
     server_timing_header,
-    timing_add,
     timing_spans,
     timing_start,
     timing_stop,
@@ -98,10 +98,6 @@ def current_request_observation() -> RequestObservation | None:
     return _current.get()
 
 
-def _instrumentation(started: float) -> None:
-    timing_add("instrumentation", (time.perf_counter() - started) * 1000)
-
-
 # --- the request -----------------------------------------------------------------------
 
 
@@ -122,6 +118,11 @@ def _lambda_ids(meta: dict[str, Any]) -> dict[str, str]:
 def request_observe_begin(request: HttpRequest) -> RequestObservation:
     began = time.perf_counter()
     timing_start()
+    with instrumentation_timed():
+        return _observe_begin(request, began)
+
+
+def _observe_begin(request: HttpRequest, began: float) -> RequestObservation:
     log_keys_clear()
     metrics_collect_start()
     request_id = new_request_id()
@@ -136,7 +137,6 @@ def request_observe_begin(request: HttpRequest) -> RequestObservation:
     _current.set(observation)
     log_keys_bind(**observation.keys)
     observation.trace = trace_request_begin(method=observation.method, path=observation.path)
-    _instrumentation(began)
     return observation
 
 
@@ -184,8 +184,18 @@ def request_observe_end(
     if observation.finished:
         return
     observation.finished = True
-    ended = time.perf_counter()
-    latency_ms = (ended - observation.started) * 1000
+    latency_ms = (time.perf_counter() - observation.started) * 1000
+    with instrumentation_timed():
+        _observe_end(observation, latency_ms, status, response_bytes, streamed)
+
+
+def _observe_end(
+    observation: RequestObservation,
+    latency_ms: float,
+    status: int,
+    response_bytes: int | None,
+    streamed: bool,
+) -> None:
     spans = timing_spans()
     spans.pop("instrumentation", None)
     line: dict[str, Any] = {
@@ -219,7 +229,6 @@ def request_observe_end(
         },
         error=observation.error_code is not None,
     )
-    _instrumentation(ended)
 
 
 def _request_finished(**_: Any) -> None:
@@ -287,7 +296,20 @@ def runtime_invocation_record(
 ) -> None:
     """One runtime call ended: its log line and metrics. ``outcome`` is success, failure,
     timeout or cancelled."""
-    began = time.perf_counter()
+    with instrumentation_timed():
+        _runtime_invocation_record(
+            outcome, duration_ms, first_chunk_ms, chunks, connect_attempts, error_code
+        )
+
+
+def _runtime_invocation_record(
+    outcome: str,
+    duration_ms: float,
+    first_chunk_ms: float | None,
+    chunks: int,
+    connect_attempts: int | None,
+    error_code: str | None,
+) -> None:
     line: dict[str, Any] = {
         "outcome": outcome,
         "runtime_duration_ms": round(duration_ms, 2),
@@ -306,7 +328,6 @@ def runtime_invocation_record(
     if first_chunk_ms is not None:
         metric_record("TimeToFirstChunk", MILLISECONDS, first_chunk_ms)
     request_fields_add(runtime_outcome=outcome)
-    _instrumentation(began)
 
 
 def rate_limit_rejection_record(scope: str) -> None:
@@ -339,14 +360,13 @@ def dynamodb_client_instrument(client: Any) -> None:
 
 
 def _dynamodb_before(*, model: Any, context: dict[str, Any], **_: Any) -> None:
-    began = time.perf_counter()
-    observation = _current.get()
-    context["skymarshal_started"] = began
-    context["skymarshal_operation"] = model.name
-    context["skymarshal_subsegment"] = trace_subsegment_begin(
-        observation.trace if observation else None, f"DynamoDB {model.name}", namespace="aws"
-    )
-    _instrumentation(began)
+    with instrumentation_timed():
+        observation = _current.get()
+        context["skymarshal_operation"] = model.name
+        context["skymarshal_subsegment"] = trace_subsegment_begin(
+            observation.trace if observation else None, f"DynamoDB {model.name}", namespace="aws"
+        )
+        context["skymarshal_started"] = time.perf_counter()
 
 
 def _dynamodb_done(context: dict[str, Any], error_code: str | None) -> None:
@@ -354,8 +374,12 @@ def _dynamodb_done(context: dict[str, Any], error_code: str | None) -> None:
     started = context.get("skymarshal_started")
     if started is None:
         return
+    with instrumentation_timed():
+        _dynamodb_record(context, error_code, (ended - started) * 1000)
+
+
+def _dynamodb_record(context: dict[str, Any], error_code: str | None, latency_ms: float) -> None:
     operation = str(context.get("skymarshal_operation", "unknown"))
-    latency_ms = (ended - started) * 1000
     samples = [
         metric_sample("DynamoDbCalls", COUNT, 1, operation=operation),
         metric_sample("DynamoDbLatency", MILLISECONDS, latency_ms, operation=operation),
@@ -372,7 +396,6 @@ def _dynamodb_done(context: dict[str, Any], error_code: str | None) -> None:
             failed=error_code is not None,
             **({"error_code": error_code} if error_code else {}),
         )
-    _instrumentation(ended)
 
 
 def _dynamodb_after(

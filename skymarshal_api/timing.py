@@ -11,6 +11,7 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 
 _spans: ContextVar[dict[str, float] | None] = ContextVar("skymarshal_timing", default=None)
+_observing: ContextVar[bool] = ContextVar("skymarshal_observing", default=False)
 
 
 def timing_start() -> None:
@@ -26,6 +27,22 @@ def timed(component: str) -> Iterator[None]:
         spans = _spans.get()
         if spans is not None:
             spans[component] = spans.get(component, 0.0) + (time.perf_counter() - started) * 1000
+
+
+@contextmanager
+def instrumentation_timed() -> Iterator[None]:
+    """Time the block as ``instrumentation`` (logs, metrics, traces), counted once: a block
+    inside another (a log line the request's closing step writes) is part of the outer."""
+    if _observing.get():
+        yield
+        return
+    token = _observing.set(True)
+    started = time.perf_counter()
+    try:
+        yield
+    finally:
+        _observing.reset(token)
+        timing_add("instrumentation", (time.perf_counter() - started) * 1000)
 
 
 def timing_add(component: str, duration_ms: float) -> None:

@@ -21,6 +21,8 @@ from typing import Any
 
 from django.conf import settings
 
+from skymarshal_api.timing import instrumentation_timed
+
 _LAMBDA_TASK_ROOT = "LAMBDA_TASK_ROOT"
 
 
@@ -110,11 +112,12 @@ class Subsegment:
         entity, self._entity = self._entity, None
         if entity is None:
             return
-        for key, value in metadata.items():
-            entity.put_metadata(key, value)
-        if failed:
-            entity.add_fault_flag()
-        _recorder().end_subsegment()
+        with instrumentation_timed():
+            for key, value in metadata.items():
+                entity.put_metadata(key, value)
+            if failed:
+                entity.add_fault_flag()
+            _recorder().end_subsegment()
 
 
 _NO_SUBSEGMENT = Subsegment(None)
@@ -126,5 +129,6 @@ def trace_subsegment_begin(
     """A subsegment of the request's trace (a no-op one outside its thread or when off)."""
     if trace is None or threading.get_ident() != trace.thread_id:
         return _NO_SUBSEGMENT
-    entity = _recorder().begin_subsegment(name, namespace)
+    with instrumentation_timed():
+        entity = _recorder().begin_subsegment(name, namespace)
     return Subsegment(entity) if entity is not None else _NO_SUBSEGMENT
