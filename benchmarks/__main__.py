@@ -16,7 +16,9 @@
   instrumentation  of those invocations, the time spent in JSON log lines, EMF metrics
                  and the observation hooks (Server-Timing ``instrumentation``, LOG_LEVEL
                  INFO); then again with X-Ray tracing on, sending to a daemon address
-                 where nothing listens (UDP to 127.0.0.1)
+                 where nothing listens (UDP to 127.0.0.1); then, as a check of the span,
+                 with log lines and metrics off (LOG_LEVEL WARNING, metrics disabled):
+                 "the rest" should fall by about what the span fell
 
 Usage: python -m benchmarks [--requests N] [--lambda-only]
 """
@@ -179,6 +181,13 @@ def main() -> None:
         servers.append(fast_api)
         _bench_invoke(fast_api, fast_runtime, args.requests)
         fast_api.stop()
+        quiet_api = start_api(
+            env={**fast_env, "LOG_LEVEL": "WARNING", "POWERTOOLS_METRICS_DISABLED": "true"},
+            log_dir=log_dir,
+        )
+        servers.append(quiet_api)
+        _bench_instrumentation(quiet_api, args.requests, label="  logs+metrics off")
+        quiet_api.stop()
         traced_api = start_api(
             env={
                 **fast_env,
@@ -210,6 +219,7 @@ def _bench_instrumentation(api: Server, count: int, *, label: str) -> None:
     url = f"{api.http_url}/api/v1/invoke"
     body = json.dumps({"prompt": "Flight BA117 delayed 4 hours at LHR"}).encode()
     spent: list[float] = []
+    rest: list[float] = []
     with httpx.Client(timeout=30) as client:
 
         def invoke() -> None:
@@ -217,10 +227,13 @@ def _bench_instrumentation(api: Server, count: int, *, label: str) -> None:
             headers["Content-Type"] = "application/json"
             response = client.post(url, content=body, headers=headers)
             response.raise_for_status()
-            spent.append(_server_timing(response.headers["Server-Timing"])["instrumentation"])
+            spans = _server_timing(response.headers["Server-Timing"])
+            spent.append(spans.get("instrumentation", 0.0))
+            rest.append(spans["total"] - spans["persistence"] - spans["runtime"])
 
         _measure(count, invoke)
     print(label, _percentiles(spent[3:]), flush=True)
+    print("    the rest ", _percentiles(rest[3:]), flush=True)
 
 
 def _server_timing(header: str) -> dict[str, float]:

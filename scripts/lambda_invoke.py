@@ -3,10 +3,12 @@ Lambda python3.11 runtime does: a fresh interpreter whose import path is the pac
 directory and the standard library only (``-I -S``: no site-packages, no PYTHONPATH), its
 working directory the package, one process for many events (a warm container).
 
-The parent sends one JSON event a line on the child's stdin; the child answers each with
-one JSON line: ``{"result": …, "seconds": …}`` or ``{"error": "…"}``. The first line the
-child writes, before any event, is ``{"ready": true, "import_seconds": …}`` (the handler
-module imported).
+The parent sends one JSON line per invocation on the child's stdin, ``{"event": …,
+"trace_header": …}``; as the runtime does, the child puts the invocation's X-Ray trace
+header (``Root=…;Parent=…;Sampled=…``) in ``_X_AMZN_TRACE_ID`` for the invocation, or
+removes it. The child answers each with one JSON line: ``{"result": …, "seconds": …}`` or
+``{"error": "…"}``. The first line the child writes, before any event, is ``{"ready": true,
+"import_seconds": …}`` (the handler module imported).
 
 Standard library only: the child half runs inside the package's interpreter.
 """
@@ -59,7 +61,12 @@ def _child(package_dir: str) -> None:
     out.flush()
     function_name = os.environ.get("AWS_LAMBDA_FUNCTION_NAME", "skymarshal-api")
     for line in sys.stdin:
-        event = json.loads(line)
+        message = json.loads(line)
+        event = message["event"]
+        if message.get("trace_header"):
+            os.environ["_X_AMZN_TRACE_ID"] = message["trace_header"]
+        else:
+            os.environ.pop("_X_AMZN_TRACE_ID", None)
         context = FakeLambdaContext(function_name, 300)
         began = time.perf_counter()
         try:
@@ -84,7 +91,12 @@ class LambdaProcess:
         self.process = subprocess.Popen(
             [sys.executable, "-I", "-S", str(Path(__file__).resolve()), str(package_dir)],
             cwd=package_dir,
-            env={"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "LANG": "C.UTF-8", **env},
+            env={
+                "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+                "LANG": "C.UTF-8",
+                "LAMBDA_TASK_ROOT": str(package_dir),
+                **env,
+            },
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=self._log,
@@ -103,10 +115,11 @@ class LambdaProcess:
         answer: dict[str, Any] = json.loads(line)
         return answer
 
-    def invoke(self, event: dict[str, Any]) -> dict[str, Any]:
-        """The handler's result for ``event``; raises RuntimeError if the handler raised."""
+    def invoke(self, event: dict[str, Any], *, trace_header: str | None = None) -> dict[str, Any]:
+        """The handler's result for ``event`` (in the X-Ray trace ``trace_header``, if any);
+        raises RuntimeError if the handler raised."""
         assert self.process.stdin is not None
-        self.process.stdin.write(json.dumps(event) + "\n")
+        self.process.stdin.write(json.dumps({"event": event, "trace_header": trace_header}) + "\n")
         self.process.stdin.flush()
         answer = self._read()
         if "error" in answer:

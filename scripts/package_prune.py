@@ -20,16 +20,15 @@ from typing import Any
 
 # The models botocore loads in the Lambda: the runtime client (AgentCoreRuntimeClient makes
 # a data-plane and a control-plane client; StopRuntimeSession), health (GetAgentRuntime),
-# the sessions table, STS for credential providers that assume a role, X-Ray (the tracing
-# SDK's sampling client), and Lambda and SNS (zappa.asynchronous makes both clients when
-# imported, to send background runs as asynchronous tasks).
+# the sessions table, STS for credential providers that assume a role, and Lambda and SNS
+# (zappa.asynchronous makes both clients when imported, to send background runs as
+# asynchronous tasks).
 BOTOCORE_SERVICES_KEPT = frozenset(
     {
         "bedrock-agentcore",
         "bedrock-agentcore-control",
         "dynamodb",
         "sts",
-        "xray",
         "lambda",
         "sns",
     }

@@ -1,9 +1,9 @@
 """CloudWatch metrics in Embedded Metric Format (EMF).
 
-Each EMF document is one JSON line on stdout (logger ``skymarshal_api.emf``, flushed line by
-line, so it works under gunicorn as on Lambda), which CloudWatch Logs turns into metrics
-under METRICS_NAMESPACE. Every metric has the dimension ``service`` (METRICS_SERVICE) and
-those of METRICS_DIMENSIONS, plus its own.
+Each EMF document is one JSON line on stdout (logger ``skymarshal_api.emf``; a request's
+documents in one write, flushed at once, so it works under gunicorn as on Lambda), which
+CloudWatch Logs turns into metrics under METRICS_NAMESPACE. Every metric has the dimension
+``service`` (METRICS_SERVICE) and those of METRICS_DIMENSIONS, plus its own.
 
 Within a request, metrics are kept and written together when the request ends: as few
 documents as EMF allows (one metric directive per set of dimensions; a second document
@@ -107,8 +107,13 @@ def _fits(
 def _write(samples: list[MetricSample], properties: dict[str, Any] | None) -> None:
     if not samples or is_metrics_disabled():
         return
-    for document in emf_documents(samples, properties=properties):
-        _emf.info(json.dumps(document, separators=(",", ":"), ensure_ascii=False))
+    # One write of all the documents, one per line: CloudWatch Logs reads each line as an event.
+    _emf.info(
+        "\n".join(
+            json.dumps(document, separators=(",", ":"), ensure_ascii=False)
+            for document in emf_documents(samples, properties=properties)
+        )
+    )
 
 
 def metric_record(name: str, unit: str, value: float, **dimensions: str) -> None:

@@ -23,6 +23,7 @@ from skymarshal_api.environment import (
     env_required,
     env_str,
 )
+from skymarshal_api.tracing import daemon_address
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -341,6 +342,10 @@ if len(METRICS_DIMENSIONS) > 25:
 # X-Ray daemon must listen at AWS_XRAY_DAEMON_ADDRESS (default 127.0.0.1:2000).
 TRACING_ENABLED = env_bool("TRACING_ENABLED", bool(os.environ.get("AWS_LAMBDA_FUNCTION_NAME")))
 TRACING_SERVICE = env_str("TRACING_SERVICE", METRICS_SERVICE) or METRICS_SERVICE
+try:
+    TRACING_DAEMON_ADDRESS = daemon_address(os.environ.get("AWS_XRAY_DAEMON_ADDRESS"))
+except ValueError as error:
+    raise ImproperlyConfigured(str(error)) from error
 
 LOGGING = {
     "version": 1,
@@ -362,7 +367,6 @@ LOGGING = {
     "loggers": {
         "botocore": {"level": "WARNING"},
         "pynamodb": {"level": "WARNING"},
-        "aws_xray_sdk": {"level": "WARNING"},
         "skymarshal_api.emf": {"handlers": ["emf"], "level": "INFO", "propagate": False},
     },
 }

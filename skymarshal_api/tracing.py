@@ -1,20 +1,32 @@
-"""AWS X-Ray traces (aws-xray-sdk): a segment per request, with subsegments for the runtime
-WebSocket call and for each DynamoDB call.
+"""AWS X-Ray traces: a segment per request, with subsegments for the runtime WebSocket call
+and for each DynamoDB call, sent to the X-Ray daemon as segment documents over UDP.
 
-On Lambda, Lambda owns the invocation's segment: the request is a subsegment of it (named
-``## <METHOD> <route>``). Elsewhere (gunicorn with an X-Ray daemon at
-AWS_XRAY_DAEMON_ADDRESS) the request is a segment of its own, every request sampled.
-Segments go to the daemon over UDP, which never blocks or fails when no daemon listens.
+On Lambda, Lambda owns the invocation's segment; its trace header (``_X_AMZN_TRACE_ID``,
+set per invocation: Root, Parent, Sampled) makes the request an independent subsegment of
+it (``"type": "subsegment"``, named ``## <METHOD> <path>``), sent only when Lambda sampled
+the invocation. Elsewhere (gunicorn, with an X-Ray daemon at AWS_XRAY_DAEMON_ADDRESS) the
+request is a segment of its own in a new trace, every request sampled.
 
-TRACING_ENABLED is off outside Lambda by default; off, nothing here imports the SDK or does
-anything but return. Subsegments are only opened in the thread that began the request's
-segment (X-Ray's context is per thread): a health check's thread simply has none.
+A request's document is sent once, when it ends, with its subsegments inside it (as
+independent subsegments after it if together they pass a UDP datagram's limit). Sending
+never blocks or fails: where no daemon listens the datagrams are lost.
+
+The documents follow the X-Ray segment document format and are written here rather than by
+aws-xray-sdk, whose recorder costs ~165 µs a request of four subsegments against ~25 µs
+(``make bench`` ``instrumentation``, with X-Ray on, went from 1.10 to under 1 ms p50).
+
+TRACING_ENABLED is off outside Lambda by default; off, nothing here does anything but
+return. A subsegment belongs to the request whose observation opened it: a thread without
+one (a health check's) opens none.
 """
 
 from __future__ import annotations
 
+import contextlib
+import json
 import os
-import threading
+import socket
+import time
 from dataclasses import dataclass, field
 from functools import cache
 from typing import Any
@@ -24,55 +36,91 @@ from django.conf import settings
 from skymarshal_api.timing import instrumentation_timed
 
 _LAMBDA_TASK_ROOT = "LAMBDA_TASK_ROOT"
+_TRACE_HEADER_ENV = "_X_AMZN_TRACE_ID"
+_DEFAULT_DAEMON = ("127.0.0.1", 2000)
+_PROTOCOL_HEADER = b'{"format":"json","version":1}\n'
+# The daemon reads datagrams of up to 64 KiB.
+_DATAGRAM_LIMIT = 64 * 1024 - len(_PROTOCOL_HEADER)
+
+
+def _entity_id() -> str:
+    return os.urandom(8).hex()
+
+
+def _new_trace_id(now: float) -> str:
+    return f"1-{int(now):08x}-{os.urandom(12).hex()}"
+
+
+def daemon_address(value: str | None) -> tuple[str, int]:
+    """The daemon's UDP address from AWS_XRAY_DAEMON_ADDRESS: ``host:port``, or
+    ``tcp:host:port udp:host:port`` (either order); the default 127.0.0.1:2000. Raises
+    ValueError for anything else."""
+    if not value or not value.strip():
+        return _DEFAULT_DAEMON
+    parts = value.split()
+    chosen = next((part[4:] for part in parts if part.startswith("udp:")), parts[0])
+    host, _, port = chosen.rpartition(":")
+    if not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise ValueError(f"AWS_XRAY_DAEMON_ADDRESS={value!r} is not host:port")
+    return host, int(port)
 
 
 @cache
-def _recorder() -> Any:
-    """The SDK's recorder, configured once per process (imported only when tracing)."""
-    from aws_xray_sdk.core import xray_recorder
+def _socket() -> socket.socket:
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    sock.setblocking(False)
+    return sock
 
-    options: dict[str, Any] = {
-        "service": settings.TRACING_SERVICE,
-        "context_missing": "IGNORE_ERROR",
-        "plugins": (),
-    }
-    if not _on_lambda():
-        # No centralized sampling: its poller would call the daemon every few minutes
-        # and log an error each time no daemon answers. Every request is traced.
-        options["sampling"] = False
-    xray_recorder.configure(**options)
-    return xray_recorder
+
+def _send(document: dict[str, Any]) -> None:
+    _send_raw(json.dumps(document, separators=(",", ":"), default=str).encode())
+
+
+def _send_raw(payload: bytes) -> None:
+    # No daemon, a full buffer: a trace is never worth an error.
+    with contextlib.suppress(OSError):
+        _socket().sendto(_PROTOCOL_HEADER + payload, settings.TRACING_DAEMON_ADDRESS)
 
 
 def _on_lambda() -> bool:
     return bool(os.environ.get(_LAMBDA_TASK_ROOT))
 
 
+def _lambda_parent() -> tuple[str, str] | None:
+    """The Lambda invocation's (trace id, parent segment id) when Lambda sampled it."""
+    header = os.environ.get(_TRACE_HEADER_ENV, "")
+    fields = dict(part.split("=", 1) for part in header.split(";") if "=" in part)
+    if fields.get("Sampled") != "1" or not fields.get("Root") or not fields.get("Parent"):
+        return None
+    return fields["Root"], fields["Parent"]
+
+
 @dataclass
 class RequestTrace:
-    """The request's segment (or, on Lambda, subsegment) and the thread that owns it."""
+    """The request's segment (or, on Lambda, subsegment) document, being built."""
 
-    entity: Any
-    thread_id: int
-    on_lambda: bool
-    annotations: dict[str, str] = field(default_factory=dict)
+    document: dict[str, Any]
+    subsegments: list[dict[str, Any]] = field(default_factory=list)
+    ended: bool = False
 
 
 def trace_request_begin(*, method: str, path: str) -> RequestTrace | None:
-    """Open the request's segment; None when tracing is off."""
+    """Open the request's segment; None when tracing is off or Lambda did not sample."""
     if not settings.TRACING_ENABLED:
         return None
-    recorder = _recorder()
-    on_lambda = _on_lambda()
-    if on_lambda:
-        entity = recorder.begin_subsegment(f"## {method} {path}")
+    now = time.time()
+    document: dict[str, Any] = {"id": _entity_id(), "start_time": now}
+    if _on_lambda():
+        parent = _lambda_parent()
+        if parent is None:
+            return None
+        document.update(
+            name=f"## {method} {path}", type="subsegment", trace_id=parent[0], parent_id=parent[1]
+        )
     else:
-        entity = recorder.begin_segment(settings.TRACING_SERVICE)
-    if entity is None:
-        return None
-    entity.put_http_meta("method", method)
-    entity.put_http_meta("url", path)
-    return RequestTrace(entity=entity, thread_id=threading.get_ident(), on_lambda=on_lambda)
+        document.update(name=settings.TRACING_SERVICE, trace_id=_new_trace_id(now))
+    document["http"] = {"request": {"method": method, "url": path}}
+    return RequestTrace(document=document)
 
 
 def trace_request_end(
@@ -82,42 +130,62 @@ def trace_request_end(
     annotations: dict[str, str],
     error: bool,
 ) -> None:
-    if trace is None or threading.get_ident() != trace.thread_id:
+    """Close the request's segment and send it (once)."""
+    if trace is None or trace.ended:
         return
-    entity = trace.entity
-    entity.put_http_meta("status", status)
-    for key, value in annotations.items():
-        entity.put_annotation(key, value)
-    if status >= 500 or error:
-        entity.add_fault_flag() if status >= 500 else entity.add_error_flag()
-    recorder = _recorder()
-    if trace.on_lambda:
-        recorder.end_subsegment()
-    else:
-        recorder.end_segment()
+    trace.ended = True
+    document = trace.document
+    document["end_time"] = time.time()
+    document["http"]["response"] = {"status": status}
+    document["annotations"] = dict(annotations)
+    if status >= 500:
+        document["fault"] = True
+    elif error or status >= 400:
+        document["error"] = True
+        if status == 429:
+            document["throttle"] = True
+    children = [child for child in trace.subsegments if "end_time" in child]
+    if children:
+        document["subsegments"] = children
+    payload = json.dumps(document, separators=(",", ":"), default=str).encode()
+    if len(payload) <= _DATAGRAM_LIMIT:
+        _send_raw(payload)
+        return
+    # Too large for one datagram: the request without its children, then each child on
+    # its own as an independent subsegment of it.
+    document.pop("subsegments", None)
+    _send(document)
+    for child in children:
+        _send(
+            {
+                **child,
+                "type": "subsegment",
+                "trace_id": document["trace_id"],
+                "parent_id": document["id"],
+            }
+        )
 
 
 class Subsegment:
-    """An open subsegment; ``end`` closes it (once)."""
+    """An open subsegment of a request's trace; ``end`` closes it (once)."""
 
-    def __init__(self, entity: Any) -> None:
-        self._entity = entity
+    def __init__(self, document: dict[str, Any] | None) -> None:
+        self._document = document
 
     def annotate(self, **annotations: str | int | float | bool) -> None:
-        if self._entity is not None:
-            for key, value in annotations.items():
-                self._entity.put_annotation(key, value)
+        if self._document is not None:
+            self._document.setdefault("annotations", {}).update(annotations)
 
     def end(self, *, failed: bool = False, **metadata: Any) -> None:
-        entity, self._entity = self._entity, None
-        if entity is None:
+        document, self._document = self._document, None
+        if document is None:
             return
         with instrumentation_timed():
-            for key, value in metadata.items():
-                entity.put_metadata(key, value)
+            if metadata:
+                document["metadata"] = {"default": metadata}
             if failed:
-                entity.add_fault_flag()
-            _recorder().end_subsegment()
+                document["fault"] = True
+            document["end_time"] = time.time()
 
 
 _NO_SUBSEGMENT = Subsegment(None)
@@ -126,9 +194,15 @@ _NO_SUBSEGMENT = Subsegment(None)
 def trace_subsegment_begin(
     trace: RequestTrace | None, name: str, *, namespace: str = "remote"
 ) -> Subsegment:
-    """A subsegment of the request's trace (a no-op one outside its thread or when off)."""
-    if trace is None or threading.get_ident() != trace.thread_id:
+    """A subsegment of the request's trace (a no-op one when there is none)."""
+    if trace is None or trace.ended:
         return _NO_SUBSEGMENT
     with instrumentation_timed():
-        entity = _recorder().begin_subsegment(name, namespace)
-    return Subsegment(entity) if entity is not None else _NO_SUBSEGMENT
+        document = {
+            "id": _entity_id(),
+            "name": name,
+            "namespace": namespace,
+            "start_time": time.time(),
+        }
+        trace.subsegments.append(document)  # atomic: another thread may add one too
+        return Subsegment(document)

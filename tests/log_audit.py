@@ -17,6 +17,7 @@ awscurl runs as a program: the Authorization it sends is not seen.
 
 from __future__ import annotations
 
+import base64
 import json
 import re
 from collections.abc import Iterable, Iterator, Mapping
@@ -150,10 +151,13 @@ def sha256_fields(lines: Iterable[tuple[str, int, str]]) -> set[str]:
 
 
 def recorders_install(monkeypatch: Any) -> None:
-    """Record every request sent through httpx, requests and Django's test client."""
+    """Record every request sent through httpx, requests, Django's test client and the
+    Lambda handler's events (scripts/lambda_invoke.py)."""
     import httpx
     import requests
     from django.test.client import RequestFactory
+
+    from scripts.lambda_invoke import LambdaProcess
 
     httpx_send = httpx.Client.send
 
@@ -182,6 +186,16 @@ def recorders_install(monkeypatch: Any) -> None:
         SENT.request_record(headers, data if isinstance(data, bytes | str) else None)
         return generic(self, method, path, data, *args, **extra)
 
+    lambda_invoke = LambdaProcess.invoke
+
+    def invoke_recorded(self: LambdaProcess, event: dict[str, Any], **kwargs: Any) -> Any:
+        body = event.get("body")
+        if isinstance(body, str) and event.get("isBase64Encoded"):
+            body = base64.b64decode(body).decode()
+        SENT.request_record(event.get("headers") or {}, body if isinstance(body, str) else None)
+        return lambda_invoke(self, event, **kwargs)
+
     monkeypatch.setattr(httpx.Client, "send", send_httpx)
+    monkeypatch.setattr(LambdaProcess, "invoke", invoke_recorded)
     monkeypatch.setattr(requests.Session, "send", send_requests)
     monkeypatch.setattr(RequestFactory, "generic", generic_recorded)

@@ -101,7 +101,6 @@ def test_the_packaged_botocore_is_the_pinned_one_and_knows_agentcore(
 import json, boto3, botocore, botocore.session
 from bedrock_agentcore.runtime import AgentCoreRuntimeClient
 import zappa.asynchronous  # makes its Lambda, SNS, STS and DynamoDB clients on import
-from aws_xray_sdk.core import xray_recorder  # makes its X-Ray sampling client
 session = botocore.session.get_session()
 models = {
     name: sorted(session.get_service_model(name).operation_names)

@@ -60,6 +60,7 @@ def test_production_refuses_to_start_without(missing: str) -> None:
         ("HEALTH_CACHE_SECONDS", "soon", "HEALTH_CACHE_SECONDS must be a number"),
         ("DYNAMODB_MAX_RETRY_ATTEMPTS", "-1", "DYNAMODB_MAX_RETRY_ATTEMPTS must be at least 0"),
         ("AGENTCORE_MODE", "aws", "AGENTCORE_RUNTIME_ARN"),
+        ("AWS_XRAY_DAEMON_ADDRESS", "xray-daemon", "AWS_XRAY_DAEMON_ADDRESS='xray-daemon'"),
     ],
 )
 def test_bad_values_are_refused_with_a_message(name: str, value: str, message: str) -> None:

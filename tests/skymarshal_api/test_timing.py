@@ -19,9 +19,8 @@ def test_a_block_inside_another_is_counted_once() -> None:
     timing_start()
     try:
         started = time.perf_counter()
-        with instrumentation_timed():
-            with instrumentation_timed():
-                time.sleep(0.005)
+        with instrumentation_timed(), instrumentation_timed():
+            time.sleep(0.005)
         elapsed_ms = (time.perf_counter() - started) * 1000
         spent = timing_spans()["instrumentation"]
     finally:

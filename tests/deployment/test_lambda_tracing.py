@@ -1,0 +1,109 @@
+"""X-Ray on Lambda: the packaged handler, given the invocation's trace header as Lambda
+gives it, sends the request as an independent subsegment of Lambda's segment to the daemon
+at AWS_XRAY_DAEMON_ADDRESS (here a UDP socket on 127.0.0.1); an unsampled invocation sends
+nothing."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from scripts.lambda_invoke import LambdaProcess
+from scripts.stack import Server
+from tests.deployment.conftest import STAGE, lambda_environment
+from tests.deployment.events import iam_identity, response_json, rest_event
+
+PROMPT = "Flight NZ1 delayed 3 hours at AKL due to a bird strike inspection"
+
+
+@pytest.fixture(scope="module")
+def daemon() -> Iterator[socket.socket]:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        sock.settimeout(0.2)
+        yield sock
+
+
+@pytest.fixture(scope="module")
+def traced_lambda(
+    lambda_package_dir: Path,
+    package_table: str,
+    dynamodb_local: Server,
+    local_runtime: Server,
+    log_dir: Path,
+    daemon: socket.socket,
+) -> Iterator[LambdaProcess]:
+    env = lambda_environment(dynamodb_local, local_runtime)
+    env["AWS_XRAY_DAEMON_ADDRESS"] = f"127.0.0.1:{daemon.getsockname()[1]}"
+    process = LambdaProcess(lambda_package_dir, env, log_path=log_dir / "lambda-traced.log")
+    yield process
+    process.stop()
+
+
+def _trace_header(sampled: bool) -> tuple[str, str, str]:
+    root = f"1-{int(time.time()):08x}-{os.urandom(12).hex()}"
+    parent = os.urandom(8).hex()
+    return f"Root={root};Parent={parent};Sampled={int(sampled)}", root, parent
+
+
+def _received(daemon: socket.socket, within: float) -> list[dict[str, Any]]:
+    documents = []
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline:
+        try:
+            datagram = daemon.recv(65536)
+        except TimeoutError:
+            continue
+        header, _, document = datagram.decode().partition("\n")
+        assert json.loads(header) == {"format": "json", "version": 1}
+        documents.append(json.loads(document))
+    return documents
+
+
+def test_a_sampled_invocation_is_a_subsegment_of_lambdas_segment(
+    traced_lambda: LambdaProcess, daemon: socket.socket
+) -> None:
+    header, root, parent = _trace_header(sampled=True)
+    result = traced_lambda.invoke(
+        rest_event("POST", "/api/v1/invoke", body={"prompt": PROMPT}, identity=iam_identity()),
+        trace_header=header,
+    )
+    assert result["statusCode"] == 200, result
+    request_id = response_json(result)["request_id"]
+
+    [document] = [d for d in _received(daemon, 1.0) if d.get("trace_id") == root]
+    assert document["type"] == "subsegment"
+    assert document["parent_id"] == parent
+    assert document["name"] == f"## POST /{STAGE}/api/v1/invoke"  # the URL the caller used
+    assert len(document["id"]) == 16
+    assert int(document["id"], 16) >= 0
+    assert document["start_time"] < document["end_time"]
+    assert document["annotations"]["request_id"] == request_id
+    assert document["http"]["response"]["status"] == 200
+    names = [child["name"] for child in document["subsegments"]]
+    assert names == [
+        "DynamoDB UpdateItem",
+        "DynamoDB TransactWriteItems",
+        "agentcore-runtime-websocket",
+        "DynamoDB TransactWriteItems",
+    ], names
+    assert len({child["id"] for child in document["subsegments"]} | {document["id"]}) == 5
+
+
+def test_an_unsampled_invocation_sends_nothing(
+    traced_lambda: LambdaProcess, daemon: socket.socket
+) -> None:
+    header, _, _ = _trace_header(sampled=False)
+    result = traced_lambda.invoke(rest_event("GET", "/api/v1/health"), trace_header=header)
+    assert result["statusCode"] == 200, result
+    # Nor does an invocation without a trace header (tracing on, but nothing to join).
+    result = traced_lambda.invoke(rest_event("GET", "/api/v1/health"))
+    assert result["statusCode"] == 200, result
+    assert _received(daemon, 1.0) == []
