@@ -115,14 +115,10 @@ def _lambda_ids(meta: dict[str, Any]) -> dict[str, str]:
     return ids
 
 
+@instrumentation_timed()
 def request_observe_begin(request: HttpRequest) -> RequestObservation:
     began = time.perf_counter()
-    timing_start()
-    with instrumentation_timed():
-        return _observe_begin(request, began)
-
-
-def _observe_begin(request: HttpRequest, began: float) -> RequestObservation:
+    timing_start()  # the span is added when this function returns
     log_keys_clear()
     metrics_collect_start()
     request_id = new_request_id()
@@ -185,10 +181,10 @@ def request_observe_end(
         return
     observation.finished = True
     latency_ms = (time.perf_counter() - observation.started) * 1000
-    with instrumentation_timed():
-        _observe_end(observation, latency_ms, status, response_bytes, streamed)
+    _observe_end(observation, latency_ms, status, response_bytes, streamed)
 
 
+@instrumentation_timed()
 def _observe_end(
     observation: RequestObservation,
     latency_ms: float,
@@ -285,6 +281,7 @@ def runtime_subsegment_begin() -> Subsegment:
     return subsegment
 
 
+@instrumentation_timed()
 def runtime_invocation_record(
     *,
     outcome: str,
@@ -296,20 +293,6 @@ def runtime_invocation_record(
 ) -> None:
     """One runtime call ended: its log line and metrics. ``outcome`` is success, failure,
     timeout or cancelled."""
-    with instrumentation_timed():
-        _runtime_invocation_record(
-            outcome, duration_ms, first_chunk_ms, chunks, connect_attempts, error_code
-        )
-
-
-def _runtime_invocation_record(
-    outcome: str,
-    duration_ms: float,
-    first_chunk_ms: float | None,
-    chunks: int,
-    connect_attempts: int | None,
-    error_code: str | None,
-) -> None:
     line: dict[str, Any] = {
         "outcome": outcome,
         "runtime_duration_ms": round(duration_ms, 2),
@@ -359,14 +342,14 @@ def dynamodb_client_instrument(client: Any) -> None:
         _instrumented.add(client)
 
 
+@instrumentation_timed()
 def _dynamodb_before(*, model: Any, context: dict[str, Any], **_: Any) -> None:
-    with instrumentation_timed():
-        observation = _current.get()
-        context["skymarshal_operation"] = model.name
-        context["skymarshal_subsegment"] = trace_subsegment_begin(
-            observation.trace if observation else None, f"DynamoDB {model.name}", namespace="aws"
-        )
-        context["skymarshal_started"] = time.perf_counter()
+    observation = _current.get()
+    context["skymarshal_operation"] = model.name
+    context["skymarshal_subsegment"] = trace_subsegment_begin(
+        observation.trace if observation else None, f"DynamoDB {model.name}", namespace="aws"
+    )
+    context["skymarshal_started"] = time.perf_counter()
 
 
 def _dynamodb_done(context: dict[str, Any], error_code: str | None) -> None:
@@ -374,10 +357,10 @@ def _dynamodb_done(context: dict[str, Any], error_code: str | None) -> None:
     started = context.get("skymarshal_started")
     if started is None:
         return
-    with instrumentation_timed():
-        _dynamodb_record(context, error_code, (ended - started) * 1000)
+    _dynamodb_record(context, error_code, (ended - started) * 1000)
 
 
+@instrumentation_timed()
 def _dynamodb_record(context: dict[str, Any], error_code: str | None, latency_ms: float) -> None:
     operation = str(context.get("skymarshal_operation", "unknown"))
     samples = [

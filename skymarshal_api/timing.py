@@ -31,8 +31,9 @@ def timed(component: str) -> Iterator[None]:
 
 @contextmanager
 def instrumentation_timed() -> Iterator[None]:
-    """Time the block as ``instrumentation`` (logs, metrics, traces), counted once: a block
-    inside another (a log line the request's closing step writes) is part of the outer."""
+    """Time the block (or, as ``@instrumentation_timed()``, the function) as
+    ``instrumentation`` (logs, metrics, traces), counted once: a block inside another (a log
+    line the request's closing step writes) is part of the outer."""
     if _observing.get():
         yield
         return

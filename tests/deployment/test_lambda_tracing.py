@@ -5,13 +5,11 @@ nothing."""
 
 from __future__ import annotations
 
-import json
 import os
 import socket
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -19,15 +17,14 @@ from scripts.lambda_invoke import LambdaProcess
 from scripts.stack import Server
 from tests.deployment.conftest import STAGE, lambda_environment
 from tests.deployment.events import iam_identity, response_json, rest_event
+from tests.xray_daemon import daemon_address, documents_receive, xray_daemon
 
 PROMPT = "Flight NZ1 delayed 3 hours at AKL due to a bird strike inspection"
 
 
 @pytest.fixture(scope="module")
 def daemon() -> Iterator[socket.socket]:
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        sock.settimeout(0.2)
+    with xray_daemon() as sock:
         yield sock
 
 
@@ -41,7 +38,7 @@ def traced_lambda(
     daemon: socket.socket,
 ) -> Iterator[LambdaProcess]:
     env = lambda_environment(dynamodb_local, local_runtime)
-    env["AWS_XRAY_DAEMON_ADDRESS"] = f"127.0.0.1:{daemon.getsockname()[1]}"
+    env["AWS_XRAY_DAEMON_ADDRESS"] = daemon_address(daemon)
     process = LambdaProcess(lambda_package_dir, env, log_path=log_dir / "lambda-traced.log")
     yield process
     process.stop()
@@ -51,20 +48,6 @@ def _trace_header(sampled: bool) -> tuple[str, str, str]:
     root = f"1-{int(time.time()):08x}-{os.urandom(12).hex()}"
     parent = os.urandom(8).hex()
     return f"Root={root};Parent={parent};Sampled={int(sampled)}", root, parent
-
-
-def _received(daemon: socket.socket, within: float) -> list[dict[str, Any]]:
-    documents = []
-    deadline = time.monotonic() + within
-    while time.monotonic() < deadline:
-        try:
-            datagram = daemon.recv(65536)
-        except TimeoutError:
-            continue
-        header, _, document = datagram.decode().partition("\n")
-        assert json.loads(header) == {"format": "json", "version": 1}
-        documents.append(json.loads(document))
-    return documents
 
 
 def test_a_sampled_invocation_is_a_subsegment_of_lambdas_segment(
@@ -78,7 +61,7 @@ def test_a_sampled_invocation_is_a_subsegment_of_lambdas_segment(
     assert result["statusCode"] == 200, result
     request_id = response_json(result)["request_id"]
 
-    [document] = [d for d in _received(daemon, 1.0) if d.get("trace_id") == root]
+    [document] = [d for d in documents_receive(daemon, 1.0) if d.get("trace_id") == root]
     assert document["type"] == "subsegment"
     assert document["parent_id"] == parent
     assert document["name"] == f"## POST /{STAGE}/api/v1/invoke"  # the URL the caller used
@@ -106,4 +89,4 @@ def test_an_unsampled_invocation_sends_nothing(
     # Nor does an invocation without a trace header (tracing on, but nothing to join).
     result = traced_lambda.invoke(rest_event("GET", "/api/v1/health"))
     assert result["statusCode"] == 200, result
-    assert _received(daemon, 1.0) == []
+    assert documents_receive(daemon, 1.0) == []

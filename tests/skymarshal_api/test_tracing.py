@@ -14,15 +14,14 @@ import pytest
 from scripts.stack import Server
 from tests.conftest import ApiFactory
 from tests.signing import botocore_send
+from tests.xray_daemon import daemon_address, documents_receive, xray_daemon
 
 PROMPT = "Flight QF12 delayed 2 hours at LAX due to crew availability"
 
 
 @pytest.fixture(scope="module")
 def daemon() -> Iterator[socket.socket]:
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        sock.settimeout(0.2)
+    with xray_daemon() as sock:
         yield sock
 
 
@@ -33,7 +32,7 @@ def traced_api(
     return module_api_server_factory(
         SESSION_TABLE_NAME=module_sessions_table,
         TRACING_ENABLED="true",
-        AWS_XRAY_DAEMON_ADDRESS=f"127.0.0.1:{daemon.getsockname()[1]}",
+        AWS_XRAY_DAEMON_ADDRESS=daemon_address(daemon),
     )
 
 
@@ -48,21 +47,15 @@ def _invoke(api: Server) -> Any:
 
 
 def _segments(daemon: socket.socket, request_id: str, within: float = 10) -> list[dict[str, Any]]:
-    """Documents received until the request's segment arrived (header line, then JSON)."""
-    received: list[dict[str, Any]] = []
-    deadline = time.monotonic() + within
-    while time.monotonic() < deadline:
-        try:
-            datagram = daemon.recv(65536)
-        except TimeoutError:
-            continue
-        header, _, document = datagram.decode().partition("\n")
-        assert json.loads(header) == {"format": "json", "version": 1}
-        segment = json.loads(document)
-        received.append(segment)
-        if segment.get("annotations", {}).get("request_id") == request_id:
-            return received
-    raise AssertionError(f"no segment for {request_id}: {received}")
+    """Documents received until the request's segment arrived."""
+    received = documents_receive(
+        daemon,
+        within,
+        until=lambda segment: segment.get("annotations", {}).get("request_id") == request_id,
+    )
+    assert received, f"no segment for {request_id}"
+    assert received[-1].get("annotations", {}).get("request_id") == request_id, received
+    return received
 
 
 def test_a_request_is_a_segment_with_runtime_and_dynamodb_subsegments(

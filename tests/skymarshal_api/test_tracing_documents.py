@@ -4,7 +4,6 @@ one datagram, Lambda's trace header."""
 
 from __future__ import annotations
 
-import json
 import socket
 from collections.abc import Iterator
 from typing import Any
@@ -18,26 +17,20 @@ from skymarshal_api.tracing import (
     trace_request_end,
     trace_subsegment_begin,
 )
+from tests.xray_daemon import document_receive, xray_daemon
 
 
 @pytest.fixture
 def daemon() -> Iterator[socket.socket]:
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        sock.settimeout(1)
-        with override_settings(TRACING_ENABLED=True, TRACING_DAEMON_ADDRESS=sock.getsockname()):
-            yield sock
+    with (
+        xray_daemon() as sock,
+        override_settings(TRACING_ENABLED=True, TRACING_DAEMON_ADDRESS=sock.getsockname()),
+    ):
+        yield sock
 
 
 def _documents(daemon: socket.socket, count: int) -> list[dict[str, Any]]:
-    documents = []
-    for _ in range(count):
-        datagram = daemon.recv(65536)
-        assert len(datagram) <= 65507  # what one UDP datagram carries
-        header, _, document = datagram.decode().partition("\n")
-        assert json.loads(header) == {"format": "json", "version": 1}
-        documents.append(json.loads(document))
-    return documents
+    return [document_receive(daemon) for _ in range(count)]
 
 
 @pytest.mark.parametrize(
