@@ -9,6 +9,7 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
+import httpx
 import pytest
 
 from scripts.stack import Server
@@ -127,3 +128,14 @@ def test_tracing_without_a_daemon_is_silent(
     assert [line for line in logs if line.get("name") == "skymarshal_api.requests"]
     noisy = [line for line in logs if line.get("level") in ("WARNING", "ERROR")]
     assert noisy == []
+
+
+def test_health_checks_run_in_other_threads_and_still_trace_their_calls(
+    traced_api: Server, daemon: socket.socket
+) -> None:
+    response = httpx.get(f"{traced_api.http_url}/api/v1/health", timeout=10)
+    assert response.status_code == 200, response.text
+    segment = _segments(daemon, response.headers["X-Request-ID"])[-1]
+    assert segment["annotations"]["route"] == "api/v1/health"
+    names = [child["name"] for child in segment.get("subsegments", [])]
+    assert "DynamoDB DescribeTable" in names, names
