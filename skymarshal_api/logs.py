@@ -6,9 +6,10 @@ correlation keys of the request being served (request_id, session_id once known,
 once authenticated, and on Lambda apigw_request_id and lambda_request_id), then the line's
 own fields (``extra=``); an error's ``exception`` (traceback) and ``exception_name``; on
 Lambda the ``xray_trace_id`` of the invocation. The shape is that of aws-lambda-powertools'
-``LambdaPowertoolsFormatter``, so its CloudWatch Logs Insights queries work unchanged; the
-formatter is this module's own because it writes the same line in 13 µs against
-powertools' 30 µs (a request writes three or more, ``make bench`` ``instrumentation``).
+``LambdaPowertoolsFormatter`` (less its structured ``stack_trace``), so its CloudWatch Logs
+Insights queries work unchanged; the formatter is this module's own because it writes a
+request line in 13 µs against powertools' 30 µs, and an invocation writes three lines
+(``make bench`` ``instrumentation``).
 
 The keys live in a context variable, so every logger's lines carry them, Django's and
 botocore's included, and concurrent requests in one process (gunicorn threads) never see

@@ -12,8 +12,9 @@ independent subsegments after it if together they pass a UDP datagram's limit). 
 never blocks or fails: where no daemon listens the datagrams are lost.
 
 The documents follow the X-Ray segment document format and are written here rather than by
-aws-xray-sdk, whose recorder costs ~165 µs a request of four subsegments against ~25 µs
-(``make bench`` ``instrumentation``, with X-Ray on, went from 1.10 to under 1 ms p50).
+aws-xray-sdk, whose recorder took ~165 µs for a request of four subsegments: with it, a
+request's ``instrumentation`` with X-Ray on measured p50 1.10 ms on the invoke path; without
+it ``make bench`` measures 0.80 ms.
 
 TRACING_ENABLED is off outside Lambda by default; off, nothing here does anything but
 return. A subsegment belongs to the request whose observation is in the context that
