@@ -213,9 +213,18 @@ def _silent_udp_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def _bench_instrumentation(api: Server, count: int, *, label: str) -> None:
+def _invoke_spans(client: httpx.Client, url: str, body: bytes) -> dict[str, float]:
+    """One signed buffered invocation; its Server-Timing spans."""
     from tests.signing import botocore_headers
 
+    headers = botocore_headers("POST", url, body=body)
+    headers["Content-Type"] = "application/json"
+    response = client.post(url, content=body, headers=headers)
+    response.raise_for_status()
+    return _server_timing(response.headers["Server-Timing"])
+
+
+def _bench_instrumentation(api: Server, count: int, *, label: str) -> None:
     url = f"{api.http_url}/api/v1/invoke"
     body = json.dumps({"prompt": "Flight BA117 delayed 4 hours at LHR"}).encode()
     spent: list[float] = []
@@ -223,11 +232,7 @@ def _bench_instrumentation(api: Server, count: int, *, label: str) -> None:
     with httpx.Client(timeout=30) as client:
 
         def invoke() -> None:
-            headers = botocore_headers("POST", url, body=body)
-            headers["Content-Type"] = "application/json"
-            response = client.post(url, content=body, headers=headers)
-            response.raise_for_status()
-            spans = _server_timing(response.headers["Server-Timing"])
+            spans = _invoke_spans(client, url, body)
             spent.append(spans.get("instrumentation", 0.0))
             rest.append(spans["total"] - spans["persistence"] - spans["runtime"])
 
@@ -255,11 +260,7 @@ def _bench_invoke(api: Server, runtime: Server, count: int) -> None:
     with httpx.Client(timeout=30) as client:
 
         def invoke() -> None:
-            headers = botocore_headers("POST", url, body=buffered)
-            headers["Content-Type"] = "application/json"
-            response = client.post(url, content=buffered, headers=headers)
-            response.raise_for_status()
-            spans = _server_timing(response.headers["Server-Timing"])
+            spans = _invoke_spans(client, url, buffered)
             persistence.append(spans["persistence"])
             rest.append(spans["total"] - spans["persistence"] - spans["runtime"])
             added.append(spans["total"] - spans["runtime"])
