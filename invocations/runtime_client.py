@@ -12,6 +12,7 @@ Contract: one ``invoke`` message out; ``chunk`` messages, then one ``complete`` 
 
 =====================================  =========================================
 could not connect (after 2 retries)     RuntimeConnectionFailed (502)
+handshake refused (HTTP 401 or 403)     RuntimeAccessDenied (502), not retried
 busy / throttled (HTTP 429 or 503)      RuntimeUnavailable (503, Retry-After)
 connection lost mid-stream              RuntimeConnectionFailed (502)
 an ``error`` message                    RuntimeFailed (502 RUNTIME_ERROR)
@@ -56,11 +57,13 @@ from invocations.wire import (
 )
 from skymarshal_api.errors import (
     InvalidRuntimeResponse,
+    RuntimeAccessDenied,
     RuntimeConnectionFailed,
     RuntimeFailed,
     RuntimeTimeout,
     RuntimeUnavailable,
 )
+from skymarshal_api.metrics import metric_count
 
 logger = logging.getLogger(__name__)
 
@@ -70,6 +73,7 @@ _HANDSHAKE_HEADERS = frozenset(
     {"host", "upgrade", "connection", "sec-websocket-key", "sec-websocket-version", "user-agent"}
 )
 _BUSY_STATUSES = frozenset({429, 503})
+_DENIED_STATUSES = frozenset({401, 403})
 _MAX_RUNTIME_MESSAGE = 500
 _ABORT_CLOSE_TIMEOUT = 0.5
 
@@ -129,6 +133,33 @@ def runtime_session_stop(session_id: str) -> None:
         _agentcore_data_client(settings.AWS_REGION).stop_runtime_session(**arguments)
     except Exception as exc:  # a cancel must not fail because the stop call did
         logger.warning("StopRuntimeSession failed for %s: %s", session_id, type(exc).__name__)
+
+
+# IAM authorizes the runtime's WebSocket with its own action, on the runtime and on its
+# endpoints (Service Authorization Reference: Amazon Bedrock AgentCore).
+WEBSOCKET_ACTION = "bedrock-agentcore:InvokeAgentRuntimeWithWebSocketStream"
+
+
+def runtime_access_denied(status: int) -> RuntimeAccessDenied:
+    """The error for a handshake refused with 401/403, naming what to grant; logged and
+    counted (RuntimeAccessDenied), since only a change of the role's policy fixes it."""
+    resource = settings.AGENTCORE_RUNTIME_ARN or settings.AGENTCORE_WS_URL
+    if settings.AGENTCORE_RUNTIME_ARN and settings.AGENTCORE_ENDPOINT_NAME:
+        resource = (
+            f"{settings.AGENTCORE_RUNTIME_ARN}/runtime-endpoint/{settings.AGENTCORE_ENDPOINT_NAME}"
+        )
+    logger.error(
+        "The runtime refused the WebSocket handshake (HTTP %s): grant %s on %s",
+        status,
+        WEBSOCKET_ACTION,
+        resource,
+    )
+    metric_count("RuntimeAccessDenied")
+    return RuntimeAccessDenied(
+        f"The SkyMarshal runtime refused this API's credentials (HTTP {status}): grant "
+        f"{WEBSOCKET_ACTION} on {resource} to the API's role.",
+        details={"runtime_status": status, "action": WEBSOCKET_ACTION, "resource": resource},
+    )
 
 
 def handshake_headers_drop(headers: dict[str, str]) -> dict[str, str]:
@@ -303,9 +334,11 @@ def runtime_run_open(
                     details={"runtime_status": status},
                     headers={"Retry-After": retry_after if retry_after.isdigit() else "1"},
                 ) from None
+            if status in _DENIED_STATUSES:
+                raise runtime_access_denied(status) from None
             last_problem = f"handshake answered HTTP {status}"
             if status < 500:
-                break  # refused for good (e.g. 403): retrying cannot help
+                break  # refused for good: retrying cannot help
         except (OSError, InvalidHandshake, TimeoutError) as exc:
             last_problem = f"{type(exc).__name__}: {exc}"
         except Exception as exc:  # e.g. no AWS credentials, a malformed URL

@@ -54,6 +54,7 @@ from skymarshal_api.errors import (
     RunCancelled,
     RuntimeTimeout,
     StorageUnavailable,
+    WorkerFailed,
     WorkerLost,
     as_application_error,
     error_body,
@@ -360,12 +361,39 @@ def invocation_wait(*, request_id: str, principal_arn: str, timeout: float) -> R
     return run_wait_ended(request_id, timeout=timeout)
 
 
-def run_expire(run: RunRecord) -> None:
-    """End an overdue run (its worker is gone) as failed with WORKER_LOST."""
-    logger.error("Run %s passed its deadline without an outcome", run.request_id)
+def run_expire(run: RunRecord, error: ApplicationError | None = None) -> None:
+    """End an active run whose worker is gone as failed: WORKER_LOST (its deadline passed
+    with no outcome), or ``error``."""
+    if error is None:
+        logger.error("Run %s passed its deadline without an outcome", run.request_id)
     began = time.monotonic() - max(0, clock_ms() - (run.started_at or run.created_at)) / 1000
     log = RunEventLog(run, first=run_last_event_number(run.request_id) + 1)
-    _record_failure(run.started(), WorkerLost(), began, log=log)
+    _record_failure(run.started(), error or WorkerLost(), began, log=log)
+
+
+def run_end_by_worker(request_id: str, *, failures: int, reason: str | None) -> None:
+    """End a background run that its worker invocations could not finish: WORKER_FAILED
+    once they failed RUN_MAX_ATTEMPTS times, otherwise WORKER_LOST (an invocation started
+    it and stopped midway: it timed out or crashed). Raises StorageUnavailable."""
+    run = run_find(request_id)
+    if run is None or not run.active:
+        return
+    details: dict[str, Any] = {"worker_failures": failures}
+    if reason:
+        details["last_failure"] = reason
+    error: ApplicationError
+    if failures >= settings.RUN_MAX_ATTEMPTS:
+        error = WorkerFailed(
+            f"The run's worker failed {failures} times; the last time: {reason}.",
+            details=details,
+        )
+    else:
+        error = WorkerLost(
+            "The run's worker stopped before the run ended (it timed out or crashed).",
+            details=details,
+        )
+    logger.error("Run %s ended by its worker: %s", request_id, error.message)
+    run_expire(run, error)
 
 
 def _turn_wait(started: InteractionStarted, began: float) -> None:
@@ -457,22 +485,24 @@ def invocation_submit(request: InvocationRequest) -> tuple[RunRecord, bool]:
     return run, False
 
 
-def invocation_execute(request_id: str) -> None:
+def invocation_execute(request_id: str) -> bool:
     """A worker's part of a background run: wait for its turn, run it on the runtime,
-    store its events as they arrive, stop when cancelled, record its outcome."""
+    store its events as they arrive, stop when cancelled, record its outcome. True when,
+    on Lambda, the run is still waiting for its turn and must wait in a fresh invocation
+    (one that has the run's whole deadline ahead of it)."""
     run = run_find(request_id)
     if run is None or not run.active:
-        return
+        return False
     started = run.started()
     began = time.monotonic()
     log = RunEventLog(run)
     if run.status != "queued":
-        return  # running already: another worker has it
+        return False  # running already: another worker has it
     waiting_since = time.monotonic()
     while True:
         if run.overdue:
             run_expire(run)
-            return
+            return False
         outcome = run_start(run)
         if outcome == "started":
             break
@@ -480,27 +510,22 @@ def invocation_execute(request_id: str) -> None:
             current = run_find(request_id)
             if current is not None and current.overdue:
                 run_expire(current)
-            return  # cancelled (DELETE recorded it), or started by another worker
+            return False  # cancelled (DELETE recorded it), or started by another worker
         if settings.RUN_EXECUTOR == "lambda" and time.monotonic() - waiting_since > (
             _lambda_wait_seconds()
         ):
-            # The task's Lambda invocation must still have the run's whole deadline ahead
-            # of it: wait in a fresh one rather than run out of time in this one.
-            from invocations.background import run_dispatch
-
-            run_dispatch(request_id)
-            return
+            return True
         time.sleep(settings.RUN_POLL_SECONDS)
         current = run_find(request_id)
         if current is None or not current.active:
-            return
+            return False
         run = current
     began = time.monotonic()
     log.append(StreamEvent("start", {"request_id": request_id, "session_id": run.session_id}))
     try:
         runtime, call = _open(started, began, log)
     except Exception:
-        return  # recorded as failed by _open
+        return False  # recorded as failed by _open
     events = InvocationEvents(
         started, runtime, began, call, idle_seconds=settings.RUN_CANCEL_CHECK_SECONDS, log=log
     )
@@ -514,9 +539,10 @@ def invocation_execute(request_id: str) -> None:
                 if run_cancel_requested(request_id):
                     events.cancel()
                     runtime_session_stop(started.session_id)
-                    return
+                    return False
     finally:
         events.close()
+    return False
 
 
 class InvocationEvents:

@@ -6,6 +6,8 @@ Fault modes, chosen at start-up, make the runtime misbehave the ways a real one 
 
 =================  ==========================================================================
 refuse             every WebSocket handshake is dropped without an answer (TCP reset)
+deny               handshakes are rejected with HTTP 403, as AgentCore answers a caller whose
+                   role lacks bedrock-agentcore:InvokeAgentRuntimeWithWebSocketStream
 busy               handshakes are rejected with HTTP 429 and Retry-After; /ping says
                    HealthyBusy; POST /invocations answers 429
 hang-before-first  the request is read, then nothing is sent until the client leaves
@@ -48,6 +50,7 @@ logger = logging.getLogger("local_runtime")
 Fault = Literal[
     "none",
     "refuse",
+    "deny",
     "busy",
     "hang-before-first",
     "hang-mid-stream",
@@ -115,6 +118,9 @@ def app_build(config: RuntimeConfig) -> BedrockAgentCoreApp:
             return
         if config.fault == "busy":
             await websocket.send_denial_response(_throttled_response(config))
+            return
+        if config.fault == "deny":
+            await websocket.send_denial_response(_access_denied_response())
             return
         await websocket.accept()
         try:
@@ -266,6 +272,17 @@ def _throttled_response(config: RuntimeConfig) -> JSONResponse:
         {"error": "ThrottlingException", "message": "The runtime is busy; retry later"},
         status_code=429,
         headers={"Retry-After": str(config.retry_after_seconds)},
+    )
+
+
+def _access_denied_response() -> JSONResponse:
+    return JSONResponse(
+        {
+            "message": "User is not authorized to perform: "
+            "bedrock-agentcore:InvokeAgentRuntimeWithWebSocketStream"
+        },
+        status_code=403,
+        headers={"x-amzn-ErrorType": "AccessDeniedException"},
     )
 
 

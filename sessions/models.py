@@ -169,6 +169,11 @@ class RunItem(_TableModel):
     response = MapAttribute[str, Any](null=True)
     error = MapAttribute[str, Any](null=True)
     http_status = NumberAttribute(null=True)
+    # On Lambda: until when a worker invocation holds the run (its timeout), and the
+    # failures of the worker invocations that held it, with the last one's reason.
+    worker_until = NumberAttribute(null=True)
+    worker_failures = NumberAttribute(null=True)
+    worker_failure = UnicodeAttribute(null=True)
     ttl = TTLAttribute(null=True)
 
 

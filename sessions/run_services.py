@@ -4,10 +4,12 @@ queued run when its turn comes, asking a run to stop, storing a run's events."""
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from typing import Literal
 
 from botocore.exceptions import BotoCoreError
 from pynamodb.exceptions import PutError, PynamoDBException, TransactWriteError, UpdateError
+from pynamodb.expressions.update import Action
 from pynamodb.transactions import TransactWrite
 
 from sessions.models import (
@@ -30,6 +32,16 @@ from sessions.services import (
 logger = logging.getLogger(__name__)
 
 StartOutcome = Literal["started", "wait", "gone"]
+
+
+@dataclass(frozen=True)
+class WorkerClaim:
+    """A worker invocation's hold on a run (Lambda): the run's status when it was claimed,
+    and the failures of the invocations that held it before."""
+
+    status: str
+    failures: int
+    last_failure: str | None
 
 
 def run_start(run: RunRecord) -> StartOutcome:
@@ -129,3 +141,52 @@ def run_event_append(run: RunRecord, *, number: int, event: str, data: str) -> N
         raise storage_unavailable("store the invocation's event", exc) from exc
     except (PynamoDBException, BotoCoreError) as exc:
         raise storage_unavailable("store the invocation's event", exc) from exc
+
+
+def run_worker_claim(request_id: str, *, until_ms: int) -> WorkerClaim | None:
+    """Hold an active run for one worker invocation until ``until_ms`` (its timeout):
+    the claim, or None when the run has ended or another live invocation holds it (Lambda
+    may deliver one asynchronous event twice). Raises StorageUnavailable."""
+    now = clock_ms()
+    try:
+        item = RunItem(run_key(request_id), RUN_ITEM_TIMESTAMP)
+        item.update(
+            actions=[RunItem.worker_until.set(until_ms)],
+            condition=RunItem.status.is_in(*RUN_ACTIVE_STATUSES)
+            & (RunItem.worker_until.does_not_exist() | (RunItem.worker_until < now)),
+        )
+    except UpdateError as exc:
+        if exc.cause_response_code == "ConditionalCheckFailedException":
+            return None
+        raise storage_unavailable("claim the invocation", exc) from exc
+    except (PynamoDBException, BotoCoreError) as exc:
+        raise storage_unavailable("claim the invocation", exc) from exc
+    return WorkerClaim(
+        status=item.status,
+        failures=int(item.worker_failures or 0),
+        last_failure=item.worker_failure,
+    )
+
+
+def run_worker_release(request_id: str, *, until_ms: int, failure: str | None = None) -> int:
+    """Give up a worker invocation's hold on a run (only its own), recording why it failed
+    when it did: the run's worker failures so far. Raises StorageUnavailable."""
+    actions: list[Action] = [RunItem.worker_until.remove()]
+    if failure is not None:
+        actions += [
+            RunItem.worker_failures.add(1),
+            RunItem.worker_failure.set(failure[:_FAILURE_CHARACTERS]),
+        ]
+    item = RunItem(run_key(request_id), RUN_ITEM_TIMESTAMP)
+    try:
+        item.update(actions=actions, condition=RunItem.worker_until == until_ms)
+    except UpdateError as exc:
+        if exc.cause_response_code == "ConditionalCheckFailedException":
+            return 0  # no longer ours (it lapsed and another invocation holds it)
+        raise storage_unavailable("release the invocation", exc) from exc
+    except (PynamoDBException, BotoCoreError) as exc:
+        raise storage_unavailable("release the invocation", exc) from exc
+    return int(item.worker_failures or 0)
+
+
+_FAILURE_CHARACTERS = 500

@@ -170,6 +170,18 @@ class RuntimeConnectionFailed(ApplicationError):
     default_message = "Could not connect to the SkyMarshal runtime."
 
 
+class RuntimeAccessDenied(ApplicationError):
+    """The runtime's WebSocket handshake was refused with 401 or 403: this API's role may
+    not open the stream. Retrying cannot help; the role's policy must change."""
+
+    status_code = 502
+    error_code = "RUNTIME_ACCESS_DENIED"
+    default_message = (
+        "The SkyMarshal runtime refused this API's credentials; its role needs "
+        "bedrock-agentcore:InvokeAgentRuntimeWithWebSocketStream on the runtime."
+    )
+
+
 class RuntimeFailed(ApplicationError):
     status_code = 502
     error_code = "RUNTIME_ERROR"
@@ -207,6 +219,22 @@ class WorkerLost(ApplicationError):
     default_message = (
         "The run's worker stopped before the run ended (its deadline passed with no outcome)."
     )
+
+
+class WorkerFailed(ApplicationError):
+    status_code = 500
+    error_code = "WORKER_FAILED"
+    default_message = "The run's worker failed every attempt to run it."
+
+
+class RunDispatchFailed(ApplicationError):
+    status_code = 503
+    error_code = "RUN_DISPATCH_FAILED"
+    default_message = (
+        "The run could not be handed to a background worker; it was not started. "
+        "Retry after Retry-After."
+    )
+    default_headers = {"Retry-After": "5"}  # noqa: RUF012 - read only
 
 
 class RuntimeTimeout(ApplicationError):

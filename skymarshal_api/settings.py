@@ -215,15 +215,26 @@ AGENTCORE_RETRY_DELAYS: tuple[float, ...] = (1.0, 2.0)
 
 # Runs (POST /api/v1/invocations and every /invoke): where background runs execute
 # ("threads": a bounded pool in this process; "lambda": a Zappa asynchronous task, one
-# Lambda invocation per run), how many at once per process, how long a run may wait in a
-# session's queue, and the grace after a run's deadline before an unfinished run is
-# declared lost. Events are polled from the table at RUN_POLL_SECONDS; a running run
-# checks for cancellation at RUN_CANCEL_CHECK_SECONDS.
+# asynchronous invocation of the worker function RUN_WORKER_FUNCTION per run, so that runs
+# never take the API function's capacity), how many at once per process, how long a run
+# may wait in a session's queue (on Lambda also the worker's maximum event age), and the
+# grace after a run's deadline before an unfinished run is declared lost. Events are
+# polled from the table at RUN_POLL_SECONDS; a running run checks for cancellation at
+# RUN_CANCEL_CHECK_SECONDS.
 RUN_EXECUTOR = env_choice(
     "RUN_EXECUTOR",
     ("threads", "lambda"),
     "lambda" if os.environ.get("AWS_LAMBDA_FUNCTION_NAME") else "threads",
 )
+RUN_WORKER_FUNCTION = env_str("RUN_WORKER_FUNCTION")
+if RUN_EXECUTOR == "lambda" and not RUN_WORKER_FUNCTION:
+    raise ImproperlyConfigured(
+        "RUN_WORKER_FUNCTION must name the worker function when RUN_EXECUTOR=lambda "
+        "(zappa_settings.json sets it per stage)"
+    )
+# Deliveries of one run to a worker before it is ended as WORKER_FAILED: Lambda's first
+# attempt plus its MaximumRetryAttempts (2, the most Lambda allows) for asynchronous events.
+RUN_MAX_ATTEMPTS = env_int("RUN_MAX_ATTEMPTS", 3, minimum=1, maximum=3)
 RUN_WORKERS = env_int("RUN_WORKERS", 8, minimum=1, maximum=256)
 RUN_QUEUE_TIMEOUT_SECONDS = env_float("RUN_QUEUE_TIMEOUT_SECONDS", 900.0, minimum=1.0)
 RUN_GRACE_SECONDS = env_float("RUN_GRACE_SECONDS", 30.0, minimum=0.0)
@@ -232,6 +243,10 @@ RUN_CANCEL_CHECK_SECONDS = env_float("RUN_CANCEL_CHECK_SECONDS", 0.5, minimum=0.
 # On Lambda, a background run's task has the function's timeout; a task still waiting for
 # its turn hands over to a fresh invocation while the rest still fits the run's deadline.
 RUN_TASK_TIMEOUT_SECONDS = env_float("RUN_TASK_TIMEOUT_SECONDS", 300.0, minimum=1.0)
+# The longest any request holds its server: behind API Gateway (RESPONSE_MODE=buffered),
+# under its 29 s integration timeout, so `wait`, `events?follow=true` and a synchronous run
+# end by then with what they have; elsewhere `wait` is still capped at this.
+REQUEST_HOLD_SECONDS = env_float("REQUEST_HOLD_SECONDS", 25.0, minimum=1.0, maximum=28.0)
 IDEMPOTENCY_TTL_HOURS = env_int("IDEMPOTENCY_TTL_HOURS", 24, minimum=1, maximum=24 * 7)
 
 # Health: how long a check result is reused, and how long one check may take.

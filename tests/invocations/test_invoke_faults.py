@@ -95,6 +95,22 @@ def test_busy_is_503_runtime_unavailable_with_retry_after(invoke_stack: Stack) -
     assert outcome.elapsed < 1.0  # a busy runtime is not retried
 
 
+def test_a_refused_handshake_is_502_runtime_access_denied_naming_the_grant(
+    invoke_stack: Stack,
+) -> None:
+    outcome = _run(invoke_stack.fault("deny"), 502, "RUNTIME_ACCESS_DENIED", "error")
+
+    action = "bedrock-agentcore:InvokeAgentRuntimeWithWebSocketStream"
+    assert action in outcome.error["error_message"]
+    assert outcome.error["details"]["action"] == action
+    assert outcome.error["details"]["runtime_status"] == 403
+    assert outcome.error["details"]["resource"] == invoke_stack.runtime(
+        "--fault", "deny", "--agent-latency-ms", "0"
+    ).ws_url
+    # A refusal is not retried (retries would wait 1 s, then 2 s).
+    assert outcome.interaction["execution_time_ms"] < 1000
+
+
 def test_an_error_message_is_502_runtime_error_with_its_code(invoke_stack: Stack) -> None:
     outcome = _run(invoke_stack.fault("error-message"), 502, "RUNTIME_ERROR", "error")
 
