@@ -175,10 +175,12 @@ class RuntimeRun:
         connection: ClientConnection,
         *,
         deadline: float,
+        seconds: float,
         stats: RunStats,
     ) -> None:
         self._connection = connection
         self._deadline = deadline
+        self._seconds = seconds
         self.stats = stats
         self._started = time.monotonic()
 
@@ -248,11 +250,7 @@ class RuntimeRun:
         while True:
             remaining = self._deadline - time.monotonic()
             if remaining <= 0:
-                raise RuntimeTimeout(
-                    f"The SkyMarshal runtime did not finish within "
-                    f"{settings.AGENTCORE_DEADLINE_SECONDS:g} s.",
-                    details={"deadline_seconds": settings.AGENTCORE_DEADLINE_SECONDS},
-                )
+                raise runtime_timeout(self._seconds)
             wait = remaining if idle_seconds is None else min(remaining, idle_seconds)
             try:
                 raw = self._connection.recv(timeout=wait)
@@ -276,6 +274,18 @@ class RuntimeRun:
             return _parse(raw)
 
 
+def runtime_timeout(seconds: float) -> RuntimeTimeout:
+    """The run passed its deadline of ``seconds``; when that was the gateway's limit on a
+    request rather than the runtime's deadline, the message says how to run longer."""
+    message = f"The SkyMarshal runtime did not finish within {seconds:g} s."
+    if seconds < settings.AGENTCORE_DEADLINE_SECONDS:
+        message += (
+            " That is the longest a request may last behind API Gateway; run long "
+            "assessments in the background with POST /api/v1/invocations."
+        )
+    return RuntimeTimeout(message, details={"deadline_seconds": seconds})
+
+
 def _reject_constant(name: str) -> None:
     raise ValueError(f"{name} is not JSON")
 
@@ -297,18 +307,23 @@ def runtime_run_open(
     prompt: str,
     session_id: str,
     retry_delays: tuple[float, ...] | None = None,
+    seconds: float | None = None,
+    since: float | None = None,
 ) -> RuntimeRun:
     """Connect (retrying connection failures only), send the invoke message, and return
-    the run to read. Raises RuntimeConnectionFailed, RuntimeUnavailable, RuntimeTimeout."""
+    the run to read, which must end ``seconds`` (AGENTCORE_DEADLINE_SECONDS by default)
+    after ``since`` (a ``time.monotonic()``; now by default). Raises
+    RuntimeConnectionFailed, RuntimeAccessDenied, RuntimeUnavailable, RuntimeTimeout."""
     delays = retry_delays if retry_delays is not None else settings.AGENTCORE_RETRY_DELAYS
-    deadline = time.monotonic() + settings.AGENTCORE_DEADLINE_SECONDS
+    seconds = settings.AGENTCORE_DEADLINE_SECONDS if seconds is None else seconds
+    deadline = (time.monotonic() if since is None else since) + seconds
     stats = RunStats()
     last_problem = ""
     for attempt in range(len(delays) + 1):
         if attempt:
             time.sleep(min(delays[attempt - 1], max(0.0, deadline - time.monotonic())))
         if time.monotonic() >= deadline:
-            raise RuntimeTimeout("The SkyMarshal runtime could not be reached before the deadline.")
+            raise runtime_timeout(seconds)
         stats.connect_attempts += 1
         try:
             target = runtime_target(session_id)
@@ -358,7 +373,7 @@ def runtime_run_open(
                 raise RuntimeConnectionFailed(
                     "The SkyMarshal runtime closed the connection before the request was sent."
                 ) from None
-            return RuntimeRun(connection, deadline=deadline, stats=stats)
+            return RuntimeRun(connection, deadline=deadline, seconds=seconds, stats=stats)
         logger.warning(
             "Runtime connection attempt %s failed: %s", stats.connect_attempts, last_problem
         )

@@ -239,13 +239,25 @@ def _record_success(
     return response
 
 
+def sync_run_seconds() -> float:
+    """How long a synchronous run may last from its acceptance (its turn on the session
+    included): the runtime's deadline, and behind API Gateway (RESPONSE_MODE=buffered) no
+    longer than a request may hold the function (REQUEST_HOLD_SECONDS)."""
+    if settings.RESPONSE_MODE == "buffered":
+        return min(settings.AGENTCORE_DEADLINE_SECONDS, settings.REQUEST_HOLD_SECONDS)
+    return float(settings.AGENTCORE_DEADLINE_SECONDS)
+
+
 def _open(
     started: InteractionStarted, began: float, log: RunEventLog | None = None
 ) -> tuple[RuntimeRun, RuntimeCall]:
     call = RuntimeCall()
+    seconds = sync_run_seconds() if started.kind == "invoke" else None
     try:
         with timed("runtime"):
-            run = runtime_run_open(prompt=started.prompt, session_id=started.session_id)
+            run = runtime_run_open(
+                prompt=started.prompt, session_id=started.session_id, seconds=seconds, since=began
+            )
     except Exception as exc:
         _record_failure(started, exc, began, log=log, call=call)
         raise
@@ -400,14 +412,16 @@ def _turn_wait(started: InteractionStarted, began: float) -> None:
     """Wait (a synchronous run queued with on_conflict "enqueue") until the runs ahead have
     ended, then hold the session. Raises RuntimeTimeout, recorded, when the run's deadline
     passes first."""
+    give_up = began + sync_run_seconds()
     while True:
         run = run_find(started.request_id)
         outcome = run_start(run) if run is not None and not run.overdue else "gone"
         if outcome == "started":
             return
-        if outcome == "gone":
+        if outcome == "gone" or time.monotonic() >= give_up:
             error = RuntimeTimeout(
-                "The run's turn on the session did not come before its deadline."
+                "The run's turn on the session did not come before its deadline.",
+                details={"deadline_seconds": sync_run_seconds()},
             )
             raise _record_failure(started, error, began)
         time.sleep(settings.RUN_POLL_SECONDS)
@@ -698,18 +712,35 @@ def _lambda_wait_seconds() -> float:
 TERMINAL_EVENTS = frozenset({"complete", "error"})
 
 
+@dataclass(frozen=True)
+class FollowPaused:
+    """Following ended before the run did, after REQUEST_HOLD_SECONDS (behind API Gateway,
+    which gives up on a request after 29 s): resume after event ``after``."""
+
+    after: int
+
+
 def invocation_events(
     *, request_id: str, principal_arn: str, after: int, follow: bool
-) -> Iterator[StoredEvent | None]:
+) -> Iterator[StoredEvent | FollowPaused | None]:
     """The caller's background run's stored events numbered above ``after``, in order;
     with ``follow``, then its live events as they are stored, until its last one (a
-    ``None`` after each SSE_HEARTBEAT_SECONDS of silence). Ownership is checked before
-    the first event. Raises InvocationNotFound, StorageUnavailable."""
+    ``None`` after each SSE_HEARTBEAT_SECONDS of silence). Behind API Gateway
+    (RESPONSE_MODE=buffered) following stops after REQUEST_HOLD_SECONDS with a
+    FollowPaused. Ownership is checked before the first event. Raises
+    InvocationNotFound, StorageUnavailable."""
     run_get(request_id=request_id, principal_arn=principal_arn)
-    return _events_follow(request_id, after, follow)
+    hold_until = (
+        time.monotonic() + settings.REQUEST_HOLD_SECONDS
+        if settings.RESPONSE_MODE == "buffered"
+        else None
+    )
+    return _events_follow(request_id, after, follow, hold_until)
 
 
-def _events_follow(request_id: str, after: int, follow: bool) -> Iterator[StoredEvent | None]:
+def _events_follow(
+    request_id: str, after: int, follow: bool, hold_until: float | None
+) -> Iterator[StoredEvent | FollowPaused | None]:
     quiet_since = time.monotonic()
     while True:
         events = run_events_after(request_id, after)
@@ -734,7 +765,11 @@ def _events_follow(request_id: str, after: int, follow: bool) -> Iterator[Stored
             for event in run_events_after(request_id, after):
                 yield event
             return
-        if time.monotonic() - quiet_since >= settings.SSE_HEARTBEAT_SECONDS:
+        if hold_until is not None and time.monotonic() + settings.RUN_POLL_SECONDS >= hold_until:
+            yield FollowPaused(after)
+            return
+        if hold_until is None and time.monotonic() - quiet_since >= settings.SSE_HEARTBEAT_SECONDS:
+            # (A buffered response gets no heartbeat: it would only lengthen the body.)
             quiet_since = time.monotonic()
             yield None
         time.sleep(settings.RUN_POLL_SECONDS)

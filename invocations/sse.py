@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Iterator
 
-from invocations.services import InvocationEvents, StreamEvent
+from invocations.services import FollowPaused, InvocationEvents, StreamEvent
 from sessions.run_selectors import StoredEvent
 
 
@@ -36,11 +36,16 @@ class SseStream:
         self._events.close()
 
 
-def stored_event_frames(events: Iterable[StoredEvent | None]) -> Iterator[bytes]:
+def stored_event_frames(events: Iterable[StoredEvent | FollowPaused | None]) -> Iterator[bytes]:
     """A background run's stored events as SSE, each with its stored number as ``id`` (a
-    reconnecting client sends it back as Last-Event-ID)."""
+    reconnecting client sends it back as Last-Event-ID); a paused stream ends with a
+    comment saying where to resume."""
     for event in events:
         if event is None:
             yield b": heartbeat\n\n"
+            continue
+        if isinstance(event, FollowPaused):
+            note = f"paused; the run goes on: resume with Last-Event-ID: {event.after}"
+            yield f": {note}\n\n".encode()
             continue
         yield f"id: {event.number}\nevent: {event.event}\ndata: {event.data}\n\n".encode()

@@ -8,9 +8,12 @@
 #   3. the tests (`make test`, which packages and tests the dev package), unless
 #      SKIP_TESTS=1, then the stage's package, built offline (scripts/package.py); the
 #      stages' packages differ only in their baked-in zappa_settings.py (a test checks it)
-#   4. `zappa deploy` or `zappa update` of that very zip (--zip), Zappa's post callback
-#      adding the unsigned health route, throttling and the usage plan
-#   5. DJANGO_SECRET_KEY from SSM Parameter Store into the function's environment
+#   4. `zappa deploy` or `zappa update` of the worker function (STAGE_worker: background runs,
+#      its own reserved concurrency and 900 s timeout; its post callback sets its asynchronous
+#      invocation's retries and event age), then of the API function, each with its own
+#      zip (--zip); the API's post callback adds the unsigned health route, throttling and
+#      the usage plan
+#   5. DJANGO_SECRET_KEY from SSM Parameter Store into both functions' environments
 #   6. the stage settings again (idempotent), the endpoint URL, an unsigned GET /health and a
 #      signed POST /invoke, and a report
 #
@@ -34,6 +37,9 @@ STAGE="$1"
 cd "$(dirname "$0")/.."
 FUNCTION="skymarshal-api-$STAGE"
 PACKAGE=".local/package/$FUNCTION.zip"
+WORKER_STAGE="${STAGE}_worker"
+WORKER_FUNCTION="skymarshal-api-$STAGE-worker"
+WORKER_PACKAGE=".local/package/$WORKER_FUNCTION.zip"
 TABLE_STACK="skymarshal-sessions-$STAGE"
 
 # --- 1. prerequisites -----------------------------------------------------------------------
@@ -80,18 +86,25 @@ if [[ "${SKIP_TESTS:-0}" != "1" ]]; then
     make test
 fi
 .venv/bin/python -m scripts.package "$STAGE" --output "$PACKAGE"
+.venv/bin/python -m scripts.package "$WORKER_STAGE" --output "$WORKER_PACKAGE"
 
 # --- 4. deploy or update that zip -----------------------------------------------------------
 zappa() {
     VIRTUAL_ENV="$PWD/.venv-lambda" PATH="$PWD/.venv-lambda/bin:$PATH" .venv-lambda/bin/zappa "$@"
 }
-if aws lambda get-function --function-name "$FUNCTION" >/dev/null 2>&1; then
-    zappa update "$STAGE" --zip "$PACKAGE"
-else
-    zappa deploy "$STAGE" --zip "$PACKAGE"
-fi
+deploy_or_update() {  # deploy_or_update ZAPPA_STAGE FUNCTION ZIP
+    if aws lambda get-function --function-name "$2" >/dev/null 2>&1; then
+        zappa update "$1" --zip "$3"
+    else
+        zappa deploy "$1" --zip "$3"
+    fi
+}
+# The worker first: the API hands background runs to it from its first request.
+deploy_or_update "$WORKER_STAGE" "$WORKER_FUNCTION" "$WORKER_PACKAGE"
+deploy_or_update "$STAGE" "$FUNCTION" "$PACKAGE"
 
 # --- 5. the secret key ----------------------------------------------------------------------
+.venv/bin/python -m scripts.lambda_secret "$WORKER_STAGE" --region "$REGION"
 .venv/bin/python -m scripts.lambda_secret "$STAGE" --region "$REGION"
 
 # --- 6. stage settings, then check the deployment -------------------------------------------
@@ -116,6 +129,7 @@ echo
 echo "SkyMarshal API $STAGE"
 echo "  URL                $URL"
 echo "  function           $FUNCTION ($REGION, account $ACCOUNT)"
+echo "  worker             $WORKER_FUNCTION"
 echo "  table              $TABLE (stack $TABLE_STACK)"
 echo "  GET  /api/v1/health (unsigned)  $health_status"
 echo "  POST /api/v1/invoke (signed)    $invoke_status"

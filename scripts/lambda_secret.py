@@ -68,12 +68,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--region", default="us-east-1")
     args = parser.parse_args(argv)
     session = boto3.Session(region_name=args.region)
-    value = secret_key_get_or_create(session.client("ssm"), name=parameter_name(args.stage))
-    changed = secret_key_apply(
-        session.client("lambda"), function_name=f"skymarshal-api-{args.stage}", value=value
+    # A stage's worker (STAGE_worker) shares its secret key: both write and read the same
+    # records (replay lines are encrypted with a key derived from it).
+    value = secret_key_get_or_create(
+        session.client("ssm"), name=parameter_name(args.stage.removesuffix("_worker"))
     )
-    print(f"{VARIABLE} of skymarshal-api-{args.stage}: {'set' if changed else 'already set'}")
+    function_name = function_name_of(args.stage)
+    changed = secret_key_apply(session.client("lambda"), function_name=function_name, value=value)
+    print(f"{VARIABLE} of {function_name}: {'set' if changed else 'already set'}")
     return 0
+
+
+def function_name_of(stage: str) -> str:
+    """Zappa's name for the stage's function (it slugifies ``_`` to ``-``)."""
+    return f"skymarshal-api-{stage.replace('_', '-')}"
 
 
 if __name__ == "__main__":

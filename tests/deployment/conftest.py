@@ -29,7 +29,13 @@ STAGE = "dev"
 
 
 def stage_settings(stage: str = STAGE) -> dict[str, Any]:
-    settings: dict[str, Any] = json.loads((ROOT / "zappa_settings.json").read_text())[stage]
+    """The stage's settings as Zappa resolves them: a stage that ``extends`` another is
+    that stage's settings updated with its own (a shallow update, as Zappa's CLI does)."""
+    stages = json.loads((ROOT / "zappa_settings.json").read_text())
+    settings: dict[str, Any] = dict(stages[stage])
+    base = settings.pop("extends", None)
+    if base is not None:
+        settings = {**stage_settings(base), **settings}
     return settings
 
 

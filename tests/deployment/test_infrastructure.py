@@ -21,6 +21,7 @@ from sessions.models import USER_SESSIONS_INDEX, SessionInteraction
 from tests.deployment.conftest import stage_settings
 
 STAGES = ("dev", "prod")
+WORKER_STAGES = ("dev_worker", "prod_worker")
 TEMPLATE = ROOT / "infrastructure" / "sessions-table.yaml"
 
 
@@ -58,11 +59,13 @@ def test_the_stage_runs_python311_behind_an_iam_authorized_regional_gateway(stag
         "runtime": "python3.11",
         "architecture": "x86_64",
         "memory_size": 512,
-        "timeout_seconds": 300,
+        # No request holds the function past REQUEST_HOLD_SECONDS (25 s, under API
+        # Gateway's 29 s); the rest is room to record the outcome.
+        "timeout_seconds": 40,
         "iam_authorization": True,
         "endpoint_configuration": ["REGIONAL"],
         "xray_tracing": True,
-        "lambda_concurrency": 10,
+        "lambda_concurrency": 50,
         "keep_warm": True,
         "debug": False,
         "use_precompiled_packages": False,
@@ -82,6 +85,38 @@ def test_the_stage_runs_python311_behind_an_iam_authorized_regional_gateway(stag
 
 
 @pytest.mark.parametrize("stage", STAGES)
+def test_the_worker_runs_the_same_code_with_capacity_and_time_of_its_own(stage: str) -> None:
+    api, worker = stage_settings(stage), stage_settings(f"{stage}_worker")
+    assert worker["apigateway_enabled"] is False
+    assert worker["keep_warm"] is False
+    assert worker["timeout_seconds"] == 900  # Lambda's maximum
+    assert worker["lambda_concurrency"] == 20
+    assert worker["attach_policy"] == f"infrastructure/lambda-policy-{stage}-worker.json"
+    assert worker["callbacks"] == {
+        "zip": api["callbacks"]["zip"],
+        "post": "scripts.run_worker.zappa_post_deploy",
+    }
+    # The same code and settings but for the run's deadline and the task's timeout.
+    same = {"attach_policy", "callbacks", "environment_variables", "lambda_description"}
+    same |= {"apigateway_enabled", "keep_warm", "timeout_seconds", "lambda_concurrency"}
+    assert {k: v for k, v in worker.items() if k not in same} == {
+        k: v for k, v in api.items() if k not in same
+    }
+    api_env, worker_env = api["environment_variables"], worker["environment_variables"]
+    assert api_env["RUN_WORKER_FUNCTION"] == worker_env["RUN_WORKER_FUNCTION"]
+    assert api_env["RUN_WORKER_FUNCTION"] == f"skymarshal-api-{stage}-worker"
+    deadline = "AGENTCORE_DEADLINE_SECONDS"
+    assert {k: v for k, v in worker_env.items() if k != deadline} == {
+        **{k: v for k, v in api_env.items() if k != deadline},
+        "RUN_TASK_TIMEOUT_SECONDS": str(worker["timeout_seconds"]),
+    }
+    # A background run may last longer than a synchronous one.
+    assert float(worker_env["AGENTCORE_DEADLINE_SECONDS"]) > float(
+        api_env["AGENTCORE_DEADLINE_SECONDS"]
+    )
+
+
+@pytest.mark.parametrize("stage", STAGES + WORKER_STAGES)
 def test_the_stage_bakes_in_production_settings_and_no_secret(stage: str) -> None:
     config = stage_settings(stage)
     env = config["environment_variables"]
@@ -97,52 +132,87 @@ def test_the_stage_bakes_in_production_settings_and_no_secret(stage: str) -> Non
     assert "aws_environment_variables" not in config  # the secret is set by the deploy
 
 
-@pytest.mark.parametrize("stage", STAGES)
+@pytest.mark.parametrize("stage", STAGES + WORKER_STAGES)
 def test_the_policy_names_no_wildcard_action(stage: str) -> None:
     actions = [action for action, _ in _grants(stage)]
     assert actions
     assert not [action for action in actions if "*" in action or "?" in action]
 
 
+WEBSOCKET = "bedrock-agentcore:InvokeAgentRuntimeWithWebSocketStream"
+
+
 @pytest.mark.parametrize("stage", STAGES)
-def test_the_policy_grants_what_the_stage_uses_and_no_more(stage: str) -> None:
+def test_the_policies_grant_what_each_function_uses_and_no_more(stage: str) -> None:
     env = stage_settings(stage)["environment_variables"]
     runtime = env["AGENTCORE_RUNTIME_ARN"]
     table = f"arn:aws:dynamodb:us-east-1:123456789012:table/{env['SESSION_TABLE_NAME']}"
     index = f"{table}/index/{USER_SESSIONS_INDEX}"
-    function = f"arn:aws:lambda:us-east-1:123456789012:function:skymarshal-api-{stage}"
-    log_group = f"arn:aws:logs:us-east-1:123456789012:log-group:/aws/lambda/skymarshal-api-{stage}"
-    required = [
-        ("bedrock-agentcore:InvokeAgentRuntime", runtime),
-        ("bedrock-agentcore:InvokeAgentRuntime", f"{runtime}/runtime-endpoint/DEFAULT"),
-        ("bedrock-agentcore:GetAgentRuntime", runtime),
-        *[
-            (f"dynamodb:{action}", resource)
-            for action in ("PutItem", "GetItem", "Query", "UpdateItem", "DeleteItem")
-            for resource in (table,)
-        ],
-        ("dynamodb:Query", index),
-        ("dynamodb:DescribeTable", table),
-        ("logs:CreateLogStream", f"{log_group}:log-stream:2026/11/23/[$LATEST]abc"),
-        ("logs:PutLogEvents", f"{log_group}:log-stream:2026/11/23/[$LATEST]abc"),
-        ("xray:PutTraceSegments", "*"),
-        # API Gateway invokes the function with this role (Zappa's integration credentials).
-        ("lambda:InvokeFunction", function),
+    functions = "arn:aws:lambda:us-east-1:123456789012:function"
+    api, worker = (
+        f"{functions}:skymarshal-api-{stage}",
+        f"{functions}:skymarshal-api-{stage}-worker",
+    )
+    items = [
+        (f"dynamodb:{action}", table)
+        for action in ("PutItem", "GetItem", "Query", "UpdateItem", "ConditionCheckItem")
     ]
-    for action, resource in required:
-        assert _allowed(stage, action, resource), (action, resource)
+
+    def log(name: str) -> str:
+        group = f"arn:aws:logs:us-east-1:123456789012:log-group:/aws/lambda/{name}"
+        return f"{group}:log-stream:2026/11/23/[$LATEST]abc"
+
+    # AgentCore authorizes the WebSocket on the runtime and on the endpoint it reaches.
+    websocket = [(WEBSOCKET, runtime), (WEBSOCKET, f"{runtime}/runtime-endpoint/DEFAULT")]
+    required = {
+        stage: [
+            *websocket,
+            ("bedrock-agentcore:GetAgentRuntime", runtime),
+            *items,
+            ("dynamodb:Query", index),
+            ("dynamodb:DescribeTable", table),
+            ("logs:PutLogEvents", log(f"skymarshal-api-{stage}")),
+            ("xray:PutTraceSegments", "*"),
+            # API Gateway invokes the function with this role (Zappa's integration
+            # credentials); background runs go to the worker.
+            ("lambda:InvokeFunction", api),
+            ("lambda:InvokeFunction", worker),
+        ],
+        f"{stage}_worker": [
+            *websocket,
+            ("bedrock-agentcore:StopRuntimeSession", runtime),
+            *items,
+            ("logs:PutLogEvents", log(f"skymarshal-api-{stage}-worker")),
+            ("xray:PutTraceSegments", "*"),
+            ("lambda:InvokeFunction", worker),  # a run handed over to a fresh invocation
+        ],
+    }
     other = "prod" if stage == "dev" else "dev"
     other_env = stage_settings(other)["environment_variables"]
-    denied = [
-        ("bedrock-agentcore:InvokeAgentRuntime", other_env["AGENTCORE_RUNTIME_ARN"]),
+    denied_to_both = [
+        ("bedrock-agentcore:InvokeAgentRuntime", runtime),  # the HTTP invoke: not used
+        (WEBSOCKET, other_env["AGENTCORE_RUNTIME_ARN"]),
         ("dynamodb:Query", f"arn:aws:dynamodb:us-east-1:1:table/{other_env['SESSION_TABLE_NAME']}"),
         ("dynamodb:DeleteTable", table),
         ("dynamodb:Scan", table),
-        ("lambda:InvokeFunction", function.replace(stage, other)),
+        ("lambda:InvokeFunction", api.replace(stage, other)),
         ("logs:PutLogEvents", "arn:aws:logs:us-east-1:123456789012:log-group:/aws/lambda/x:*"),
     ]
-    for action, resource in denied:
-        assert not _allowed(stage, action, resource), (action, resource)
+    denied = {
+        stage: [*denied_to_both, ("bedrock-agentcore:StopRuntimeSession", runtime)],
+        f"{stage}_worker": [
+            *denied_to_both,
+            ("lambda:InvokeFunction", api),
+            ("bedrock-agentcore:GetAgentRuntime", runtime),
+            ("dynamodb:DescribeTable", table),
+        ],
+    }
+    for function, pairs in required.items():
+        for action, resource in pairs:
+            assert _allowed(function, action, resource), (function, action, resource)
+    for function, pairs in denied.items():
+        for action, resource in pairs:
+            assert not _allowed(function, action, resource), (function, action, resource)
 
 
 def test_the_table_template_passes_cfn_lint() -> None:
@@ -246,7 +316,14 @@ def test_zappa_finds_the_callbacks_the_stages_name(tmp_path: Path) -> None:
         for service in (*BOTOCORE_SERVICES_KEPT, "s3", "ec2"):
             archive.writestr(f"botocore/data/{service}/2020-01-01/service-2.json.gz", b"{}")
     result = subprocess.run(
-        [str(ROOT / ".venv-lambda" / "bin" / "python"), "-c", _CALLBACKS, str(package), *STAGES],
+        [
+            str(ROOT / ".venv-lambda" / "bin" / "python"),
+            "-c",
+            _CALLBACKS,
+            str(package),
+            *STAGES,
+            *WORKER_STAGES,
+        ],
         cwd=ROOT,
         capture_output=True,
         text=True,
@@ -256,6 +333,8 @@ def test_zappa_finds_the_callbacks_the_stages_name(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr
     for stage in STAGES:
         assert f"{stage} post callback asked for a client of apigateway" in result.stdout
+    for stage in WORKER_STAGES:
+        assert f"{stage} post callback asked for a client of lambda" in result.stdout
     assert "Pruned 2 unused botocore model files from small.zip" in result.stdout
     with zipfile.ZipFile(package) as archive:
         left = {name.split("/")[2] for name in archive.namelist() if name.startswith("botocore/")}

@@ -215,8 +215,10 @@ class SseEvent:
 
 def sse_frame_parse(frame: str) -> SseEvent | None:
     """One frame (the text between blank lines) exactly as Property 12 has it: ``id: N``,
-    ``event: E``, one ``data:`` line of JSON; None for the heartbeat comment."""
-    if frame == ": heartbeat":
+    ``event: E``, one ``data:`` line of JSON; None for a comment (the heartbeat, or the
+    note that ends a paused stream)."""
+    if frame.startswith(":"):
+        assert "\n" not in frame, frame
         return None
     lines = frame.split("\n")
     assert len(lines) == 3, frame

@@ -104,9 +104,10 @@ def test_a_refused_handshake_is_502_runtime_access_denied_naming_the_grant(
     assert action in outcome.error["error_message"]
     assert outcome.error["details"]["action"] == action
     assert outcome.error["details"]["runtime_status"] == 403
-    assert outcome.error["details"]["resource"] == invoke_stack.runtime(
-        "--fault", "deny", "--agent-latency-ms", "0"
-    ).ws_url
+    assert (
+        outcome.error["details"]["resource"]
+        == invoke_stack.runtime("--fault", "deny", "--agent-latency-ms", "0").ws_url
+    )
     # A refusal is not retried (retries would wait 1 s, then 2 s).
     assert outcome.interaction["execution_time_ms"] < 1000
 
