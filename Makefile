@@ -15,6 +15,7 @@ LAMBDA_VENV := .venv-lambda
 LAMBDA_STAMP := $(LAMBDA_VENV)/.installed
 LAMBDA_PLATFORM := x86_64-manylinux_2_17
 PACKAGE := .local/package/skymarshal-api-dev.zip
+WORKER_PACKAGE := .local/package/skymarshal-api-dev-worker.zip
 
 # Debian's Chromium, for the test that loads Swagger UI and Redoc in a headless browser.
 CHROMIUM := /usr/bin/chromium
@@ -86,15 +87,19 @@ openapi-examples: install
 	$(BIN)/python -m scripts.openapi_examples
 
 
-# `zappa package dev`, offline (placeholder AWS credentials, no network): the package the
-# tests drive and `scripts/deploy_api.sh` deploys.
+# `zappa package dev` and `zappa package dev_worker` (the background runs' function: the
+# same code, its own baked-in settings), offline (placeholder AWS credentials, no network):
+# the packages the tests drive and `scripts/deploy_api.sh` deploys.
 package: $(LAMBDA_STAMP)
 	$(BIN)/python -m scripts.package dev --output $(PACKAGE)
+	$(BIN)/python -m scripts.package dev_worker --output $(WORKER_PACKAGE)
 
 # Pytest's own exit status decides: 5 (no tests collected) fails the build like any other.
-# SKYMARSHAL_PACKAGE: the tests of the Lambda package use the one `make package` built.
+# SKYMARSHAL_PACKAGE, SKYMARSHAL_WORKER_PACKAGE: the tests of the Lambda packages use the
+# ones `make package` built.
 pytest: install package $(CHROMIUM)
-	SKYMARSHAL_ENV=test SKYMARSHAL_PACKAGE=$(abspath $(PACKAGE)) $(BIN)/python -m pytest $(PYTEST_ARGS)
+	SKYMARSHAL_ENV=test SKYMARSHAL_PACKAGE=$(abspath $(PACKAGE)) \
+		SKYMARSHAL_WORKER_PACKAGE=$(abspath $(WORKER_PACKAGE)) $(BIN)/python -m pytest $(PYTEST_ARGS)
 
 test: lint typecheck security schema-check package pytest
 

@@ -378,6 +378,11 @@ def run_expire(run: RunRecord, error: ApplicationError | None = None) -> None:
     with no outcome), or ``error``."""
     if error is None:
         logger.error("Run %s passed its deadline without an outcome", run.request_id)
+        if run.status == "queued":
+            error = WorkerLost(
+                "No worker started the run before its deadline (the workers were busy or "
+                "failing); submit it again.",
+            )
     began = time.monotonic() - max(0, clock_ms() - (run.started_at or run.created_at)) / 1000
     log = RunEventLog(run, first=run_last_event_number(run.request_id) + 1)
     _record_failure(run.started(), error or WorkerLost(), began, log=log)

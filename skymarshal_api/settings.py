@@ -243,9 +243,10 @@ RUN_CANCEL_CHECK_SECONDS = env_float("RUN_CANCEL_CHECK_SECONDS", 0.5, minimum=0.
 # On Lambda, a background run's task has the function's timeout; a task still waiting for
 # its turn hands over to a fresh invocation while the rest still fits the run's deadline.
 RUN_TASK_TIMEOUT_SECONDS = env_float("RUN_TASK_TIMEOUT_SECONDS", 300.0, minimum=1.0)
-# The longest any request holds its server: behind API Gateway (RESPONSE_MODE=buffered),
-# under its 29 s integration timeout, so `wait`, `events?follow=true` and a synchronous run
-# end by then with what they have; elsewhere `wait` is still capped at this.
+# Behind API Gateway (RESPONSE_MODE=buffered), the longest a request holds the function,
+# under the gateway's 29 s integration timeout: `events?follow=true` and a synchronous run
+# (its turn on the session included) end by then with what they have. (`wait` takes at
+# most 25 s everywhere.)
 REQUEST_HOLD_SECONDS = env_float("REQUEST_HOLD_SECONDS", 25.0, minimum=1.0, maximum=28.0)
 IDEMPOTENCY_TTL_HOURS = env_int("IDEMPOTENCY_TTL_HOURS", 24, minimum=1, maximum=24 * 7)
 

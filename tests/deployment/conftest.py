@@ -56,6 +56,23 @@ def lambda_package_dir(lambda_package: Path, tmp_path_factory: pytest.TempPathFa
 
 
 @pytest.fixture(scope="session")
+def worker_package_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The dev stage's worker package (dev_worker: the same code, its own baked-in
+    settings), unzipped: the one `make package` built, or one built now."""
+    built = os.environ.get("SKYMARSHAL_WORKER_PACKAGE")
+    if built and Path(built).is_file():
+        package = Path(built)
+    else:
+        package = package_build(
+            f"{STAGE}_worker", tmp_path_factory.mktemp("package") / "worker.zip"
+        )
+    target = tmp_path_factory.mktemp("var-task-worker")
+    with zipfile.ZipFile(package) as archive:
+        archive.extractall(target)
+    return target
+
+
+@pytest.fixture(scope="session")
 def package_table(dynamodb_local: Server) -> str:
     """The stage's own sessions table (its name is baked into the package), in DynamoDB
     Local."""
