@@ -5,8 +5,7 @@
   creates (``ANY /`` and ``ANY /{proxy+}``). This adds ``GET /api/v1/health`` with no
   authorization, beside ``/api/v1/{proxy+}`` (ANY: AWS_IAM; OPTIONS: none, so that a
   browser's unsigned CORS preflight reaches the app, which answers it), all with the same
-  Lambda proxy integration and credentials as Zappa's own methods; then a deployment.
-- **Stage throttling**: 100 requests per second, bursts of 200, on every method.
+  Lambda proxy integration and credentials as Zappa's own methods.
 - **API Gateway's own answers in the API's error shape**: a gateway response for every
   response type (``skymarshal_api/gateway_responses.py``), with the CORS headers of the
   stage's ``CORS_ALLOWED_ORIGINS`` (its ``environment_variables`` in zappa_settings.json,

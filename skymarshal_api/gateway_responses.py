@@ -200,10 +200,13 @@ GATEWAY_ERRORS: tuple[GatewayError, ...] = (
     ),
     GatewayError(
         "API_CONFIGURATION_ERROR",
-        500,
+        # 502, not AWS's default 500: API Gateway could not use what the integration gave
+        # it (e.g. a body it could not decode), as with a malformed Lambda proxy response.
+        502,
         "GATEWAY_CONFIGURATION_ERROR",
-        "The API's gateway is misconfigured; retrying will not help. Report the request_id "
-        "to the API's operators.",
+        "API Gateway could not use the API's answer or its own configuration (a "
+        "misconfiguration); retrying will not help. Report the request_id to the API's "
+        "operators.",
     ),
     GatewayError(
         "AUTHORIZER_CONFIGURATION_ERROR",

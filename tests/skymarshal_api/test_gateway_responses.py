@@ -166,3 +166,19 @@ def test_the_schema_lists_every_gateway_error() -> None:
     for error in GATEWAY_ERRORS:
         assert f"| {error.response_type} |" in description
         assert f"| {error.error_code} |" in description
+
+
+def test_the_readme_table_says_each_gateway_errors_status_and_code() -> None:
+    from scripts.stack import ROOT
+
+    readme = (ROOT / "README.md").read_text()
+    section = readme[
+        readme.index("### The gateway's own errors") : readme.index("### CORS: one source")
+    ]
+    rows = [line.split("|")[1:-1] for line in section.splitlines() if line.startswith("| ")]
+    for error in GATEWAY_ERRORS:
+        row = next((r for r in rows if error.response_type in r[0].strip().split(", ")), None)
+        assert row is not None, f"README: no row for {error.response_type}"
+        status = str(error.status) if error.status else "as API Gateway chose"
+        assert row[1].strip().startswith(status), (error.response_type, row[1])
+        assert row[2].strip() == error.error_code, (error.response_type, row[2])
