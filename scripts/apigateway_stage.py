@@ -5,13 +5,18 @@
   creates (``ANY /`` and ``ANY /{proxy+}``). This adds ``GET /api/v1/health`` with no
   authorization, beside ``/api/v1/{proxy+}`` (ANY: AWS_IAM; OPTIONS: none, so that a
   browser's unsigned CORS preflight reaches the app, which answers it), all with the same
-  Lambda proxy integration and credentials as Zappa's own methods; then a deployment.
+  Lambda proxy integration and credentials as Zappa's own methods.
+- **API Gateway's own answers in the API's error shape**: a gateway response for every
+  response type (``skymarshal_api/gateway_responses.py``), with the CORS headers of the
+  stage's ``CORS_ALLOWED_ORIGINS`` (its ``environment_variables`` in zappa_settings.json,
+  the app's one source of allowed origins). Applied before the deployment, which is what
+  makes them live.
 - **Stage throttling**: 100 requests per second, bursts of 200, on every method.
 - **A usage plan** for the stage with the same throttle and a daily quota. Usage plans meter
   API keys: the plan limits callers that are given keys; the stage throttle limits everyone.
 
 Every step is idempotent. Zappa imports this file by path, outside the ``scripts``
-package: boto3 and the standard library only.
+package: boto3 and the standard library only (and gateway_responses.py, loaded by path).
 
 Usage: python -m scripts.apigateway_stage STAGE [--region us-east-1]
 """
@@ -19,13 +24,37 @@ Usage: python -m scripts.apigateway_stage STAGE [--region us-east-1]
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 from botocore.exceptions import ClientError
+
+
+def _gateway_responses_module() -> ModuleType:
+    """skymarshal_api.gateway_responses; loaded by path when Zappa runs this file without
+    the project on sys.path."""
+    try:
+        from skymarshal_api import gateway_responses
+    except ImportError:
+        name = "skymarshal_api.gateway_responses"
+        path = Path(__file__).resolve().parent.parent / "skymarshal_api" / "gateway_responses.py"
+        spec = importlib.util.spec_from_file_location(name, path)
+        if spec is None or spec.loader is None:
+            raise
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module
+        spec.loader.exec_module(module)
+        return module
+    return gateway_responses
+
+
+gateway_responses = _gateway_responses_module()
 
 RATE_LIMIT = 100.0
 BURST_LIMIT = 200
@@ -122,10 +151,31 @@ def routes_apply(client: Any, target: StageTarget) -> None:
     method_ensure(client, target, proxy, "OPTIONS", "NONE")
     health = resource_ensure(client, target.api_id, HEALTH_PATH)
     method_ensure(client, target, health, "GET", "NONE")
+
+
+def gateway_responses_apply(client: Any, *, api_id: str, origin: str | None) -> int:
+    """Every response type answers in the error shape, with ``origin`` as its CORS grant
+    (none when None). ``put_gateway_response`` replaces what was there, so reapplying is
+    harmless; DEFAULT_4XX/DEFAULT_5XX get no status, which would override every other
+    4XX/5XX. Returns how many were put."""
+    for error in gateway_responses.GATEWAY_ERRORS:
+        status = {} if error.status is None else {"statusCode": str(error.status)}
+        client.put_gateway_response(
+            restApiId=api_id,
+            responseType=error.response_type,
+            **status,
+            responseParameters=gateway_responses.gateway_response_parameters(error, origin),
+            responseTemplates=gateway_responses.gateway_response_templates(error),
+        )
+    return len(gateway_responses.GATEWAY_ERRORS)
+
+
+def deployment_create(client: Any, *, api_id: str, stage: str) -> None:
+    """Routes and gateway responses take effect in the stage with a deployment."""
     client.create_deployment(
-        restApiId=target.api_id,
-        stageName=target.stage,
-        description="SkyMarshal API: unsigned health check",
+        restApiId=api_id,
+        stageName=stage,
+        description="SkyMarshal API: routes and gateway responses",
     )
 
 
@@ -184,13 +234,26 @@ def usage_plan_ensure(
 
 
 def stage_configure(
-    *, apigateway: Any, lambda_client: Any, api_id: str, function_name: str, stage: str
+    *,
+    apigateway: Any,
+    lambda_client: Any,
+    api_id: str,
+    function_name: str,
+    stage: str,
+    environment: Mapping[str, str],
 ) -> dict[str, Any]:
-    """Routes, throttling and usage plan for the stage; returns what was applied."""
+    """Routes, gateway responses, throttling and usage plan for the stage; ``environment``
+    is the stage's ``environment_variables`` (the app's settings). Returns what was
+    applied."""
+    origin = gateway_responses.gateway_cors_origin(
+        gateway_responses.cors_allowed_origins(environment)
+    )
     function = lambda_client.get_function_configuration(FunctionName=function_name)
     region = function["FunctionArn"].split(":")[3]
     target = StageTarget(api_id, stage, region, function["FunctionArn"], function["Role"])
     routes_apply(apigateway, target)
+    answered = gateway_responses_apply(apigateway, api_id=api_id, origin=origin)
+    deployment_create(apigateway, api_id=api_id, stage=stage)
     stage_throttle_apply(apigateway, api_id=api_id, stage=stage)
     plan_id = usage_plan_ensure(apigateway, api_id=api_id, stage=stage)
     return {
@@ -200,7 +263,16 @@ def stage_configure(
         "throttle": {"rateLimit": RATE_LIMIT, "burstLimit": BURST_LIMIT},
         "usage_plan_id": plan_id,
         "unsigned": [f"GET {HEALTH_PATH}", f"OPTIONS {PROXY_PATH}"],
+        "gateway_responses": answered,
+        "gateway_cors_origin": origin,
     }
+
+
+def stage_environment(stage: str, settings_path: Path | None = None) -> dict[str, str]:
+    """The stage's ``environment_variables`` in zappa_settings.json."""
+    path = settings_path or Path(__file__).resolve().parent.parent / "zappa_settings.json"
+    stages: dict[str, Any] = json.loads(path.read_text())
+    return dict(stages[stage].get("environment_variables", {}))
 
 
 def api_id_of(cloudformation: Any, function_name: str) -> str:
@@ -223,6 +295,7 @@ def zappa_post_deploy(cli: Any) -> None:
         api_id=api_id,
         function_name=cli.lambda_name,
         stage=cli.api_stage,
+        environment=cli.stage_config.get("environment_variables", {}),
     )
     print(f"API Gateway stage configured: {json.dumps(applied)}")
 
@@ -242,6 +315,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         api_id=api_id_of(session.client("cloudformation"), function_name),
         function_name=function_name,
         stage=args.stage,
+        environment=stage_environment(args.stage),
     )
     print(json.dumps(applied, indent=2))
     return 0

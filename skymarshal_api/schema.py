@@ -26,6 +26,7 @@ from skymarshal_api.errors import (
     RateLimited,
     Unauthorized,
 )
+from skymarshal_api.gateway_responses import GATEWAY_ERRORS, GatewayError, gateway_body_render
 from skymarshal_api.serializers import ErrorResponseSerializer
 
 # A real SkyMarshal prompt, and the local runtime's answers to it (buffered and streamed)
@@ -105,6 +106,83 @@ INTERNAL_ERROR_RESPONSE = {
         InternalError(),
     )
 }
+
+
+# API Gateway's own answers (skymarshal_api/gateway_responses.py) that any operation may get,
+# and that a signed operation may get besides.
+GATEWAY_ON_EVERY_OPERATION = (
+    "THROTTLED",
+    "INTEGRATION_FAILURE",
+    "INTEGRATION_TIMEOUT",
+    "DEFAULT_5XX",
+)
+GATEWAY_ON_SIGNED_OPERATIONS = (
+    "MISSING_AUTHENTICATION_TOKEN",
+    "INVALID_SIGNATURE",
+    "EXPIRED_TOKEN",
+    "ACCESS_DENIED",
+)
+EXAMPLE_GATEWAY_TIME = "23/Nov/2026:10:00:00 +0000"
+_ERROR_REF = {"$ref": "#/components/schemas/ErrorResponse"}
+
+
+def gateway_error_example(error: GatewayError) -> dict[str, Any]:
+    """``error``'s body as API Gateway renders it, with fixed sample values."""
+    body = gateway_body_render(
+        error,
+        {
+            "requestId": EXAMPLE_REQUEST_ID,
+            "requestTime": EXAMPLE_GATEWAY_TIME,
+            "error.responseType": error.response_type,
+            "error.messageString": json.dumps(error.aws_message or "Forbidden"),
+        },
+    )
+    return {"value": json.loads(body), "summary": f"{error.error_code} (API Gateway)"}
+
+
+def _gateway_error_document(responses: dict[str, Any], error: GatewayError) -> None:
+    status = str(error.documented_status)
+    response = responses.setdefault(status, {"description": "", "content": {}})
+    line = f"API Gateway's {error.error_code}: {error.message}"
+    response["description"] = f"{response['description']}\n\n{line}".strip()
+    content = response.setdefault("content", {}).setdefault(
+        "application/json", {"schema": _ERROR_REF}
+    )
+    if content.get("schema") != _ERROR_REF:  # health's 503 is its own report
+        content["schema"] = {"oneOf": [content["schema"], _ERROR_REF]}
+    name = "Gateway" + error.response_type.title().replace("_", "")
+    content.setdefault("examples", {})[name] = gateway_error_example(error)
+
+
+def gateway_errors_documented(
+    result: dict[str, Any], generator: Any, request: Any, public: bool
+) -> dict[str, Any]:
+    """drf-spectacular postprocessing hook: what API Gateway answers before the app can
+    (its gateway responses) on every operation, and the table of them on ErrorResponse."""
+    by_type = {error.response_type: error for error in GATEWAY_ERRORS}
+    for path_item in result.get("paths", {}).values():
+        for operation in path_item.values():
+            if not isinstance(operation, dict) or "responses" not in operation:
+                continue
+            types = list(GATEWAY_ON_EVERY_OPERATION)
+            if any(requirement for requirement in operation.get("security", [])):
+                types = list(GATEWAY_ON_SIGNED_OPERATIONS) + types
+            for response_type in types:
+                _gateway_error_document(operation["responses"], by_type[response_type])
+    component = result.get("components", {}).get("schemas", {}).get("ErrorResponse")
+    if component is not None:
+        rows = "\n".join(
+            f"| {e.response_type} | {e.status or 'as API Gateway chose'} | {e.error_code} |"
+            for e in GATEWAY_ERRORS
+        )
+        component["description"] = (
+            f"{component.get('description', '')} API Gateway answers some requests itself "
+            "(they never reach the API) in the same shape, with details.source "
+            "`api_gateway`, details.response_type and details.gateway_message (what API "
+            "Gateway said):\n\n| response type | status | error_code |\n|---|---|---|\n"
+            f"{rows}"
+        )
+    return result
 
 
 def responses_in_status_order(

@@ -4,7 +4,27 @@ from __future__ import annotations
 
 from typing import Any
 
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
+
+# API Gateway's $context.requestTime, the only request time its gateway responses can carry.
+GATEWAY_TIME_PATTERN = r"^[0-9]{2}/[A-Z][a-z]{2}/[0-9]{4}:[0-9]{2}:[0-9]{2}:[0-9]{2} [+-][0-9]{4}$"
+
+
+@extend_schema_field(
+    {
+        "type": "string",
+        "description": (
+            "When the error happened: ISO 8601 UTC with milliseconds "
+            "(2026-11-23T10:00:00.000Z) from the API; in API Gateway's own errors "
+            "(details.source api_gateway) the request's time as API Gateway writes it "
+            "(23/Nov/2026:10:00:00 +0000)."
+        ),
+        "anyOf": [{"format": "date-time"}, {"pattern": GATEWAY_TIME_PATTERN}],
+    }
+)
+class ErrorTimestampField(serializers.CharField):
+    pass
 
 
 class ErrorResponseSerializer(serializers.Serializer[Any]):
@@ -15,7 +35,7 @@ class ErrorResponseSerializer(serializers.Serializer[Any]):
     error_code = serializers.CharField(help_text="Stable machine-readable code, e.g. TIMEOUT.")
     error_message = serializers.CharField(help_text="What went wrong and what to do about it.")
     details = serializers.DictField(allow_null=True, required=False)
-    timestamp = serializers.DateTimeField()
+    timestamp = ErrorTimestampField()
 
 
 class HealthCheckSerializer(serializers.Serializer[Any]):

@@ -154,6 +154,7 @@ SPECTACULAR_SETTINGS = {
     "SERVE_AUTHENTICATION": [],
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
+        "skymarshal_api.schema.gateway_errors_documented",
         "skymarshal_api.schema.responses_in_status_order",
     ],
     "ENUM_NAME_OVERRIDES": {

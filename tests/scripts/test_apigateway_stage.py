@@ -18,8 +18,10 @@ from scripts.apigateway_stage import (
     DAILY_QUOTA,
     RATE_LIMIT,
     stage_configure,
+    stage_environment,
     zappa_post_deploy,
 )
+from skymarshal_api.gateway_responses import GATEWAY_ERRORS
 
 API = "a1b2c3d4e5"
 STAGE = "dev"
@@ -31,6 +33,8 @@ ZAPPA_RESOURCES = [
     {"id": "root0", "path": "/"},
     {"id": "proxy0", "parentId": "root0", "path": "/{proxy+}", "pathPart": "{proxy+}"},
 ]
+ORIGIN = "https://ops.example.com"
+ENVIRONMENT = {"SKYMARSHAL_ENV": "production", "CORS_ALLOWED_ORIGINS": f" {ORIGIN} ,"}
 MINE = {
     "/api": "api1",
     "/api/v1": "v1a",
@@ -113,14 +117,87 @@ def _method(stub: Stubber, resource: str, method: str, auth: str, *, existing: s
     )
 
 
-def _deploy_throttle(stub: Stubber) -> None:
+def _gateway_response(
+    stub: Stubber, response_type: str, status: str | None, headers: dict[str, str], body: str
+) -> None:
+    params: dict[str, Any] = {"restApiId": API, "responseType": response_type}
+    if status is not None:
+        params["statusCode"] = status
+    params["responseParameters"] = {
+        f"gatewayresponse.header.{name}": f"'{value}'" for name, value in headers.items()
+    }
+    params["responseTemplates"] = {"application/json": body}
+    stub.add_response("put_gateway_response", {"responseType": response_type}, params)
+
+
+def _error_body(code: str, message: str) -> str:
+    return (
+        '{"status": "error", "request_id": "$context.requestId", '
+        f'"error_code": "{code}", "error_message": "{message}", '
+        '"details": {"source": "api_gateway", "response_type": "$context.error.responseType", '
+        '"gateway_message": $context.error.messageString}, '
+        '"timestamp": "$context.requestTime"}'
+    )
+
+
+def _cors(origin: str | None) -> dict[str, str]:
+    if origin is None:
+        return {}
+    return {
+        "Access-Control-Allow-Origin": origin,
+        "Access-Control-Expose-Headers": "Retry-After,X-Amzn-RequestId",
+    }
+
+
+# (type, status, error_code, extra headers) for each response type, in the order applied.
+EXPECTED_GATEWAY_RESPONSES: list[tuple[str, str | None, str, dict[str, str]]] = [
+    (
+        "MISSING_AUTHENTICATION_TOKEN",
+        "401",
+        "UNAUTHORIZED",
+        {"WWW-Authenticate": "AWS4-HMAC-SHA256"},
+    ),
+    ("INVALID_SIGNATURE", "403", "INVALID_SIGNATURE", {}),
+    ("EXPIRED_TOKEN", "403", "EXPIRED_TOKEN", {}),
+    ("ACCESS_DENIED", "403", "ACCESS_DENIED", {}),
+    ("INVALID_API_KEY", "403", "INVALID_API_KEY", {}),
+    ("WAF_FILTERED", "403", "WAF_FILTERED", {}),
+    ("UNAUTHORIZED", "401", "UNAUTHORIZED", {"WWW-Authenticate": "AWS4-HMAC-SHA256"}),
+    ("RESOURCE_NOT_FOUND", "404", "NOT_FOUND", {}),
+    ("BAD_REQUEST_PARAMETERS", "400", "INVALID_REQUEST", {}),
+    ("BAD_REQUEST_BODY", "400", "INVALID_REQUEST", {}),
+    ("REQUEST_TOO_LARGE", "413", "PAYLOAD_TOO_LARGE", {}),
+    ("UNSUPPORTED_MEDIA_TYPE", "415", "UNSUPPORTED_MEDIA_TYPE", {}),
+    ("THROTTLED", "429", "THROTTLED", {"Retry-After": "1"}),
+    ("QUOTA_EXCEEDED", "429", "QUOTA_EXCEEDED", {}),
+    ("INTEGRATION_FAILURE", "503", "SERVICE_UNAVAILABLE", {"Retry-After": "2"}),
+    ("INTEGRATION_TIMEOUT", "504", "GATEWAY_TIMEOUT", {}),
+    ("API_CONFIGURATION_ERROR", "502", "GATEWAY_CONFIGURATION_ERROR", {}),
+    ("AUTHORIZER_CONFIGURATION_ERROR", "500", "GATEWAY_CONFIGURATION_ERROR", {}),
+    ("AUTHORIZER_FAILURE", "500", "AUTHORIZER_FAILURE", {}),
+    # No status: on the DEFAULT_* types it would replace every other 4XX/5XX status.
+    ("DEFAULT_4XX", None, "GATEWAY_REJECTED", {}),
+    ("DEFAULT_5XX", None, "GATEWAY_ERROR", {}),
+]
+
+
+def _gateway_responses(stub: Stubber, origin: str | None) -> None:
+    messages = {error.response_type: error.message for error in GATEWAY_ERRORS}
+    for response_type, status, code, extra in EXPECTED_GATEWAY_RESPONSES:
+        headers = {"Content-Type": "application/json", **extra, **_cors(origin)}
+        body = _error_body(code, messages[response_type])
+        _gateway_response(stub, response_type, status, headers, body)
+
+
+def _deploy_throttle(stub: Stubber, origin: str | None = ORIGIN) -> None:
+    _gateway_responses(stub, origin)
     stub.add_response(
         "create_deployment",
         {"id": "dep1"},
         {
             "restApiId": API,
             "stageName": STAGE,
-            "description": "SkyMarshal API: unsigned health check",
+            "description": "SkyMarshal API: routes and gateway responses",
         },
     )
     stub.add_response(
@@ -179,6 +256,7 @@ def test_a_fresh_zappa_api_gets_its_routes_throttle_and_usage_plan(clients: Any)
         api_id=API,
         function_name=FUNCTION,
         stage=STAGE,
+        environment=ENVIRONMENT,
     )
     assert applied["url"] == f"https://{API}.execute-api.us-east-1.amazonaws.com/dev"
     assert applied["usage_plan_id"] == "plan1"
@@ -230,6 +308,7 @@ def test_a_second_run_changes_nothing_but_reasserts_integrations_and_limits(
         api_id=API,
         function_name=FUNCTION,
         stage=STAGE,
+        environment=ENVIRONMENT,
     )
     assert applied["usage_plan_id"] == "plan1"
 
@@ -269,6 +348,7 @@ def test_an_access_error_is_not_mistaken_for_a_missing_method(clients: Any) -> N
             api_id=API,
             function_name=FUNCTION,
             stage=STAGE,
+            environment=ENVIRONMENT,
         )
 
 
@@ -290,10 +370,13 @@ def test_zappa_post_deploy_configures_the_api_zappa_deployed(clients: Any, capsy
     cli = SimpleNamespace(
         lambda_name=FUNCTION,
         api_stage=STAGE,
+        stage_config={"environment_variables": ENVIRONMENT},
         zappa=SimpleNamespace(boto_session=session, get_api_id=lambda name: API),
     )
     zappa_post_deploy(cli)
-    assert f'"api_id": "{API}"' in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert f'"api_id": "{API}"' in out
+    assert f'"gateway_cors_origin": "{ORIGIN}"' in out
 
 
 def test_the_api_is_found_through_zappas_cloudformation_stack() -> None:
@@ -313,3 +396,68 @@ def test_the_api_is_found_through_zappas_cloudformation_stack() -> None:
             {"StackName": FUNCTION, "LogicalResourceId": "Api"},
         )
         assert apigateway_stage.api_id_of(cloudformation, FUNCTION) == API
+
+
+def test_a_stage_that_allows_no_origin_gets_gateway_responses_without_a_cors_grant(
+    clients: Any,
+) -> None:
+    apigateway, gateway, lambda_client, lambda_stub = clients
+    _function(lambda_stub)
+    _resources(gateway, _existing_resources())
+    _method(gateway, "prx1", "ANY", "AWS_IAM", existing="AWS_IAM")
+    _method(gateway, "prx1", "OPTIONS", "NONE", existing="NONE")
+    _resources(gateway, _existing_resources())
+    _method(gateway, "hlt1", "GET", "NONE", existing="NONE")
+    _deploy_throttle(gateway, origin=None)
+    gateway.add_response("get_usage_plans", {"items": []}, {})
+    gateway.add_response("create_usage_plan", {"id": "plan1"})
+    applied = stage_configure(
+        apigateway=apigateway,
+        lambda_client=lambda_client,
+        api_id=API,
+        function_name=FUNCTION,
+        stage="dev",
+        environment=stage_environment("prod"),  # production: CORS_ALLOWED_ORIGINS is ""
+    )
+    assert applied["gateway_cors_origin"] is None
+    assert applied["gateway_responses"] == 21
+
+
+def test_every_response_type_api_gateway_has_is_answered() -> None:
+    model = _client("apigateway").meta.service_model
+    shape = model.operation_model("PutGatewayResponse").input_shape.members["responseType"]
+    assert sorted(shape.enum) == sorted(t for t, *_ in EXPECTED_GATEWAY_RESPONSES)
+    assert [e.response_type for e in GATEWAY_ERRORS] == [t for t, *_ in EXPECTED_GATEWAY_RESPONSES]
+
+
+def test_with_several_origins_the_gateway_names_the_first_and_refuses_a_wildcard() -> None:
+    from skymarshal_api.gateway_responses import cors_allowed_origins, gateway_cors_origin
+
+    several = {"CORS_ALLOWED_ORIGINS": "https://ops.example.com, https://crew.example.com"}
+    assert gateway_cors_origin(cors_allowed_origins(several)) == "https://ops.example.com"
+    for bad in ("*", "ops.example.com", "https://ops.example.com/path"):
+        with pytest.raises(ValueError, match="is not an origin"):
+            gateway_cors_origin([bad])
+
+
+def test_a_bad_origin_stops_the_deploy_before_any_change(clients: Any) -> None:
+    apigateway, _, lambda_client, _ = clients
+    with pytest.raises(ValueError, match="CORS_ALLOWED_ORIGINS"):
+        stage_configure(
+            apigateway=apigateway,
+            lambda_client=lambda_client,
+            api_id=API,
+            function_name=FUNCTION,
+            stage=STAGE,
+            environment={"CORS_ALLOWED_ORIGINS": "*"},
+        )
+
+
+def test_the_stage_environment_is_zappa_settings_environment_variables() -> None:
+    import json
+
+    from scripts.stack import ROOT
+
+    settings = json.loads((ROOT / "zappa_settings.json").read_text())
+    for stage in ("dev", "prod"):
+        assert stage_environment(stage) == settings[stage]["environment_variables"]

@@ -17,6 +17,7 @@ from django.urls import URLPattern, URLResolver, get_resolver
 from rest_framework.views import APIView
 
 from skymarshal_api import errors
+from skymarshal_api.gateway_responses import GATEWAY_ERRORS
 from tests.openapi import (
     OPENAPI_YAML,
     REGENERATE,
@@ -27,9 +28,10 @@ from tests.openapi import (
 )
 
 ERROR_REF = "#/components/schemas/ErrorResponse"
-# Errors that any signed request can get, and that any request at all can get.
+# Errors that any signed request can get, and that any request at all can get (API
+# Gateway's among them: its throttle, a Lambda it could not invoke, a crash, its 29 s).
 AUTHENTICATED_STATUSES = {"401", "403", "429"}
-EVERY_OPERATION_STATUSES = {"500"}
+EVERY_OPERATION_STATUSES = {"429", "500", "502", "503", "504"}
 # Paths served for people, not part of the API's contract.
 HTML_PAGES = {"/api/v1/docs/", "/api/v1/redoc/"}
 
@@ -43,6 +45,8 @@ def _error_codes_by_status() -> dict[int, set[str]]:
     codes: dict[int, set[str]] = {}
     for cls in _subclasses(errors.ApplicationError):
         codes.setdefault(cls.status_code, set()).add(cls.error_code)
+    for gateway_error in GATEWAY_ERRORS:
+        codes.setdefault(gateway_error.documented_status, set()).add(gateway_error.error_code)
     return codes
 
 
