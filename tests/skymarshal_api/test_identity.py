@@ -5,6 +5,8 @@ the IDENTITY_* settings, which refuse what cannot work."""
 from __future__ import annotations
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from skymarshal_api.identity import (
     caller_arn_parse,
@@ -106,6 +108,28 @@ def test_a_session_arn_is_taken_apart() -> None:
         "federated_user",
         "role",
     ]
+
+
+# The alphabet IAM allows in role names (CreateRole) and role session names (AssumeRole).
+_NAME = st.text("abcXYZ019+=,.@_-", min_size=2, max_size=64)
+
+
+@given(role=_NAME, first=_NAME, second=_NAME)
+def test_whatever_the_names_a_session_name_decides_nothing_in_role_mode(
+    role: str, first: str, second: str
+) -> None:
+    """In role mode two sessions of one role have one owner, the role, and a session of
+    another role never has it; in session mode two session names are two owners."""
+
+    def session(role_name: str, name: str) -> str:
+        return f"arn:aws:sts::{ACCOUNT}:assumed-role/{role_name}/{name}"
+
+    owner = owner_identity(session(role, first), mode="role", trusted_session_roles=TRUSTED)
+    assert owner == f"arn:aws:iam::{ACCOUNT}:role/{role}"
+    assert owner == owner_identity(session(role, second), mode="role")
+    assert owner != owner_identity(session(f"{role}x", first), mode="role")
+    in_session_mode = {owner_identity(session(role, n), mode="session") for n in (first, second)}
+    assert len(in_session_mode) == len({first, second})
 
 
 @pytest.mark.parametrize(
