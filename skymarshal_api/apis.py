@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.conf import settings
 from django.http import Http404
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiExample, OpenApiResponse, extend_schema
@@ -105,9 +106,10 @@ class AuthenticatedApi(APIView):
 
     def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
         super().initial(request, *args, **kwargs)
-        principal_arn = principal_of(request).arn
-        request_principal_bind(principal_arn)
-        state = rate_limit_consume(principal_arn=principal_arn, scope=self.rate_limit_scope)
+        principal = principal_of(request)
+        request_principal_bind(principal.verified_arn)
+        # Counted per owner: in IDENTITY_MODE=role, new session names add no allowance.
+        state = rate_limit_consume(principal_arn=principal.arn, scope=self.rate_limit_scope)
         request.rate_limit_headers = state.headers()  # type: ignore[attr-defined]
 
     def finalize_response(
@@ -120,11 +122,21 @@ class AuthenticatedApi(APIView):
 
 
 class IdentityApi(AuthenticatedApi):
-    """Who the API takes the caller to be: a way to check credentials and signing."""
+    """Who the API takes the caller to be: a way to check credentials and signing, and which
+    identity owns the caller's sessions and runs."""
 
     @extend_schema(
         operation_id="identity_get",
         summary="The authenticated caller",
+        description=(
+            "`principal` is the IAM principal whose signature was verified; `owner` is the "
+            "identity that owns the sessions and runs this caller creates, and that every read "
+            "and cancel of them is checked against. Under `identity_mode` `role` (the default) "
+            "a role session is owned by its role, so everyone who can assume the role shares, "
+            "except sessions of roles whose session names AWS sets (IAM Identity Center's "
+            "`AWSReservedSSO_*`), which keep one owner per session; under `session` every "
+            "session is its own owner."
+        ),
         responses={
             200: OpenApiResponse(
                 IdentityResponseSerializer,
@@ -134,11 +146,44 @@ class IdentityApi(AuthenticatedApi):
                         "The development key",
                         value={
                             "principal": "arn:aws:iam::000000000000:user/skymarshal-developer",
+                            "owner": "arn:aws:iam::000000000000:user/skymarshal-developer",
+                            "identity_mode": "role",
                             "account_id": "000000000000",
                             "caller": "AKIASKYMARSHALLOCAL1",
                             "authenticated_by": "sigv4",
                         },
-                    )
+                    ),
+                    OpenApiExample(
+                        "A role session behind API Gateway",
+                        value={
+                            "principal": (
+                                "arn:aws:sts::123456789012:assumed-role/ops-controller/"
+                                "botocore-session-1764650000"
+                            ),
+                            "owner": "arn:aws:iam::123456789012:role/ops-controller",
+                            "identity_mode": "role",
+                            "account_id": "123456789012",
+                            "caller": "AROAEXAMPLEROLEID:botocore-session-1764650000",
+                            "authenticated_by": "api_gateway",
+                        },
+                    ),
+                    OpenApiExample(
+                        "An IAM Identity Center user behind API Gateway",
+                        value={
+                            "principal": (
+                                "arn:aws:sts::123456789012:assumed-role/"
+                                "AWSReservedSSO_OpsController_0123456789abcdef/jane.doe"
+                            ),
+                            "owner": (
+                                "arn:aws:sts::123456789012:assumed-role/"
+                                "AWSReservedSSO_OpsController_0123456789abcdef/jane.doe"
+                            ),
+                            "identity_mode": "role",
+                            "account_id": "123456789012",
+                            "caller": "AROAEXAMPLESSOROLE:jane.doe",
+                            "authenticated_by": "api_gateway",
+                        },
+                    ),
                 ],
             ),
             **AUTHENTICATED_ERRORS,
@@ -150,7 +195,9 @@ class IdentityApi(AuthenticatedApi):
         return Response(
             IdentityResponseSerializer(
                 {
-                    "principal": principal.arn,
+                    "principal": principal.verified_arn,
+                    "owner": principal.arn,
+                    "identity_mode": settings.IDENTITY_MODE,
                     "account_id": principal.account_id,
                     "caller": principal.caller,
                     "authenticated_by": principal.source,

@@ -1,15 +1,18 @@
 """Who is calling: DRF authentication classes, one per AUTH_MODE.
 
 - ``iam`` (production): API Gateway's IAM authorizer verified the caller's signature; the
-  caller is ``requestContext.identity`` of the Lambda event that Zappa puts in the WSGI
-  environ as ``lambda.event``. Nothing a client sends as a header is ever taken as identity.
+  caller is ``requestContext.identity.userArn`` of the Lambda event that Zappa puts in the
+  WSGI environ as ``lambda.event``. Nothing a client sends as a header is ever taken as
+  identity.
 - ``sigv4`` (local stack, tests): this app verifies the signature itself against
   SIGV4_LOCAL_KEYS, as the IAM authorizer would.
 - Staff logged in with a Django account may use the browsable API where
   STAFF_LOGIN_ENABLED (never in production).
 - ``none`` (local only): every request is LOCAL_PRINCIPAL_ARN.
 
-``request.user`` is always a Principal, whichever class authenticated the request.
+``request.user`` is always a Principal, whichever class authenticated the request. For IAM
+principals (``iam`` and ``sigv4``), its ``arn`` is the owner IDENTITY_MODE makes of the
+verified ARN (skymarshal_api/identity.py).
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ from rest_framework.authentication import BaseAuthentication, SessionAuthenticat
 from rest_framework.request import Request
 
 from skymarshal_api.errors import ApplicationError, Unauthorized
+from skymarshal_api.identity import owner_identity
 from skymarshal_api.sigv4 import LocalKey, SignedRequest, local_keys_parse, sigv4_verify
 
 PrincipalSource = Literal["api_gateway", "sigv4", "staff", "local"]
@@ -35,12 +39,20 @@ PrincipalSource = Literal["api_gateway", "sigv4", "staff", "local"]
 
 @dataclass(frozen=True)
 class Principal:
-    """An authenticated caller: an IAM principal's ARN, or a stand-in for one."""
+    """An authenticated caller. ``arn`` is the identity that owns what the caller creates and
+    is checked on every read and cancel (for an IAM principal, what IDENTITY_MODE makes of
+    it; else a stand-in ARN); ``verified_arn`` is the principal whose signature was verified
+    (an assumed role's full session ARN), for the logs and GET /identity."""
 
     arn: str
     source: PrincipalSource
     account_id: str | None = None
     caller: str | None = None
+    verified_arn: str = ""
+
+    def __post_init__(self) -> None:
+        if not self.verified_arn:
+            object.__setattr__(self, "verified_arn", self.arn)
 
     # What DRF's permissions and the browsable API ask of request.user.
     is_authenticated = True
@@ -79,7 +91,8 @@ class ApiGatewayIamAuthentication(BaseAuthentication):
             return None
         return (
             Principal(
-                arn=str(user_arn),
+                arn=_owner(str(user_arn)),
+                verified_arn=str(user_arn),
                 source="api_gateway",
                 account_id=identity.get("accountId"),
                 caller=identity.get("caller"),
@@ -111,7 +124,8 @@ class SigV4Authentication(BaseAuthentication):
         account_id = key.principal_arn.split(":")[4] if key.principal_arn.count(":") >= 5 else None
         return (
             Principal(
-                arn=key.principal_arn,
+                arn=_owner(key.principal_arn),
+                verified_arn=key.principal_arn,
                 source="sigv4",
                 account_id=account_id,
                 caller=key.access_key_id,
@@ -143,6 +157,14 @@ class LocalNoAuthentication(BaseAuthentication):
         if settings.AUTH_MODE != "none":
             return None
         return Principal(arn=settings.LOCAL_PRINCIPAL_ARN, source="local"), None
+
+
+def _owner(verified_arn: str) -> str:
+    return owner_identity(
+        verified_arn,
+        mode=settings.IDENTITY_MODE,
+        trusted_session_roles=settings.IDENTITY_TRUSTED_SESSION_ROLES,
+    )
 
 
 @lru_cache(maxsize=4)

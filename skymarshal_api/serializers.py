@@ -57,7 +57,20 @@ class HealthResponseSerializer(serializers.Serializer[Any]):
 
 
 class IdentityResponseSerializer(serializers.Serializer[Any]):
-    principal = serializers.CharField(help_text="The caller's IAM principal ARN.")
+    principal = serializers.CharField(
+        help_text="The IAM principal ARN whose signature was verified (for a role, the session)."
+    )
+    owner = serializers.CharField(
+        help_text=(
+            "The identity that owns this caller's sessions and runs, checked on every read and "
+            "cancel: under identity_mode role, a role session's role "
+            "(arn:aws:iam::ACCOUNT:role/NAME, without the role's path), unless AWS sets the "
+            "role's session names (IAM Identity Center); else the principal itself."
+        )
+    )
+    identity_mode = serializers.ChoiceField(
+        choices=["role", "session"], help_text="IDENTITY_MODE: what identifies an owner."
+    )
     account_id = serializers.CharField(allow_null=True)
     caller = serializers.CharField(allow_null=True, help_text="Access key id or caller id.")
     authenticated_by = serializers.ChoiceField(

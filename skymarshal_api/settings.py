@@ -23,6 +23,7 @@ from skymarshal_api.environment import (
     env_required,
     env_str,
 )
+from skymarshal_api.identity import IDENTITY_MODES, trusted_session_roles_parse
 from skymarshal_api.tracing import daemon_address
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -286,6 +287,28 @@ LOCAL_PRINCIPAL_ARN = "arn:aws:iam::000000000000:user/skymarshal-local"
 # Staff log in to the browsable API with a Django account (not in production: it has no
 # relational database).
 STAFF_LOGIN_ENABLED = not PRODUCTION
+
+# --- Caller identity: who owns sessions and runs (skymarshal_api/identity.py) -----------
+
+# role: a role session is owned by its role (everyone who can assume it shares), except
+#       sessions of IDENTITY_TRUSTED_SESSION_ROLES, whose names AWS sets (one owner each);
+# session: every session ARN is its own owner (only where trust policies pin session names).
+# IAM users, root and federated users are their own ARN in both.
+if env_str("IDENTITY_MODE") == "source_identity":
+    raise ImproperlyConfigured(
+        "IDENTITY_MODE=source_identity cannot work: API Gateway does not pass the STS source "
+        "identity to the function (requestContext.identity has no such field). Keep "
+        "IDENTITY_MODE=role, or pin session names in the roles' trust policies "
+        "(sts:RoleSessionName, e.g. to ${aws:username}) and list those roles in "
+        "IDENTITY_TRUSTED_SESSION_ROLES (see README.md, Caller identity)"
+    )
+IDENTITY_MODE = env_choice("IDENTITY_MODE", IDENTITY_MODES, "role")
+try:
+    IDENTITY_TRUSTED_SESSION_ROLES = trusted_session_roles_parse(
+        env_list("IDENTITY_TRUSTED_SESSION_ROLES", ("AWSReservedSSO_*",))
+    )
+except ValueError as exc:
+    raise ImproperlyConfigured(str(exc)) from None
 
 # --- Rate limits -------------------------------------------------------------------------
 

@@ -16,18 +16,43 @@ STAGE = "dev"
 ACCOUNT = "123456789012"
 ROLE_ARN = f"arn:aws:sts::{ACCOUNT}:assumed-role/ops-controller/jane"
 OTHER_ROLE_ARN = f"arn:aws:sts::{ACCOUNT}:assumed-role/ops-controller/omar"
+# The owner of both in IDENTITY_MODE=role (the default): their role.
+ROLE_OWNER = f"arn:aws:iam::{ACCOUNT}:role/ops-controller"
+# Each other kind of caller an IAM-authorized method sees.
+IAM_USER_ARN = f"arn:aws:iam::{ACCOUNT}:user/ops/jane"
+ROOT_ARN = f"arn:aws:iam::{ACCOUNT}:root"
+FEDERATED_USER_ARN = f"arn:aws:sts::{ACCOUNT}:federated-user/jane"
+SSO_ROLE = "AWSReservedSSO_OpsController_0123456789abcdef"
+SSO_ARN = f"arn:aws:sts::{ACCOUNT}:assumed-role/{SSO_ROLE}/jane.doe@example.com"
+OTHER_SSO_ARN = f"arn:aws:sts::{ACCOUNT}:assumed-role/{SSO_ROLE}/omar.ali@example.com"
+
+
+def _principal_id(user_arn: str) -> str:
+    """``user`` and ``caller``: the principal's aws:userid (IAM User Guide, global condition
+    keys): an IAM user's unique id, the account for root, ACCOUNT:NAME for a federated
+    user, ROLE_ID:SESSION_NAME for a role session."""
+    resource = user_arn.split(":", 5)[-1]
+    if resource.startswith("user/"):
+        return "AIDAEXAMPLEUSERID"
+    account = user_arn.split(":")[4]
+    if resource == "root":
+        return account
+    if resource.startswith("federated-user/"):
+        return f"{account}:{resource.split('/', 1)[1]}"
+    return f"AROAEXAMPLEID:{user_arn.rsplit('/', 1)[-1]}"
 
 
 def iam_identity(user_arn: str = ROLE_ARN) -> dict[str, Any]:
-    caller = f"AROAEXAMPLEID:{user_arn.rsplit('/', 1)[-1]}"
+    caller = _principal_id(user_arn)
+    long_term = user_arn.split(":", 5)[-1].startswith(("user/", "root"))
     return {
         "cognitoIdentityPoolId": None,
-        "accountId": ACCOUNT,
+        "accountId": user_arn.split(":")[4] if user_arn.count(":") >= 5 else ACCOUNT,
         "cognitoIdentityId": None,
         "caller": caller,
         "sourceIp": "203.0.113.7",
         "principalOrgId": None,
-        "accessKey": "ASIAEXAMPLEACCESSKEY",
+        "accessKey": "AKIAEXAMPLEACCESSKEY" if long_term else "ASIAEXAMPLEACCESSKEY",
         "cognitoAuthenticationType": None,
         "cognitoAuthenticationProvider": None,
         "userArn": user_arn,

@@ -9,8 +9,9 @@ from typing import Any
 from scripts.lambda_invoke import LambdaProcess
 from sessions.models import SessionInteraction, SessionItem, sessions_table_bind
 from tests.deployment.events import (
-    OTHER_ROLE_ARN,
+    ACCOUNT,
     ROLE_ARN,
+    ROLE_OWNER,
     iam_identity,
     response_json,
     rest_event,
@@ -57,19 +58,21 @@ def test_invoke_records_the_gateway_principal_and_the_history_returns_it(
     assert interactions[0]["status"] == "success"
     assert interactions[0]["prompt"] == PROMPT
 
-    # What DynamoDB holds: the interaction and the session belong to the event's userArn.
+    # What DynamoDB holds: the interaction and the session belong to the event's userArn's
+    # owner, which in IDENTITY_MODE=role (the default) is its role.
     sessions_table_bind(table_name=package_table, endpoint_url=dynamodb_local.http_url)
     try:
         records = list(SessionInteraction.query(session_id, SessionInteraction.timestamp > 0))
         owner = SessionItem.get(session_id, 0).owner
     finally:
         sessions_table_bind()
-    assert [record.user_id for record in records] == [ROLE_ARN]
-    assert owner == ROLE_ARN
+    assert [record.user_id for record in records] == [ROLE_OWNER]
+    assert owner == ROLE_OWNER
 
-    # Another principal cannot see it.
+    # Another principal cannot see it, even with the same session name.
+    other_role = f"arn:aws:sts::{ACCOUNT}:assumed-role/finance-analyst/jane"
     foreign = lambda_process.invoke(
-        rest_event("GET", f"/api/v1/sessions/{session_id}", identity=iam_identity(OTHER_ROLE_ARN))
+        rest_event("GET", f"/api/v1/sessions/{session_id}", identity=iam_identity(other_role))
     )
     assert foreign["statusCode"] == 404, foreign
     assert response_json(foreign)["error_code"] == "SESSION_NOT_FOUND"
@@ -80,6 +83,8 @@ def test_identity_reports_the_gateway_caller(lambda_process: LambdaProcess) -> N
     assert result["statusCode"] == 200, result
     assert response_json(result) == {
         "principal": ROLE_ARN,
+        "owner": ROLE_OWNER,
+        "identity_mode": "role",
         "account_id": "123456789012",
         "caller": "AROAEXAMPLEID:jane",
         "authenticated_by": "api_gateway",

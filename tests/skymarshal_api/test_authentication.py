@@ -60,6 +60,8 @@ def test_botocore_sigv4auth_is_accepted(api: Server) -> None:
     assert response.status_code == 200, response.text
     assert response.json() == {
         "principal": DEV_PRINCIPAL,
+        "owner": DEV_PRINCIPAL,
+        "identity_mode": "role",
         "account_id": "000000000000",
         "caller": DEV_KEY,
         "authenticated_by": "sigv4",

@@ -39,10 +39,58 @@ def test_iam_mode_takes_the_caller_from_the_api_gateway_request_context(iam_mode
     assert response.status_code == 200, response.content
     assert response.json() == {
         "principal": ROLE_ARN,
+        "owner": "arn:aws:iam::123456789012:role/ops-controller",
+        "identity_mode": "role",
         "account_id": "123456789012",
         "caller": "AROAEXAMPLE:jane",
         "authenticated_by": "api_gateway",
     }
+
+
+SSO_ARN = (
+    "arn:aws:sts::123456789012:assumed-role/"
+    "AWSReservedSSO_OpsController_0123456789abcdef/jane.doe@example.com"
+)
+
+
+@pytest.mark.parametrize(
+    ("user_arn", "role_owner", "session_owner"),
+    [
+        pytest.param(
+            "arn:aws:iam::123456789012:user/jane",
+            "arn:aws:iam::123456789012:user/jane",
+            "arn:aws:iam::123456789012:user/jane",
+            id="iam-user",
+        ),
+        pytest.param(
+            ROLE_ARN, "arn:aws:iam::123456789012:role/ops-controller", ROLE_ARN, id="assumed-role"
+        ),
+        pytest.param(SSO_ARN, SSO_ARN, SSO_ARN, id="identity-center"),
+        pytest.param(
+            "arn:aws:sts::123456789012:federated-user/jane",
+            "arn:aws:sts::123456789012:federated-user/jane",
+            "arn:aws:sts::123456789012:federated-user/jane",
+            id="federated-user",
+        ),
+        pytest.param(
+            "arn:aws:iam::123456789012:root",
+            "arn:aws:iam::123456789012:root",
+            "arn:aws:iam::123456789012:root",
+            id="root",
+        ),
+    ],
+)
+@pytest.mark.parametrize("mode", ["role", "session"])
+def test_identity_says_which_mode_and_which_owner_for_each_kind_of_caller(
+    iam_mode: Any, mode: str, user_arn: str, role_owner: str, session_owner: str
+) -> None:
+    iam_mode.IDENTITY_MODE = mode
+    response = Client().get("/api/v1/identity", **{"lambda.event": _event({"userArn": user_arn})})
+    assert response.status_code == 200, response.content
+    body = response.json()
+    assert body["principal"] == user_arn
+    assert body["identity_mode"] == mode
+    assert body["owner"] == (role_owner if mode == "role" else session_owner)
 
 
 @pytest.mark.parametrize(
