@@ -52,6 +52,8 @@ from skymarshal_api.errors import (
     InvocationNotFound,
     LengthRequired,
     PayloadTooLarge,
+    RunDispatchFailed,
+    RuntimeAccessDenied,
     RuntimeConnectionFailed,
     RuntimeFailed,
     RuntimeTimeout,
@@ -193,7 +195,21 @@ class InvokeApi(AuthenticatedApi):
             **INTERNAL_ERROR_RESPONSE,
             502: error_response(
                 "CONNECTION_FAILED, RUNTIME_ERROR or INVALID_RUNTIME_RESPONSE: the runtime could "
-                "not be reached, reported an error or answered something unreadable.",
+                "not be reached, reported an error or answered something unreadable; "
+                "RUNTIME_ACCESS_DENIED: the runtime refused this API's credentials (the message "
+                "names the IAM action and resource to grant).",
+                RuntimeAccessDenied(
+                    "The SkyMarshal runtime refused this API's credentials (HTTP 403): grant "
+                    "bedrock-agentcore:InvokeAgentRuntimeWithWebSocketStream on "
+                    "arn:aws:bedrock-agentcore:us-east-1:123456789012:runtime/skymarshal_dev-EXAMPLE123"
+                    " to the API's role.",
+                    details={
+                        "runtime_status": 403,
+                        "action": "bedrock-agentcore:InvokeAgentRuntimeWithWebSocketStream",
+                        "resource": "arn:aws:bedrock-agentcore:us-east-1:123456789012:runtime/"
+                        "skymarshal_dev-EXAMPLE123",
+                    },
+                ),
                 RuntimeConnectionFailed(
                     "Could not connect to the SkyMarshal runtime after 3 attempts.",
                     details={"attempts": 3},
@@ -216,7 +232,8 @@ class InvokeApi(AuthenticatedApi):
                 ),
             ),
             504: error_response(
-                "TIMEOUT: the run passed its deadline (AGENTCORE_DEADLINE_SECONDS).",
+                "TIMEOUT: the run passed its deadline (AGENTCORE_DEADLINE_SECONDS; behind API "
+                "Gateway, REQUEST_HOLD_SECONDS: 25 s).",
                 RuntimeTimeout(
                     "The SkyMarshal runtime did not finish within 300 s.",
                     details={"deadline_seconds": 300.0},
@@ -494,9 +511,11 @@ class InvocationsApi(AuthenticatedApi):
             422: IDEMPOTENCY_KEY_REUSED_RESPONSE,
             **INTERNAL_ERROR_RESPONSE,
             503: error_response(
-                "RUNTIME_UNAVAILABLE (this process holds as many background runs as it can) "
-                "or STORAGE_UNAVAILABLE; retry after Retry-After.",
+                "RUNTIME_UNAVAILABLE (this process holds as many background runs as it can), "
+                "RUN_DISPATCH_FAILED (the worker function could not be invoked; the run was "
+                "ended) or STORAGE_UNAVAILABLE; retry after Retry-After.",
                 RuntimeUnavailable("Too many background runs are in progress; retry later."),
+                RunDispatchFailed(details={"reason": "ResourceNotFoundException"}),
                 StorageUnavailable(
                     "Session storage could not record the interaction; retry after Retry-After."
                 ),

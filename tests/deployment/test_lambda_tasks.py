@@ -1,7 +1,7 @@
 """Background runs on Lambda: POST /api/v1/invocations in the packaged handler sends the run
-as a Zappa asynchronous task (an asynchronous Invoke of the same function, carrying only
-the run's id); a second container of the package runs the task; the run is then read back
-through the handler. The Lambda service itself cannot run here: a local HTTP endpoint
+as a Zappa asynchronous task (an asynchronous Invoke of the worker function, carrying only
+the run's id); a container of the worker's package runs the task; the run is then read back
+through the API's handler. The Lambda service itself cannot run here: a local HTTP endpoint
 stands in for its Invoke API (AWS_ENDPOINT_URL_LAMBDA) and records what was sent."""
 
 from __future__ import annotations
@@ -71,8 +71,9 @@ def _container(
     )
 
 
-def test_a_background_run_is_a_zappa_task_run_by_another_container(
+def test_a_background_run_is_a_zappa_task_run_by_the_worker_function(
     lambda_package_dir: Path,
+    worker_package_dir: Path,
     package_table: str,
     dynamodb_local: Server,
     local_runtime: Server,
@@ -83,7 +84,7 @@ def test_a_background_run_is_a_zappa_task_run_by_another_container(
         lambda_package_dir, dynamodb_local, local_runtime, lambda_service, log_dir / "api.log"
     )
     worker = _container(
-        lambda_package_dir, dynamodb_local, local_runtime, lambda_service, log_dir / "task.log"
+        worker_package_dir, dynamodb_local, local_runtime, lambda_service, log_dir / "task.log"
     )
     try:
         accepted = api.invoke(
@@ -96,9 +97,9 @@ def test_a_background_run_is_a_zappa_task_run_by_another_container(
         request_id = run["request_id"]
         assert run["status"] == "queued"
 
-        # One asynchronous Invoke of this very function, carrying the run's id only.
+        # One asynchronous Invoke of the worker function, carrying the run's id only.
         [sent] = lambda_service.invocations
-        assert sent["path"] == f"/2015-03-31/functions/skymarshal-api-{STAGE}/invocations"
+        assert sent["path"] == f"/2015-03-31/functions/skymarshal-api-{STAGE}-worker/invocations"
         assert sent["type"] == "Event"
         assert sent["signed"]
         assert sent["payload"]["command"] == "zappa.asynchronous.route_lambda_task"
