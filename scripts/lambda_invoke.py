@@ -10,6 +10,18 @@ removes it. The child answers each with one JSON line: ``{"result": …, "second
 ``{"error": "…"}``. The first line the child writes, before any event, is ``{"ready": true,
 "import_seconds": …}`` (the handler module imported).
 
+Opt-in, for the IAM policy test: with ``SKYMARSHAL_AWS_CALLS_FILE`` naming a file, the child
+appends one JSON line there for every AWS call the handler makes: each botocore operation
+(``BaseClient._make_api_call``, which boto3's clients and PynamoDB's both go through) as
+``{"service", "operation", "resources"}``, and the AgentCore runtime's WebSocket handshake,
+a SigV4-signed request that is not a botocore operation, as the operation
+``InvokeAgentRuntimeWithWebSocketStream`` of ``bedrock-agentcore`` (recorded when
+``AgentCoreRuntimeClient.generate_ws_connection`` signs it). ``resources`` holds only the
+parameters that name what the call acts on (table, index, function, runtime, qualifier,
+and each transaction item's kind and table), never an item's content. With
+``SKYMARSHAL_AGENTCORE_WS_STANDIN`` naming a ws:// URL, the signed handshake goes there
+(a local runtime) instead of to AgentCore, which cannot run here.
+
 Standard library only: the child half runs inside the package's interpreter.
 """
 
@@ -45,6 +57,78 @@ class FakeLambdaContext:
         return max(0, int((self._deadline - time.monotonic()) * 1000))
 
 
+# The request parameters that say which resource an AWS call acts on.
+_RESOURCE_PARAMETERS = (
+    "TableName",
+    "IndexName",
+    "FunctionName",
+    "Qualifier",
+    "agentRuntimeId",
+    "agentRuntimeArn",
+    "qualifier",
+)
+
+
+def _call_resources(parameters: dict[str, Any]) -> dict[str, Any]:
+    resources: dict[str, Any] = {
+        name: parameters[name] for name in _RESOURCE_PARAMETERS if name in parameters
+    }
+    if "TransactItems" in parameters:
+        resources["TransactItems"] = [
+            {"kind": kind, "TableName": item.get("TableName")}
+            for entry in parameters["TransactItems"]
+            for kind, item in entry.items()
+        ]
+    return resources
+
+
+def _aws_calls_record(path: str) -> None:
+    """Runs in the child, before the handler is imported: record every AWS call to
+    ``path`` (see the module docstring), then make it as it would have been made."""
+    import threading
+
+    import botocore.client
+    from bedrock_agentcore.runtime import AgentCoreRuntimeClient
+
+    lock = threading.Lock()
+
+    def record(service: str, operation: str, resources: dict[str, Any]) -> None:
+        line = json.dumps({"service": service, "operation": operation, "resources": resources})
+        with lock, open(path, "a", encoding="utf-8") as calls:
+            calls.write(line + "\n")
+
+    # Patched through Any: these are private (botocore) and typed (bedrock-agentcore)
+    # attributes that only this recorder replaces.
+    client_class: Any = botocore.client.BaseClient
+    runtime_client_class: Any = AgentCoreRuntimeClient
+    make_api_call = client_class._make_api_call
+
+    def recorded_api_call(client: Any, operation_name: str, api_params: dict[str, Any]) -> Any:
+        record(client.meta.service_model.service_name, operation_name, _call_resources(api_params))
+        return make_api_call(client, operation_name, api_params)
+
+    generate_ws_connection = runtime_client_class.generate_ws_connection
+
+    def recorded_ws_connection(
+        client: Any,
+        runtime_arn: str,
+        session_id: str | None = None,
+        endpoint_name: str | None = None,
+    ) -> tuple[str, dict[str, str]]:
+        record(
+            "bedrock-agentcore",
+            "InvokeAgentRuntimeWithWebSocketStream",
+            {"agentRuntimeArn": runtime_arn, "qualifier": endpoint_name},
+        )
+        url, headers = generate_ws_connection(
+            client, runtime_arn, session_id=session_id, endpoint_name=endpoint_name
+        )
+        return os.environ.get("SKYMARSHAL_AGENTCORE_WS_STANDIN") or url, headers
+
+    client_class._make_api_call = recorded_api_call
+    runtime_client_class.generate_ws_connection = recorded_ws_connection
+
+
 def _child(package_dir: str) -> None:
     """Runs in the package's interpreter: import the handler, then answer events."""
     out: IO[str] = sys.stdout
@@ -54,6 +138,8 @@ def _child(package_dir: str) -> None:
     os.chdir(package_dir)
     sys.path.insert(0, package_dir)
     started = time.perf_counter()
+    if os.environ.get("SKYMARSHAL_AWS_CALLS_FILE"):
+        _aws_calls_record(os.environ["SKYMARSHAL_AWS_CALLS_FILE"])
     import handler  # the zip's handler.py (Zappa's)
 
     out.write(json.dumps({"ready": True, "import_seconds": time.perf_counter() - started}))
