@@ -69,6 +69,7 @@ MIDDLEWARE = [
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "corsheaders.middleware.CorsMiddleware",
     "skymarshal_api.middleware.ApiSecurityHeadersMiddleware",
+    "skymarshal_api.middleware.HeaderGrammarMiddleware",
     "skymarshal_api.middleware.BodyLimitMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -76,7 +77,7 @@ MIDDLEWARE = [
 ]
 if not PRODUCTION:
     # Staff logins to the browsable API (production has no database to log in against).
-    MIDDLEWARE[6:6] = ["django.contrib.sessions.middleware.SessionMiddleware"]
+    MIDDLEWARE[7:7] = ["django.contrib.sessions.middleware.SessionMiddleware"]
     MIDDLEWARE[-1:-1] = [
         "django.contrib.auth.middleware.AuthenticationMiddleware",
         "django.contrib.messages.middleware.MessageMiddleware",
@@ -154,6 +155,7 @@ SPECTACULAR_SETTINGS = {
     "SERVE_AUTHENTICATION": [],
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
+        "skymarshal_api.schema.header_errors_documented",
         "skymarshal_api.schema.responses_in_status_order",
     ],
     "ENUM_NAME_OVERRIDES": {
