@@ -41,6 +41,12 @@ class Sent:
 
     prompts: set[str] = field(default_factory=set)
     credentials: set[str] = field(default_factory=set)
+    # DJANGO_SECRET_KEYs given to servers other than the suite's own (they key prompt_hmac).
+    secret_keys: set[str] = field(default_factory=set)
+
+    def secret_key_record(self, key: str) -> str:
+        self.secret_keys.add(key)
+        return key
 
     def prompt_record(self, prompt: str) -> None:
         for variant in (prompt, prompt_sanitize(prompt)):
