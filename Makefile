@@ -65,8 +65,9 @@ lint: $(STAMP)
 	$(BIN)/cfn-lint infrastructure/*.yaml
 	$(BIN)/shellcheck scripts/*.sh
 
+# mypy's Django plugin loads the settings: the test environment's, like the tests.
 typecheck: $(STAMP)
-	$(BIN)/mypy
+	SKYMARSHAL_ENV=test $(BIN)/mypy
 
 security: $(STAMP)
 	$(BIN)/bandit -q -ll -c pyproject.toml -r skymarshal_api sessions invocations local_runtime scripts

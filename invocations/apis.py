@@ -4,14 +4,12 @@ background runs of /api/v1/invocations: create, read, wait for, follow and cance
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
 from django.http import StreamingHttpResponse
 from django.urls import reverse
-from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import (
     OpenApiExample,
     OpenApiParameter,
@@ -64,6 +62,13 @@ from skymarshal_api.errors import (
     StorageUnavailable,
     UnsupportedMediaType,
 )
+from skymarshal_api.headers import (
+    IDEMPOTENCY_KEY_PATTERN,
+    LAST_EVENT_ID_PATTERN,
+    InvalidHeader,
+    idempotency_key_parse,
+    last_event_id_parse,
+)
 from skymarshal_api.request_id import request_id_of
 from skymarshal_api.schema import (
     AUTHENTICATED_ERRORS,
@@ -74,15 +79,14 @@ from skymarshal_api.schema import (
     SSE_EVENT_SCHEMA,
     error_response,
 )
-from skymarshal_api.validation import is_uuid4
+from skymarshal_api.validation import UUID4_PATTERN, is_uuid4
 
 IDEMPOTENCY_HEADER = "Idempotency-Key"
-_IDEMPOTENCY_KEY = re.compile(r"[\x21-\x7e]{1,255}")
 _REPLAYED_HEADER = "Idempotent-Replayed"
 
 IDEMPOTENCY_PARAMETER = OpenApiParameter(
     IDEMPOTENCY_HEADER,
-    str,
+    {"type": "string", "pattern": IDEMPOTENCY_KEY_PATTERN, "minLength": 1, "maxLength": 255},
     OpenApiParameter.HEADER,
     description="Makes a retry safe: 1 to 255 printable ASCII characters (a UUID is a good "
     "key). The same key and body within 24 h start nothing new and answer the original.",
@@ -282,15 +286,7 @@ def _event_stream(content: Any) -> StreamingHttpResponse:
 
 def _idempotency_key(request: Request) -> str | None:
     key = request.META.get("HTTP_IDEMPOTENCY_KEY")
-    if key is None:
-        return None
-    if not _IDEMPOTENCY_KEY.fullmatch(key):
-        raise InvalidRequest(
-            f"{IDEMPOTENCY_HEADER} must be 1 to 255 printable ASCII characters without "
-            "spaces (a UUID is a good key).",
-            details={"header": IDEMPOTENCY_HEADER},
-        )
-    return str(key)
+    return None if key is None else idempotency_key_parse(key)
 
 
 def _invocation_request(
@@ -432,16 +428,17 @@ _INVOCATION_ERRORS = {
     ),
     **INTERNAL_ERROR_RESPONSE,
 }
+_UUID4_SCHEMA = {"type": "string", "format": "uuid", "pattern": UUID4_PATTERN}
 _REQUEST_ID = OpenApiParameter(
     "request_id",
-    OpenApiTypes.UUID,
+    _UUID4_SCHEMA,
     OpenApiParameter.PATH,
     description="The invocation's id (the request_id POST /api/v1/invocations answered).",
     examples=[OpenApiExample("The example invocation", EXAMPLE_INVOCATION_ID)],
 )
 _CANCELLABLE_REQUEST_ID = OpenApiParameter(
     "request_id",
-    OpenApiTypes.UUID,
+    _UUID4_SCHEMA,
     OpenApiParameter.PATH,
     description="The invocation's id (the request_id POST /api/v1/invocations answered).",
     examples=[OpenApiExample("A queued invocation", EXAMPLE_CANCELLABLE_ID)],
@@ -495,10 +492,10 @@ class InvocationsApi(AuthenticatedApi):
                         }
                     },
                 ),
-                InvalidRequest(
-                    "Idempotency-Key must be 1 to 255 printable ASCII characters without "
-                    "spaces (a UUID is a good key).",
-                    details={"header": "Idempotency-Key"},
+                InvalidHeader(
+                    "Idempotency-Key",
+                    "must be 1 to 255 printable ASCII characters without spaces (a UUID is a "
+                    "good key).",
                 ),
                 InvalidJson(
                     "The request body is not valid JSON: JSON parse error - Expecting "
@@ -648,9 +645,9 @@ class InvocationEventsApi(AuthenticatedApi):
             InvocationEventsQuerySerializer,
             OpenApiParameter(
                 "Last-Event-ID",
-                int,
+                {"type": "string", "pattern": LAST_EVENT_ID_PATTERN, "example": "7"},
                 OpenApiParameter.HEADER,
-                description="Resume after this event.",
+                description="Resume after this event: its id, 1 to 18 ASCII digits.",
             ),
         ],
         responses={
@@ -662,9 +659,9 @@ class InvocationEventsApi(AuthenticatedApi):
             400: error_response(
                 "INVALID_REQUEST: Last-Event-ID (or last_event_id) is not a number, or follow "
                 "is neither true nor false.",
-                InvalidRequest(
-                    "Last-Event-ID must be the id of an event this stream sent (a number).",
-                    details={"header": "Last-Event-ID"},
+                InvalidHeader(
+                    "Last-Event-ID",
+                    "must be the id of an event this stream sent: 1 to 18 ASCII digits.",
                 ),
             ),
             **_INVOCATION_ERRORS,
@@ -677,12 +674,7 @@ class InvocationEventsApi(AuthenticatedApi):
         after = query.validated_data.get("last_event_id")
         header = request.META.get("HTTP_LAST_EVENT_ID")
         if header is not None:
-            if not header.isdigit() or len(header) > 12:
-                raise InvalidRequest(
-                    "Last-Event-ID must be the id of an event this stream sent (a number).",
-                    details={"header": "Last-Event-ID"},
-                )
-            after = max(after or 0, int(header))
+            after = max(after or 0, last_event_id_parse(header))
         events = invocation_events(
             request_id=request_id,
             principal_arn=principal_of(request).arn,

@@ -117,6 +117,7 @@ def _start(
     ready: Callable[[int], bool],
     log_dir: Path,
     env: Mapping[str, str] | None = None,
+    env_unset: Sequence[str] = (),
     cwd: Path = ROOT,
     timeout: float = 60.0,
 ) -> Server:
@@ -126,7 +127,11 @@ def _start(
     process = subprocess.Popen(
         list(command),
         cwd=cwd,
-        env={**os.environ, **(env or {})},
+        env={
+            name: value
+            for name, value in {**os.environ, **(env or {})}.items()
+            if name not in env_unset
+        },
         stdout=log,
         stderr=subprocess.STDOUT,
         stdin=subprocess.DEVNULL,
@@ -236,6 +241,7 @@ def start_api(
     dev_server: bool = False,
     workers: int = 2,
     threads: int = 64,
+    env_unset: Sequence[str] = (),
 ) -> Server:
     """The API under gunicorn (threads, so SSE streams do not block a worker), or Django's
     development server with ``dev_server``.
@@ -247,7 +253,8 @@ def start_api(
     2 x 64, p50 2.0 s, p95 2.1 s at 24.6 requests/s.
     Keep-alive outlasts a client's pause between requests (gunicorn's default of 2 s
     closed connections that clients pausing 1-3 s were about to reuse: "connection
-    closed" errors)."""
+    closed" errors). ``env_unset``: variables of this process the server must not inherit
+    (a test of the defaults starts one without SKYMARSHAL_ENV)."""
 
     def start(chosen: int) -> Server:
         if dev_server:
@@ -288,6 +295,7 @@ def start_api(
             ready=lambda p: _http_answers(f"http://{HOST}:{p}/api/v1/health", timeout=5),
             log_dir=log_dir,
             env=env,
+            env_unset=env_unset,
         )
 
     return _with_port_retry(start, port)

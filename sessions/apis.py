@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from dataclasses import asdict
 
-from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -27,7 +26,7 @@ from skymarshal_api.schema import (
     INTERNAL_ERROR_RESPONSE,
     error_response,
 )
-from skymarshal_api.validation import session_id_validate
+from skymarshal_api.validation import UUID4_PATTERN, session_id_validate
 
 # The session of the invoke example, as its owner reads it back.
 _EXAMPLE_AT = 1795428000000
@@ -83,7 +82,7 @@ class SessionHistoryApi(AuthenticatedApi):
         parameters=[
             OpenApiParameter(
                 "session_id",
-                OpenApiTypes.UUID,
+                {"type": "string", "format": "uuid", "pattern": UUID4_PATTERN},
                 OpenApiParameter.PATH,
                 description="A canonical UUID v4: the session_id of an invoke response.",
                 examples=[

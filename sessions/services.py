@@ -30,7 +30,7 @@ from sessions.models import (
     SessionInteraction,
     SessionItem,
 )
-from sessions.records import replay_record_encode
+from sessions.records import replay_record_messages
 from skymarshal_api.errors import (
     ApplicationError,
     IdempotencyKeyReused,
@@ -621,13 +621,14 @@ def _record_unsaved(
         "execution_time_ms": execution_time_ms,
         "error_message": error_message,
     }
-    _replay_logger.error(
-        "%s session_id=%s request_id=%s cause=%s",
-        replay_record_encode(record),
-        started.session_id,
-        started.request_id,
-        type(cause).__name__,
-    )
+    for message in replay_record_messages(record):  # more than one for a long record
+        _replay_logger.error(
+            "%s session_id=%s request_id=%s cause=%s",
+            message,
+            started.session_id,
+            started.request_id,
+            type(cause).__name__,
+        )
     metric_count("SessionWriteFailures")
 
 

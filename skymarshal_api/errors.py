@@ -69,6 +69,15 @@ class Forbidden(ApplicationError):
     default_message = "The credentials were not accepted for this request."
 
 
+class SignatureMismatch(Forbidden):
+    """Every signature that does not verify, whatever the reason (the reason is logged)."""
+
+    default_message = (
+        "The signature does not match the request. Sign it with AWS Signature Version 4 "
+        "for service execute-api, with valid credentials, less than 5 minutes ago."
+    )
+
+
 class NotFound(ApplicationError):
     status_code = 404
     error_code = "NOT_FOUND"

@@ -15,14 +15,14 @@ The keys live in a context variable, so every logger's lines carry them, Django'
 botocore's included, and concurrent requests in one process (gunicorn threads) never see
 each other's.
 
-A prompt is never logged: ``prompt_fingerprint`` gives its length and SHA-256 instead, and
+A prompt is never logged: ``prompt_fingerprint`` gives its length and an HMAC keyed by a key
+derived from SECRET_KEY (``prompt_hmac``) instead, and
 its text only where LOG_PROMPTS allows it (never in production). Nothing here logs headers,
 so no Authorization value or session token can reach a line.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import os
@@ -31,6 +31,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from django.conf import settings
+from django.utils.crypto import salted_hmac
 
 from skymarshal_api.timing import instrumentation_timed
 
@@ -107,12 +108,26 @@ def log_keys_clear() -> None:
     _keys.set(None)
 
 
+PROMPT_HMAC_SALT = "skymarshal_api.logs.prompt_hmac"
+
+
+def prompt_hmac(prompt: str) -> str:
+    """HMAC-SHA256 (hex) of the prompt's UTF-8, keyed by a key derived from SECRET_KEY
+    (Django's salted_hmac: SHA-256 of this salt and the secret key). Every process of one
+    deployment shares the secret key, so operators can still tell that two lines are about
+    the same prompt; whoever reads only the logs cannot test guesses of a short,
+    structured prompt (flight, delay, cause) against it, as an unkeyed hash would allow."""
+    data = prompt.encode("utf-8", "surrogatepass")
+    return salted_hmac(PROMPT_HMAC_SALT, data, algorithm="sha256").hexdigest()
+
+
 def prompt_fingerprint(prompt: str) -> dict[str, Any]:
-    """What a log line may say about a prompt: its length and SHA-256 (hex), and its text
-    only when LOG_PROMPTS is on (a local debugging aid; production refuses it)."""
+    """What a log line may say about a prompt: its length and keyed fingerprint
+    (``prompt_hmac``), and its text only when LOG_PROMPTS is on (a local debugging aid;
+    production refuses it)."""
     fingerprint: dict[str, Any] = {
         "prompt_length": len(prompt),
-        "prompt_sha256": hashlib.sha256(prompt.encode()).hexdigest(),
+        "prompt_hmac": prompt_hmac(prompt),
     }
     if settings.LOG_PROMPTS:
         fingerprint["prompt"] = prompt

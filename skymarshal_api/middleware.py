@@ -44,6 +44,25 @@ class BodyLimitMiddleware:
         return self.get_response(request)
 
 
+class HeaderGrammarMiddleware:
+    """400 INVALID_REQUEST naming the header (415 for a charset other than UTF-8) for any
+    header the API reads whose value is outside its grammar (``skymarshal_api.headers``),
+    before any view or authentication reads it."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponseBase]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponseBase:
+        from skymarshal_api.errors import ApplicationError, error_response
+        from skymarshal_api.headers import request_headers_check
+
+        try:
+            request_headers_check(request.META, authorization=settings.AUTH_MODE == "sigv4")
+        except ApplicationError as error:
+            return error_response(request, error)
+        return self.get_response(request)
+
+
 class ApiSecurityHeadersMiddleware:
     """Headers for the API's own responses: nothing may frame, script or cache them. The
     HTML docs pages (Swagger UI, Redoc, the browsable API) keep Django's defaults because

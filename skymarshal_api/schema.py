@@ -21,12 +21,14 @@ from drf_spectacular.utils import OpenApiExample, OpenApiResponse
 
 from skymarshal_api.errors import (
     ApplicationError,
-    Forbidden,
     InternalError,
     RateLimited,
+    SignatureMismatch,
     Unauthorized,
+    UnsupportedMediaType,
 )
 from skymarshal_api.gateway_responses import GATEWAY_ERRORS, GatewayError, gateway_body_render
+from skymarshal_api.headers import InvalidHeader
 from skymarshal_api.serializers import ErrorResponseSerializer
 
 # A real SkyMarshal prompt, and the local runtime's answers to it (buffered and streamed)
@@ -75,18 +77,15 @@ def error_response(description: str, *errors: ApplicationError) -> OpenApiRespon
 # The errors every authenticated operation may answer.
 AUTHENTICATED_ERRORS = {
     401: error_response(
-        "UNAUTHORIZED: the Authorization header is missing or is not an AWS SigV4 "
-        "signature. Sign the request (service execute-api).",
+        "UNAUTHORIZED: the Authorization header is missing. Sign the request with AWS "
+        "SigV4 (service execute-api).",
         Unauthorized("Authentication credentials were not provided."),
     ),
     403: error_response(
         "FORBIDDEN: the signature does not verify (wrong secret, unknown key, X-Amz-Date "
-        "more than 5 minutes off, body changed, session token missing or unsigned).",
-        Forbidden(
-            "The request signature does not match the signature calculated from the request "
-            "(check the secret key, the region and that the request was not changed in "
-            "transit)."
-        ),
+        "more than 5 minutes off, body changed, session token missing or unsigned). The "
+        "message is the same whatever the reason.",
+        SignatureMismatch(),
     ),
     429: error_response(
         "RATE_LIMITED: the caller's requests per window are used up; retry after the "
@@ -259,3 +258,55 @@ class LocalNoAuthScheme(_SameContract):
 
 class StaffSessionScheme(_SameContract):
     target_class = "skymarshal_api.authentication.StaffSessionAuthentication"
+
+
+# Any operation: a header the API reads outside its grammar (skymarshal_api.headers), or a
+# request body declared in a charset other than UTF-8.
+_HEADER_ERRORS = {
+    "400": (
+        "INVALID_REQUEST: a header the API reads is outside its grammar; details.header names it.",
+        InvalidHeader("X-Amz-Date", "must be the signing time as YYYYMMDDTHHMMSSZ (UTC)."),
+    ),
+    "415": (
+        "UNSUPPORTED_MEDIA_TYPE: the body is not JSON in UTF-8.",
+        UnsupportedMediaType(
+            "Request bodies are JSON in UTF-8: send Content-Type: application/json (or "
+            "application/json; charset=utf-8), not charset=latin-1.",
+            details={"header": "Content-Type", "accepted": ["application/json; charset=utf-8"]},
+        ),
+    ),
+}
+
+
+def header_errors_documented(
+    result: dict[str, Any], generator: Any, request: Any, public: bool
+) -> dict[str, Any]:
+    """drf-spectacular postprocessing hook: every operation documents the 400 of a header
+    outside its grammar and the 415 of a body not in UTF-8 (the middleware answers them
+    before any view), as an example beside the operation's own, or as a response."""
+    for path_item in result.get("paths", {}).values():
+        for operation in path_item.values():
+            if not isinstance(operation, dict) or "responses" not in operation:
+                continue
+            for status, (description, error) in _HEADER_ERRORS.items():
+                example = error_example(error)
+                response = operation["responses"].setdefault(
+                    status,
+                    {
+                        "content": {
+                            "application/json": {
+                                "schema": {"$ref": "#/components/schemas/ErrorResponse"},
+                                "examples": {},
+                            }
+                        },
+                        "description": description,
+                    },
+                )
+                content = response.setdefault("content", {}).setdefault("application/json", {})
+                content.setdefault("schema", {"$ref": "#/components/schemas/ErrorResponse"})
+                examples = content.setdefault("examples", {})
+                name = f"{error.error_code}_HEADER"
+                examples.setdefault(
+                    name, {"value": example.value, "summary": f"{error.error_code} (a header)"}
+                )
+    return result

@@ -28,7 +28,11 @@ from skymarshal_api.tracing import daemon_address
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
-SKYMARSHAL_ENV = env_choice("SKYMARSHAL_ENV", ("local", "test", "production"), "local")
+# Secure by default: without an explicit SKYMARSHAL_ENV=local (or test), on Lambda or
+# anywhere else, the app is production and refuses every local default (the development
+# key pair, the development secret key, AUTH_MODE=none, DEBUG). `make run` and the tests
+# set local/test themselves.
+SKYMARSHAL_ENV = env_choice("SKYMARSHAL_ENV", ("local", "test", "production"), "production")
 PRODUCTION = SKYMARSHAL_ENV == "production"
 if os.environ.get("AWS_LAMBDA_FUNCTION_NAME") and not PRODUCTION:
     # The local defaults accept the development key published in README.md.
@@ -43,6 +47,13 @@ SECRET_KEY = (
     if PRODUCTION
     else env_str("DJANGO_SECRET_KEY", _DEV_SECRET_KEY)
 )
+if PRODUCTION and SECRET_KEY == _DEV_SECRET_KEY:
+    raise ImproperlyConfigured(
+        "DJANGO_SECRET_KEY is the development key published in this repository; production "
+        "needs a secret of its own (SKYMARSHAL_ENV=local for a developer's machine)"
+    )
+if PRODUCTION and env_bool("DJANGO_DEBUG", False):
+    raise ImproperlyConfigured("DJANGO_DEBUG is for local use only; production refuses it")
 DEBUG = False if PRODUCTION else env_bool("DJANGO_DEBUG", False)
 
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", () if PRODUCTION else ("127.0.0.1", "localhost"))
@@ -70,6 +81,7 @@ MIDDLEWARE = [
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "corsheaders.middleware.CorsMiddleware",
     "skymarshal_api.middleware.ApiSecurityHeadersMiddleware",
+    "skymarshal_api.middleware.HeaderGrammarMiddleware",
     "skymarshal_api.middleware.BodyLimitMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -77,7 +89,7 @@ MIDDLEWARE = [
 ]
 if not PRODUCTION:
     # Staff logins to the browsable API (production has no database to log in against).
-    MIDDLEWARE[6:6] = ["django.contrib.sessions.middleware.SessionMiddleware"]
+    MIDDLEWARE[7:7] = ["django.contrib.sessions.middleware.SessionMiddleware"]
     MIDDLEWARE[-1:-1] = [
         "django.contrib.auth.middleware.AuthenticationMiddleware",
         "django.contrib.messages.middleware.MessageMiddleware",
@@ -156,6 +168,7 @@ SPECTACULAR_SETTINGS = {
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
         "skymarshal_api.schema.gateway_errors_documented",
+        "skymarshal_api.schema.header_errors_documented",
         "skymarshal_api.schema.responses_in_status_order",
     ],
     "ENUM_NAME_OVERRIDES": {
@@ -282,6 +295,17 @@ SIGV4_LOCAL_KEYS: dict[str, Any] = env_json_object(
         }
     },
 )
+if PRODUCTION and (
+    SIGV4_DEV_ACCESS_KEY_ID in SIGV4_LOCAL_KEYS
+    or any(
+        isinstance(entry, dict) and entry.get("secret") == SIGV4_DEV_SECRET_ACCESS_KEY
+        for entry in SIGV4_LOCAL_KEYS.values()
+    )
+):
+    raise ImproperlyConfigured(
+        "SIGV4_LOCAL_KEYS holds the development key pair published in README.md; production "
+        "refuses it (SKYMARSHAL_ENV=local for a developer's machine)"
+    )
 SIGV4_MAX_CLOCK_SKEW_SECONDS = env_int("SIGV4_MAX_CLOCK_SKEW_SECONDS", 300, minimum=1)
 LOCAL_PRINCIPAL_ARN = "arn:aws:iam::000000000000:user/skymarshal-local"
 # Staff log in to the browsable API with a Django account (not in production: it has no
@@ -357,6 +381,8 @@ if PRODUCTION:
     # API Gateway terminates TLS; every production request arrived over HTTPS.
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
     SECURE_SSL_REDIRECT = True
+    # Load balancers and container platforms probe health over plain HTTP.
+    SECURE_REDIRECT_EXEMPT = [r"^api/v1/health$"]
     SECURE_HSTS_SECONDS = 31536000
     SECURE_HSTS_INCLUDE_SUBDOMAINS = True
     SESSION_COOKIE_SECURE = True

@@ -4,37 +4,38 @@ local stack and the tests, where no API Gateway stands in front of the app.
 The canonical request follows the SigV4 specification for services other than S3 (the
 path normalized, then URI-encoded again; query parameters decoded, re-encoded and sorted;
 header values trimmed), which is what botocore's SigV4Auth, requests-aws4auth and awscurl
-sign. Missing or malformed credentials raise Unauthorized (401); credentials that are
-present but wrong raise Forbidden (403).
+sign. Missing credentials raise Unauthorized (401), signing headers outside their grammar
+InvalidHeader (400, ``skymarshal_api.headers``), and credentials that are present but do
+not verify SignatureMismatch (403), with one message whatever the reason.
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
+import logging
 import posixpath
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
-from typing import Any
+from datetime import datetime
+from typing import Any, NoReturn
 from urllib.parse import quote, unquote_plus
 
-from skymarshal_api.errors import Forbidden, Unauthorized
+from skymarshal_api.errors import SignatureMismatch, Unauthorized
+from skymarshal_api.headers import (
+    SIGNING_HINT,
+    amz_content_sha256_parse,
+    amz_date_parse,
+    amz_security_token_parse,
+    authorization_parse,
+)
+
+logger = logging.getLogger(__name__)
 
 ALGORITHM = "AWS4-HMAC-SHA256"
 SERVICE = "execute-api"
-_AUTHORIZATION = re.compile(
-    r"^AWS4-HMAC-SHA256\s+"
-    r"Credential=(?P<credential>[^,\s]+)\s*,\s*"
-    r"SignedHeaders=(?P<signed_headers>[a-z0-9\-;]+)\s*,\s*"
-    r"Signature=(?P<signature>[0-9a-f]{64})\s*$"
-)
 _AMZ_DATE_FORMAT = "%Y%m%dT%H%M%SZ"
-_SIGNING_HINT = (
-    "Sign the request with AWS Signature Version 4 for service execute-api "
-    "(awscurl --service execute-api, requests-aws4auth or botocore's SigV4Auth)."
-)
 
 
 @dataclass(frozen=True)
@@ -80,68 +81,58 @@ def sigv4_verify(
     max_skew_seconds: int,
 ) -> LocalKey:
     """The key that signed ``request``. Raises Unauthorized when the Authorization header is
-    missing or malformed and Forbidden when the signature cannot be accepted."""
+    missing, InvalidHeader (400) when a signing header is outside its grammar, and
+    SignatureMismatch (403, one message whatever the reason; the reason is logged) when the
+    signature cannot be accepted."""
     authorization = request.headers.get("authorization")
-    if not authorization:
-        raise Unauthorized(f"The Authorization header is missing. {_SIGNING_HINT}")
-    match = _AUTHORIZATION.match(authorization.strip())
-    if match is None:
-        raise Unauthorized(f"The Authorization header is malformed. {_SIGNING_HINT}")
-    credential = match["credential"].split("/")
-    if len(credential) != 5:
-        raise Unauthorized(
-            "The Credential of the Authorization header must be "
-            "ACCESS_KEY_ID/YYYYMMDD/REGION/execute-api/aws4_request."
-        )
-    access_key_id, scope_date, scope_region, scope_service, terminator = credential
-    signed_headers = match["signed_headers"].split(";")
+    if authorization is None:
+        raise Unauthorized(f"The Authorization header is missing. {SIGNING_HINT}")
+    parsed = authorization_parse(authorization)
+    signed_at = amz_date_parse(request.headers.get("x-amz-date", ""))
+    amz_date = signed_at.strftime(_AMZ_DATE_FORMAT)
+    token = request.headers.get("x-amz-security-token")
+    if token is not None:
+        amz_security_token_parse(token)
+    declared_hash = request.headers.get("x-amz-content-sha256")
+    if declared_hash is not None:
+        amz_content_sha256_parse(declared_hash)
+    signed_headers = parsed.signed_headers
 
-    key = keys.get(access_key_id)
+    key = keys.get(parsed.access_key_id)
     if key is None:
-        raise Forbidden("The access key id is not known.")
-    if scope_service != SERVICE or terminator != "aws4_request":
-        raise Forbidden(f"The credential scope must be for service {SERVICE}/aws4_request.")
-    if scope_region != region:
-        raise Forbidden(f"The credential scope region must be {region}; got {scope_region}.")
-
-    amz_date = request.headers.get("x-amz-date", "")
-    try:
-        signed_at = datetime.strptime(amz_date, _AMZ_DATE_FORMAT).replace(tzinfo=UTC)
-    except ValueError:
-        raise Forbidden("The X-Amz-Date header must be present, as YYYYMMDDTHHMMSSZ.") from None
-    if abs((now - signed_at).total_seconds()) > max_skew_seconds:
-        raise Forbidden(
-            f"The signature is not within {max_skew_seconds // 60} minutes of the server's "
-            f"time ({now.strftime(_AMZ_DATE_FORMAT)}); X-Amz-Date was {amz_date}."
-        )
-    if scope_date != amz_date[:8]:
-        raise Forbidden("The credential scope date does not match X-Amz-Date.")
-
+        _reject("unknown access key id")
+    if parsed.service != SERVICE:
+        _reject(f"credential scope for service {parsed.service}, not {SERVICE}")
+    if parsed.region != region:
+        _reject(f"credential scope for region {parsed.region}, not {region}")
+    skew = (now - signed_at).total_seconds()
+    if abs(skew) > max_skew_seconds:
+        _reject(f"X-Amz-Date {skew:+.0f} s from the server's time (at most {max_skew_seconds})")
+    if parsed.date != amz_date[:8]:
+        _reject("credential scope date is not the date of X-Amz-Date")
     for required in ("host", "x-amz-date"):
         if required not in signed_headers:
-            raise Forbidden(f"SignedHeaders must include {required}.")
+            _reject(f"{required} is not a signed header")
     missing = [name for name in signed_headers if name not in request.headers]
     if missing:
-        raise Forbidden(f"Signed headers are missing from the request: {', '.join(missing)}.")
+        _reject(f"signed headers missing from the request: {', '.join(missing)}")
 
-    token = request.headers.get("x-amz-security-token")
     if key.session_token is not None and token is None:
-        raise Forbidden("These credentials are temporary: X-Amz-Security-Token is required.")
+        _reject("temporary credentials without X-Amz-Security-Token")
     if token is not None:
         if "x-amz-security-token" not in signed_headers:
-            raise Forbidden("X-Amz-Security-Token must be among the signed headers.")
+            _reject("X-Amz-Security-Token is not a signed header")
         if key.session_token is None or not hmac.compare_digest(
-            token.encode("utf-8", "surrogateescape"), key.session_token.encode()
+            token.encode(), key.session_token.encode()
         ):
-            raise Forbidden("The security token included in the request is invalid.")
+            _reject("X-Amz-Security-Token is not the key's session token")
 
     body_hash = hashlib.sha256(request.body).hexdigest()
-    declared_hash = request.headers.get("x-amz-content-sha256")
     if declared_hash is not None and declared_hash != body_hash:
-        raise Forbidden("X-Amz-Content-SHA256 does not match the SHA-256 of the request body.")
+        _reject("X-Amz-Content-SHA256 is not the SHA-256 of the body")
 
-    scope = f"{scope_date}/{scope_region}/{scope_service}/{terminator}"
-    signing_key = _signing_key(key.secret, scope_date, scope_region, scope_service)
+    scope = f"{parsed.date}/{parsed.region}/{parsed.service}/aws4_request"
+    signing_key = _signing_key(key.secret, parsed.date, parsed.region, parsed.service)
     headers_block = "".join(
         f"{name}:{_trim(request.headers[name])}\n" for name in sorted(signed_headers)
     )
@@ -160,12 +151,16 @@ def sigv4_verify(
             [ALGORITHM, amz_date, scope, hashlib.sha256(canonical.encode()).hexdigest()]
         )
         expected = hmac.new(signing_key, string_to_sign.encode(), hashlib.sha256).hexdigest()
-        if hmac.compare_digest(expected, match["signature"]):
+        if hmac.compare_digest(expected, parsed.signature):
             return key
-    raise Forbidden(
-        "The request signature does not match the signature calculated from the request "
-        "(check the secret key, the region and that the request was not changed in transit)."
-    )
+    _reject("the signature is not the one calculated from the request")
+
+
+def _reject(reason: str) -> NoReturn:
+    """Every signature failure answers the same (so a caller learns nothing, e.g. which
+    access key ids exist); the reason is for the server's log only."""
+    logger.warning("signature rejected: %s", reason, extra={"reason": reason})
+    raise SignatureMismatch()
 
 
 def canonical_path(raw_path: str) -> str:

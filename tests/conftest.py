@@ -7,7 +7,6 @@ their own through the factories, which stop whatever they started.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import uuid
 from collections.abc import Callable, Iterator
@@ -15,14 +14,21 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from django.conf import LazySettings
+from django.conf import LazySettings, settings
+from django.utils.crypto import salted_hmac
 from hypothesis import settings as hypothesis_settings
 
 from scripts.stack import Server, start_api, start_dynamodb_local, start_local_runtime
 from sessions.models import sessions_table_bind
 from sessions.services import sessions_table_ensure
-from skymarshal_api.logs import JsonFormatter
-from tests.log_audit import SENT, log_files_lines, log_leaks_find, recorders_install, sha256_fields
+from skymarshal_api.logs import PROMPT_HMAC_SALT, JsonFormatter
+from tests.log_audit import (
+    SENT,
+    log_files_lines,
+    log_leaks_find,
+    prompt_hmac_fields,
+    recorders_install,
+)
 
 # Property tests are reproducible: the same examples on every run and every machine.
 hypothesis_settings.register_profile("skymarshal", derandomize=True, deadline=None)
@@ -55,11 +61,22 @@ def no_secret_in_any_log(log_dir: Path) -> Iterator[None]:
     in_process.close()
     leaks = log_leaks_find(log_files_lines(log_dir), SENT)
     assert not leaks, "\n".join(str(leak) for leak in leaks[:20])
-    # The recorder saw the prompts that reached the servers: the hashes the servers
-    # logged include those of prompts it recorded.
-    logged = sha256_fields(log_files_lines(log_dir))
+    # The recorder saw the prompts that reached the servers: the fingerprints the servers
+    # logged (keyed by this process's secret key, or by one the suite gave a server)
+    # include those of prompts it recorded.
+    logged = prompt_hmac_fields(log_files_lines(log_dir))
     if logged:
-        sent = {hashlib.sha256(prompt.encode()).hexdigest() for prompt in SENT.prompts}
+        keys = {settings.SECRET_KEY, *SENT.secret_keys}
+        sent = {
+            salted_hmac(
+                PROMPT_HMAC_SALT,
+                prompt.encode("utf-8", "surrogatepass"),
+                secret=key,
+                algorithm="sha256",
+            ).hexdigest()
+            for prompt in SENT.prompts
+            for key in keys
+        }
         assert logged & sent, "the servers logged prompts that the recorder never saw"
 
 

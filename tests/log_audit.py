@@ -5,7 +5,8 @@ client is recorded (``SentRecorder``): the prompt of a JSON body, the Authorizat
 its Signature, and the session token. The signing helpers record the secret keys they sign
 with. When the suite ends, every server log under ``log_dir`` and the suite's own log
 records (written there too, as JSON lines) are searched for any of them, raw or as JSON
-escapes it, and the suite fails on the first leak (``log_leaks_find``).
+escapes it, and for the plain SHA-256 of any prompt (which would let a reader of the logs
+confirm a guess), and the suite fails on the first leak (``log_leaks_find``).
 
 Values too short or too plain to tell apart from ordinary log text are not searched
 (under 10 characters, or fewer than 4 distinct ones): a prompt of "aaaaaaaaaa" is not
@@ -18,6 +19,7 @@ awscurl runs as a program: the Authorization it sends is not seen.
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 import re
 from collections.abc import Iterable, Iterator, Mapping
@@ -39,11 +41,24 @@ class Sent:
 
     prompts: set[str] = field(default_factory=set)
     credentials: set[str] = field(default_factory=set)
+    # DJANGO_SECRET_KEYs given to servers other than the suite's own (they key prompt_hmac).
+    secret_keys: set[str] = field(default_factory=set)
+
+    def secret_key_record(self, key: str) -> str:
+        self.secret_keys.add(key)
+        return key
 
     def prompt_record(self, prompt: str) -> None:
         for variant in (prompt, prompt_sanitize(prompt)):
             if _searchable(variant) and not _application_word(variant):
                 self.prompts.add(variant)
+
+    def unkeyed_digests(self) -> set[str]:
+        """The plain SHA-256 (hex) of each prompt: a log line holding one lets its reader
+        confirm a guessed prompt, so it is a leak too (the logs key theirs: prompt_hmac)."""
+        return {
+            hashlib.sha256(p.encode("utf-8", "surrogatepass")).hexdigest() for p in self.prompts
+        }
 
     def credential_record(self, value: str) -> None:
         if _searchable(value):
@@ -99,7 +114,7 @@ SENT = Sent()
 class Leak:
     source: str
     line_number: int
-    kind: str  # prompt | credential
+    kind: str  # prompt | credential | unkeyed prompt digest
     value: str
 
     def __str__(self) -> str:
@@ -117,7 +132,11 @@ def log_leaks_find(lines: Iterable[tuple[str, int, str]], sent: Sent) -> list[Le
     Each searched value is indexed by its first characters, so a line is scanned once
     whatever the number of values."""
     index: dict[str, list[tuple[str, str, str]]] = {}
-    for kind, values in (("prompt", sent.prompts), ("credential", sent.credentials)):
+    for kind, values in (
+        ("prompt", sent.prompts),
+        ("credential", sent.credentials),
+        ("unkeyed prompt digest", sent.unkeyed_digests()),
+    ):
         for value in values:
             for variant in _variants(value):
                 index.setdefault(variant[:_ANCHOR], []).append((variant, kind, value))
@@ -142,11 +161,11 @@ def log_files_lines(directory: Path) -> Iterator[tuple[str, int, str]]:
                 yield path.name, number, text
 
 
-def sha256_fields(lines: Iterable[tuple[str, int, str]]) -> set[str]:
-    """Every prompt_sha256 the lines hold (a sign that prompts were there to be found)."""
+def prompt_hmac_fields(lines: Iterable[tuple[str, int, str]]) -> set[str]:
+    """Every prompt_hmac the lines hold (a sign that prompts were there to be found)."""
     found: set[str] = set()
     for _, _, text in lines:
-        found.update(re.findall(r'"prompt_sha256":"([0-9a-f]{64})"', text))
+        found.update(re.findall(r'"prompt_hmac":"([0-9a-f]{64})"', text))
     return found
 
 

@@ -24,6 +24,7 @@ from scripts.package import package_build
 from scripts.stack import ROOT, Server
 from sessions.models import sessions_table_bind
 from sessions.services import sessions_table_ensure
+from tests.log_audit import SENT
 
 STAGE = "dev"
 
@@ -96,7 +97,7 @@ def lambda_environment(dynamodb: Server, runtime: Server) -> dict[str, str]:
         "AWS_SECRET_ACCESS_KEY": "lambda-role-session-secret-example",
         "AWS_SESSION_TOKEN": "lambda-role-session-token-example",
         "AWS_EC2_METADATA_DISABLED": "true",
-        "DJANGO_SECRET_KEY": secrets.token_urlsafe(50),
+        "DJANGO_SECRET_KEY": SENT.secret_key_record(secrets.token_urlsafe(50)),
         "AGENTCORE_MODE": "local",
         "AGENTCORE_WS_URL": runtime.ws_url,
         "DYNAMODB_ENDPOINT_URL": dynamodb.http_url,

@@ -330,11 +330,18 @@ def test_events_without_follow_answer_with_what_is_stored(slow_runs: Runs) -> No
     slow_runs.until_final(accepted["request_id"])
 
 
-def test_a_malformed_last_event_id_is_400(runs: Runs) -> None:
+@pytest.mark.parametrize(
+    "value",
+    # "²" as one byte (0xB2, latin-1): str.isdigit() accepts it, int() does not; then the
+    # same in UTF-8, Arabic-Indic digits, 19 digits, a sign, a space inside.
+    [b"abc", b"\xb2", "²".encode(), "١٢".encode(), b"1" * 19, b"-1", b"+1", b"1 2"],
+)
+def test_a_malformed_last_event_id_is_400(runs: Runs, value: bytes) -> None:
     accepted = _accepted(runs.create({"prompt": PROMPT}))
     url = f"{runs.base}/invocations/{accepted['request_id']}/events"
-    headers = {**botocore_headers("GET", url), "Last-Event-ID": "abc"}
-    assert_error(httpx.get(url, headers=headers, timeout=10), 400, "INVALID_REQUEST")
+    headers: dict[str, str | bytes] = {**botocore_headers("GET", url), "Last-Event-ID": value}
+    body = assert_error(httpx.get(url, headers=headers, timeout=10), 400, "INVALID_REQUEST")
+    assert body["details"] == {"header": "Last-Event-ID"}
     runs.until_final(accepted["request_id"])
 
 

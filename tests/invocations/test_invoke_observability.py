@@ -13,6 +13,7 @@ from typing import Any
 
 import httpx
 
+from skymarshal_api.logs import prompt_hmac
 from tests.invocations.live import (
     LIMITED,
     PROMPT,
@@ -92,10 +93,6 @@ def _assert_json_lines_have_keys(output: Output, request_id: str, principal: str
         assert isinstance(document["_aws"]["Timestamp"], int)
 
 
-def _sha256(text: str) -> str:
-    return hashlib.sha256(text.encode()).hexdigest()
-
-
 def test_a_success_logs_its_keys_times_and_prompt_fingerprint(invoke_stack: Stack) -> None:
     app = invoke_stack.app()
     session_id = new_session_id()
@@ -108,7 +105,9 @@ def test_a_success_logs_its_keys_times_and_prompt_fingerprint(invoke_stack: Stac
     started = output.line("invocation accepted")
     assert started["session_id"] == session_id
     assert started["prompt_length"] == len(PROMPT)
-    assert started["prompt_sha256"] == _sha256(PROMPT)
+    assert started["prompt_hmac"] == prompt_hmac(PROMPT)
+    assert "prompt_sha256" not in started
+    assert hashlib.sha256(PROMPT.encode()).hexdigest() not in json.dumps(output.logs)
     assert started["streaming"] is False
     runtime = output.line("runtime invocation")
     assert runtime["outcome"] == "success"
@@ -127,7 +126,7 @@ def test_a_success_logs_its_keys_times_and_prompt_fingerprint(invoke_stack: Stac
     assert "error_code" not in request
     assert request["streamed"] is False
     assert request["response_bytes"] == len(response.content)
-    assert request["prompt_sha256"] == _sha256(PROMPT)
+    assert request["prompt_hmac"] == prompt_hmac(PROMPT)
     timings = request["timings_ms"]
     assert timings["runtime"] >= runtime["runtime_duration_ms"] - 5
     assert request["duration_ms"] >= timings["persistence"] + timings["runtime"]
@@ -197,7 +196,7 @@ def test_a_400_logs_its_error_code_and_nothing_of_the_body(invoke_stack: Stack) 
         "INVALID_REQUEST",
         "INFO",
     )
-    assert "prompt_sha256" not in request
+    assert "prompt_hmac" not in request
     assert "runtime_outcome" not in request
     assert not any(line["message"] == "invocation accepted" for line in output.logs)
     assert all(short not in json.dumps(line) for line in output.logs + output.emf)

@@ -4,7 +4,11 @@ a replay record, and `sessions_replay_log` restores it once the database is back
 from __future__ import annotations
 
 import io
+import json
 import logging
+import os
+import subprocess
+import sys
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -13,8 +17,13 @@ from typing import Any
 import pytest
 from django.core.management import CommandError, call_command
 
-from scripts.stack import Server, start_dynamodb_local
-from sessions.records import REPLAY_MARKER, replay_record_encode
+from scripts.stack import ROOT, Server, start_dynamodb_local
+from sessions.records import (
+    REPLAY_MARKER,
+    REPLAY_PART_MARKER,
+    replay_record_encode,
+    replay_record_messages,
+)
 from sessions.selectors import session_history_get
 from sessions.services import interaction_begin, interaction_complete, sessions_table_ensure
 
@@ -117,7 +126,7 @@ def test_a_record_of_a_missing_interaction_is_restored_once(
     assert [i.error_message for i in history.interactions] == ["runtime unreachable"]
 
 
-def test_a_record_under_another_secret_key_is_refused(
+def test_a_record_under_another_secret_key_is_reported(
     own_dynamodb: dict[str, Any], tmp_path: Path, settings: Any
 ) -> None:
     record = {"session_id": str(uuid.uuid4()), "timestamp": 1}
@@ -125,5 +134,100 @@ def test_a_record_under_another_secret_key_is_refused(
     settings.SECRET_KEY = "another-secret-key-entirely-0123456789abcdefghijklmnop"
     log_file = tmp_path / "foreign.log"
     log_file.write_text(line + "\n")
-    with pytest.raises(CommandError, match="does not decrypt"):
-        _replay(log_file)
+    errors = io.StringIO()
+    with pytest.raises(CommandError, match=r"1 line\(s\) could not be read .*: line\(s\) 1$"):
+        call_command("sessions_replay_log", str(log_file), stdout=io.StringIO(), stderr=errors)
+    assert "line 1: the replay record does not decrypt" in errors.getvalue()
+
+
+def _record(session_id: str, *, response: dict[str, Any] | None = None) -> dict[str, Any]:
+    return {
+        "version": 1,
+        "session_id": session_id,
+        "timestamp": 1_795_000_000_000,
+        "request_id": str(uuid.uuid4()),
+        "prompt": PROMPT,
+        "user_id": ALICE,
+        "status": "success",
+        "response": response,
+        "execution_time_ms": 40,
+        "error_message": None,
+    }
+
+
+def _json_line(message: str) -> str:
+    return json.dumps({"level": "ERROR", "name": "sessions.replay", "message": message}) + "\n"
+
+
+def test_replay_skips_and_reports_bad_lines_and_reassembles_a_record_split_across_lines(
+    own_dynamodb: dict[str, Any], tmp_path: Path
+) -> None:
+    """A corrupted line, a part whose record never completes and a record larger than one
+    CloudWatch Logs event (256 KB, split across lines when written): the good records are
+    restored, the bad lines reported by number, and the exit status is not zero."""
+    small_session, large_session = str(uuid.uuid4()), str(uuid.uuid4())
+    # About 260 KB of response: its token (about 350 KB) is more than one log event.
+    large_response = {"recommendations": [f"{i:04d} " + "x" * 1300 for i in range(200)]}
+    small = replay_record_messages(_record(small_session))
+    large = replay_record_messages(_record(large_session, response=large_response))
+    orphan = replay_record_messages(_record(str(uuid.uuid4()), response=large_response))
+    assert len(small) == 1
+    assert len(large) >= 2
+    for message in large:
+        assert message.startswith(REPLAY_PART_MARKER)
+        assert len(_json_line(message).encode()) < 256 * 1024  # one CloudWatch Logs event
+    token = small[0].split(" ", 1)[1]
+    corrupted = f"{REPLAY_MARKER} {token[:40]}{'A' if token[40] != 'A' else 'B'}{token[41:]}"
+    lines = [
+        "2026-11-23 10:00:00 INFO an ordinary line",  # 1
+        _json_line(large[0]).rstrip("\n"),  # 2
+        _json_line(corrupted).rstrip("\n"),  # 3: damaged in transit
+        _json_line(small[0]).rstrip("\n"),  # 4
+        "2026-11-23 10:00:02 INFO another ordinary line",  # 5
+        *(_json_line(m).rstrip("\n") for m in large[1:]),  # 6..
+        _json_line(orphan[0]).rstrip("\n"),  # the first part of a record cut short
+    ]
+    orphan_line = len(lines)
+    log_file = tmp_path / "export.jsonl"
+    log_file.write_text("\n".join(lines) + "\n")
+
+    result = _manage_replay(own_dynamodb, log_file)
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "2 records: 2 restored, 0 completed, 0 already present" in result.stdout
+    assert "line 3: the replay record does not decrypt" in result.stderr
+    assert f"line {orphan_line}: part of a replay record whose other" in result.stderr
+    assert f"2 line(s) could not be read and were skipped: line(s) 3, {orphan_line}" in (
+        result.stderr
+    )
+    small_history = session_history_get(
+        session_id=small_session, principal_arn=ALICE, now_ms=1_795_000_000_000
+    )
+    assert small_history.interaction_count == 1
+    [interaction] = session_history_get(
+        session_id=large_session, principal_arn=ALICE, now_ms=1_795_000_000_000
+    ).interactions
+    assert interaction.response == large_response
+
+    again = _manage_replay(own_dynamodb, log_file)  # idempotent; still reports the bad lines
+    assert again.returncode == 1
+    assert "2 records: 0 restored, 0 completed, 2 already present" in again.stdout
+
+
+def _manage_replay(
+    own_dynamodb: dict[str, Any], log_file: Path
+) -> subprocess.CompletedProcess[str]:
+    """``manage.py sessions_replay_log`` as an operator runs it (its exit status)."""
+    return subprocess.run(
+        [sys.executable, "manage.py", "sessions_replay_log", str(log_file)],
+        cwd=ROOT,
+        env={
+            **os.environ,
+            "SKYMARSHAL_ENV": "test",
+            "DYNAMODB_ENDPOINT_URL": own_dynamodb["server"].http_url,
+            "SESSION_TABLE_NAME": "replay-test",
+        },
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )

@@ -12,6 +12,7 @@ import pytest
 import requests
 
 from scripts.stack import ROOT, Server
+from skymarshal_api.errors import SignatureMismatch
 from tests.conftest import ApiFactory
 from tests.signing import (
     DEV_KEY,
@@ -42,6 +43,15 @@ def api(module_api_server_factory: ApiFactory, module_sessions_table: str) -> Se
 
 def _identity(api: Server) -> str:
     return f"{api.http_url}/api/v1/identity"
+
+
+def _assert_signature_rejected(response: httpx.Response | object, api: Server, why: str) -> None:
+    """403 with the one message of every signature failure; the reason only in the log."""
+    message = _assert_rejected(response, 403, "FORBIDDEN")
+    assert message == SignatureMismatch.default_message
+    body = getattr(response, "text")  # noqa: B009
+    assert why not in body
+    assert f"signature rejected: {why}" in api.log_tail(200), api.log_tail(20)
 
 
 def _assert_rejected(response: httpx.Response | object, status: int, code: str) -> str:
@@ -124,7 +134,7 @@ def test_temporary_credentials_with_a_signed_session_token_are_accepted(api: Ser
     assert signed.status_code == 200, signed.text
 
 
-# --- 401: no credentials, or credentials that are not SigV4 -----------------------------
+# --- 401: no credentials; 400: an Authorization that is not SigV4 ------------------------
 
 
 def test_missing_authorization_is_401_with_www_authenticate(api: Server) -> None:
@@ -145,34 +155,46 @@ def test_missing_authorization_is_401_with_www_authenticate(api: Server) -> None
         "SignedHeaders=host, Signature=not-hex",
     ],
 )
-def test_malformed_authorization_is_401(api: Server, authorization: str) -> None:
+def test_malformed_authorization_is_400_naming_the_header(api: Server, authorization: str) -> None:
     response = httpx.get(_identity(api), headers={"Authorization": authorization}, timeout=10)
-    _assert_rejected(response, 401, "UNAUTHORIZED")
+    _assert_rejected(response, 400, "INVALID_REQUEST")
+    assert response.json()["details"] == {"header": "Authorization"}
+
+
+@pytest.mark.parametrize("amz_date", ["2024-01-01T00:00:00Z", "20241301T000000Z", "١٢٣"])
+def test_a_malformed_x_amz_date_is_400_naming_the_header(api: Server, amz_date: str) -> None:
+    headers = botocore_headers("GET", _identity(api))
+    headers["X-Amz-Date"] = amz_date
+    response = httpx.get(
+        _identity(api),
+        headers={k: v.encode("utf-8") for k, v in headers.items()},
+        timeout=10,
+    )
+    _assert_rejected(response, 400, "INVALID_REQUEST")
+    assert response.json()["details"] == {"header": "X-Amz-Date"}
 
 
 # --- 403: credentials present but not acceptable ----------------------------------------
 
 
 def test_wrong_secret_is_403(api: Server) -> None:
-    message = _assert_rejected(
-        botocore_send("GET", _identity(api), secret="not-the-secret"), 403, "FORBIDDEN"
-    )
-    assert "signature does not match" in message
+    response = botocore_send("GET", _identity(api), secret="not-the-secret")
+    _assert_signature_rejected(response, api, "the signature is not the one calculated")
+    assert "signature does not match" in response.json()["error_message"]
 
 
-def test_unknown_access_key_is_403(api: Server) -> None:
-    _assert_rejected(
-        botocore_send("GET", _identity(api), key="AKIAUNKNOWNKEY000000"), 403, "FORBIDDEN"
-    )
+def test_unknown_access_key_is_403_with_the_same_message(api: Server) -> None:
+    unknown = botocore_send("GET", _identity(api), key="AKIAUNKNOWNKEY000000")
+    _assert_signature_rejected(unknown, api, "unknown access key id")
+    wrong = botocore_send("GET", _identity(api), secret="not-the-secret")
+    assert unknown.json()["error_message"] == wrong.json()["error_message"]
 
 
 @pytest.mark.parametrize("minutes", [-6, 6, 60 * 24])
 def test_x_amz_date_outside_five_minutes_is_403(api: Server, minutes: int) -> None:
     at = dt.datetime.now(dt.UTC) + dt.timedelta(minutes=minutes)
-    message = _assert_rejected(
-        botocore_send("GET", _identity(api), at=at.replace(tzinfo=None)), 403, "FORBIDDEN"
-    )
-    assert "within 5 minutes" in message
+    response = botocore_send("GET", _identity(api), at=at.replace(tzinfo=None))
+    _assert_signature_rejected(response, api, "X-Amz-Date")
 
 
 def test_x_amz_date_within_four_minutes_is_accepted(api: Server) -> None:
@@ -185,10 +207,8 @@ def test_credential_scope_date_not_matching_x_amz_date_is_403(api: Server) -> No
     yesterday = (dt.datetime.now(dt.UTC) - dt.timedelta(days=1)).strftime("%Y%m%d")
     today = headers["X-Amz-Date"][:8]
     headers["Authorization"] = headers["Authorization"].replace(f"/{today}/", f"/{yesterday}/")
-    message = _assert_rejected(
-        httpx.get(_identity(api), headers=headers, timeout=10), 403, "FORBIDDEN"
-    )
-    assert "scope date" in message
+    response = httpx.get(_identity(api), headers=headers, timeout=10)
+    _assert_signature_rejected(response, api, "credential scope date")
 
 
 @pytest.mark.parametrize(("region", "service"), [("eu-west-1", "execute-api"), ("us-east-1", "s3")])
@@ -214,8 +234,7 @@ def test_content_sha256_not_matching_the_body_is_403(api: Server) -> None:
     request = aws4auth()(request)
     request.body = b'{"a": 2}'
     response = requests.Session().send(request, timeout=10)
-    message = _assert_rejected(response, 403, "FORBIDDEN")
-    assert "X-Amz-Content-SHA256" in message
+    _assert_signature_rejected(response, api, "X-Amz-Content-SHA256 is not the SHA-256")
 
 
 def test_path_or_query_changed_after_signing_is_403(api: Server) -> None:
@@ -230,21 +249,21 @@ def test_path_or_query_changed_after_signing_is_403(api: Server) -> None:
 
 def test_temporary_credentials_without_their_session_token_are_403(api: Server) -> None:
     response = botocore_send("GET", _identity(api), key=TEMP_KEY, secret=TEMP_SECRET)
-    assert "X-Amz-Security-Token is required" in _assert_rejected(response, 403, "FORBIDDEN")
+    _assert_signature_rejected(response, api, "temporary credentials without")
 
 
 def test_a_session_token_added_after_signing_is_403(api: Server) -> None:
     headers = botocore_headers("GET", _identity(api), key=TEMP_KEY, secret=TEMP_SECRET)
     headers["X-Amz-Security-Token"] = TEMP_TOKEN
     response = httpx.get(_identity(api), headers=headers, timeout=10)
-    assert "must be among the signed headers" in _assert_rejected(response, 403, "FORBIDDEN")
+    _assert_signature_rejected(response, api, "X-Amz-Security-Token is not a signed header")
 
 
 def test_a_wrong_session_token_is_403(api: Server) -> None:
     response = botocore_send(
         "GET", _identity(api), key=TEMP_KEY, secret=TEMP_SECRET, token="forged-token"
     )
-    _assert_rejected(response, 403, "FORBIDDEN")
+    _assert_signature_rejected(response, api, "X-Amz-Security-Token is not the key's")
 
 
 # --- open endpoints (Property 11) --------------------------------------------------------

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -64,22 +65,79 @@ def test_production_refuses_to_start_without(missing: str) -> None:
     ],
 )
 def test_bad_values_are_refused_with_a_message(name: str, value: str, message: str) -> None:
-    result = _load_settings({name: value})
+    result = _load_settings({"SKYMARSHAL_ENV": "local", name: value})
     assert result.returncode != 0
     assert message in result.stderr.splitlines()[-1]
 
 
 def test_dynamodb_endpoint_aws_means_no_endpoint() -> None:
     show = "settings.DYNAMODB_ENDPOINT_URL"
-    assert _load_settings({"DYNAMODB_ENDPOINT_URL": "aws"}, show).stdout.split() == ["None"]
-    assert _load_settings({}, show).stdout.split() == ["http://127.0.0.1:8001"]
+    local = {"SKYMARSHAL_ENV": "local"}
+    assert _load_settings({**local, "DYNAMODB_ENDPOINT_URL": "aws"}, show).stdout.split() == [
+        "None"
+    ]
+    assert _load_settings(local, show).stdout.split() == ["http://127.0.0.1:8001"]
     assert _load_settings(PRODUCTION, show).stdout.split() == ["None"]
 
 
-def test_local_defaults_need_no_environment() -> None:
-    result = _load_settings({})
+def test_local_defaults_need_only_skymarshal_env_local() -> None:
+    result = _load_settings({"SKYMARSHAL_ENV": "local"})
     assert result.returncode == 0, result.stderr
     assert result.stdout.split() == ["skymarshal-sessions", "local", "False"]
+
+
+def test_without_skymarshal_env_the_app_is_production() -> None:
+    result = _load_settings({})
+    assert result.returncode != 0
+    assert "must be set when SKYMARSHAL_ENV=production" in result.stderr.splitlines()[-1]
+    unset = {k: v for k, v in PRODUCTION.items() if k != "SKYMARSHAL_ENV"}
+    shown = _load_settings(unset, "settings.SKYMARSHAL_ENV, settings.AUTH_MODE, settings.DEBUG")
+    assert shown.returncode == 0, shown.stderr
+    assert shown.stdout.split() == ["production", "iam", "False"]
+
+
+DEV_KEYS = json.dumps(
+    {
+        "AKIASKYMARSHALLOCAL1": {
+            "secret": "skymarshal-local-development-secret-key",
+            "principal": "p",
+        }
+    }
+)
+RENAMED_DEV_KEY = json.dumps(
+    {
+        "AKIAOTHERKEY00000001": {
+            "secret": "skymarshal-local-development-secret-key",
+            "principal": "p",
+        }
+    }
+)
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "message"),
+    [
+        ("SIGV4_LOCAL_KEYS", DEV_KEYS, "SIGV4_LOCAL_KEYS holds the development key pair"),
+        ("SIGV4_LOCAL_KEYS", RENAMED_DEV_KEY, "SIGV4_LOCAL_KEYS holds the development key pair"),
+        (
+            "DJANGO_SECRET_KEY",
+            "skymarshal-local-development-only-key-not-for-production-use",
+            "DJANGO_SECRET_KEY is the development key",
+        ),
+        ("AUTH_MODE", "none", "AUTH_MODE=none is for local use only"),
+        ("DJANGO_DEBUG", "true", "DJANGO_DEBUG is for local use only"),
+    ],
+)
+def test_without_skymarshal_env_every_local_default_is_refused(
+    name: str, value: str, message: str
+) -> None:
+    unset = {k: v for k, v in PRODUCTION.items() if k != "SKYMARSHAL_ENV"}
+    result = _load_settings({**unset, "AUTH_MODE": "sigv4", name: value})
+    assert result.returncode != 0
+    assert message in result.stderr.splitlines()[-1]
+    # The same value is accepted where it belongs: on a developer's machine.
+    local = _load_settings({"SKYMARSHAL_ENV": "local", name: value})
+    assert local.returncode == 0, local.stderr
 
 
 def test_production_refuses_auth_mode_none() -> None:
@@ -114,7 +172,9 @@ def test_openapi_schema_validates_without_warnings() -> None:
 
 
 def test_a_lambda_refuses_the_local_defaults() -> None:
-    result = _load_settings({"AWS_LAMBDA_FUNCTION_NAME": "skymarshal-api-dev"})
+    result = _load_settings(
+        {"SKYMARSHAL_ENV": "local", "AWS_LAMBDA_FUNCTION_NAME": "skymarshal-api-dev"}
+    )
     assert result.returncode != 0
     assert "set SKYMARSHAL_ENV=production" in result.stderr.splitlines()[-1]
     assert _load_settings({**PRODUCTION, "AWS_LAMBDA_FUNCTION_NAME": "x"}).returncode == 0
@@ -152,6 +212,6 @@ def test_production_refuses_to_log_prompts() -> None:
 
 
 def test_metrics_dimensions_must_be_a_json_object() -> None:
-    result = _load_settings({"METRICS_DIMENSIONS": '["stage"]'})
+    result = _load_settings({"SKYMARSHAL_ENV": "local", "METRICS_DIMENSIONS": '["stage"]'})
     assert result.returncode != 0
     assert "METRICS_DIMENSIONS must be a JSON object" in result.stderr

@@ -10,7 +10,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from sessions.records import ReplayRecordUnreadable, replay_records_find
+from sessions.records import ReplayLineUnreadable, replay_log_read
 from sessions.services import interaction_replay
 from skymarshal_api.errors import ApplicationError
 
@@ -18,7 +18,8 @@ from skymarshal_api.errors import ApplicationError
 class Command(BaseCommand):
     help = (
         "Restore the interactions logged as SKYMARSHAL_REPLAY records (from a log export, "
-        "plain or JSON lines; - for standard input). Safe to run more than once."
+        "plain or JSON lines; - for standard input). Safe to run more than once. Lines that "
+        "cannot be read are reported at the end and skipped; then the exit status is 1."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
@@ -34,16 +35,25 @@ class Command(BaseCommand):
         except OSError as exc:
             raise CommandError(f"Cannot read {source}: {exc.strerror}") from exc
         outcomes: Counter[str] = Counter()
-        try:
-            for record in replay_records_find(lines):
-                outcomes[interaction_replay(record)] += 1
-        except ReplayRecordUnreadable as exc:
-            raise CommandError(str(exc)) from exc
-        except ApplicationError as exc:
-            raise CommandError(f"{exc.message} (after {sum(outcomes.values())} records)") from exc
+        unreadable: list[ReplayLineUnreadable] = []
+        for found in replay_log_read(lines):
+            if isinstance(found, ReplayLineUnreadable):
+                unreadable.append(found)
+                continue
+            try:
+                outcomes[interaction_replay(found.record)] += 1
+            except ApplicationError as exc:
+                raise CommandError(
+                    f"{exc.message} (line {found.line}, after {sum(outcomes.values())} records)"
+                ) from exc
         self.stdout.write(
-            self.style.SUCCESS(
-                f"{sum(outcomes.values())} records: {outcomes['restored']} restored, "
-                f"{outcomes['completed']} completed, {outcomes['already_present']} already present"
-            )
+            f"{sum(outcomes.values())} records: {outcomes['restored']} restored, "
+            f"{outcomes['completed']} completed, {outcomes['already_present']} already present"
         )
+        if unreadable:
+            for line in sorted(unreadable, key=lambda u: u.line):
+                self.stderr.write(f"line {line.line}: {line.reason}")
+            numbers = ", ".join(str(u.line) for u in sorted(unreadable, key=lambda u: u.line))
+            raise CommandError(
+                f"{len(unreadable)} line(s) could not be read and were skipped: line(s) {numbers}"
+            )
