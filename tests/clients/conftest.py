@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import threading
 import time
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -15,8 +16,11 @@ import pytest
 from botocore.credentials import Credentials
 
 from scripts.stack import Server, start_local_runtime
+from sessions.models import sessions_table_bind
+from sessions.services import sessions_table_ensure
+from skymarshal_api.errors import StorageUnavailable
 from skymarshal_client import Client
-from tests.conftest import _ApiServers, sessions_table_create
+from tests.conftest import _ApiServers
 from tests.log_audit import SENT
 from tests.signing import DEV_KEY, DEV_SECRET
 
@@ -34,7 +38,7 @@ class ClientStack:
 @pytest.fixture(scope="package")
 def client_stack(log_dir: Path, dynamodb_local: Server) -> Iterator[ClientStack]:
     runtime = start_local_runtime("--agent-latency-ms", str(AGENT_LATENCY_MS), log_dir=log_dir)
-    table = sessions_table_create(dynamodb_local, "sessions-client")
+    table = _table_create(dynamodb_local)
     apis = _ApiServers(log_dir, dynamodb_local, runtime)
     try:
         api = apis(SESSION_TABLE_NAME=table, RUN_POLL_SECONDS="0.05")
@@ -42,6 +46,22 @@ def client_stack(log_dir: Path, dynamodb_local: Server) -> Iterator[ClientStack]
     finally:
         apis.stop_all()
         runtime.stop()
+
+
+def _table_create(dynamodb: Server) -> str:
+    """A sessions table of the package's own. On a loaded machine DynamoDB Local may answer
+    CreateTable after botocore's read timeout, and botocore's retry then finds the table
+    created (ResourceInUseException): ensuring it once more sees it exists."""
+    name = f"sessions-client-{uuid.uuid4().hex[:12]}"
+    sessions_table_bind(table_name=name, endpoint_url=dynamodb.http_url)
+    try:
+        try:
+            sessions_table_ensure()
+        except StorageUnavailable:
+            sessions_table_ensure()
+    finally:
+        sessions_table_bind()
+    return name
 
 
 def dev_credentials() -> Credentials:
