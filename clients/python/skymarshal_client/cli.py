@@ -114,7 +114,7 @@ def _client(ctx: typer.Context, **kwargs: Any) -> Client:
 
 
 def _exit_for(error: errors.SkyMarshalError) -> int:
-    if isinstance(error, errors.WaitTimeout | errors.RuntimeTimeout):
+    if isinstance(error, errors.WaitTimeout | errors.RuntimeTimeout | errors.GatewayTimeout):
         return EXIT_TIMED_OUT
     if isinstance(error, errors.RunCancelled):
         return EXIT_CANCELLED

@@ -64,6 +64,18 @@ class Forbidden(SkyMarshalError):
     error_code = "FORBIDDEN"
 
 
+class InvalidSignature(Forbidden):
+    error_code = "INVALID_SIGNATURE"
+
+
+class ExpiredToken(Forbidden):
+    error_code = "EXPIRED_TOKEN"
+
+
+class AccessDenied(Forbidden):
+    error_code = "ACCESS_DENIED"
+
+
 class NotFound(SkyMarshalError):
     error_code = "NOT_FOUND"
 
@@ -120,6 +132,12 @@ class RateLimited(SkyMarshalError):
     error_code = "RATE_LIMITED"
 
 
+class Throttled(RateLimited):
+    """API Gateway's own throttle (the stage, a usage plan or the account), in our shape."""
+
+    error_code = "THROTTLED"
+
+
 class InternalError(SkyMarshalError):
     error_code = "INTERNAL_ERROR"
 
@@ -146,6 +164,24 @@ class RuntimeUnavailable(SkyMarshalError):
 
 class StorageUnavailable(SkyMarshalError):
     error_code = "STORAGE_UNAVAILABLE"
+
+
+class RuntimeAccessDenied(RuntimeFailed):
+    error_code = "RUNTIME_ACCESS_DENIED"
+
+
+class ServiceUnavailable(SkyMarshalError):
+    error_code = "SERVICE_UNAVAILABLE"
+
+
+class RunDispatchFailed(ServiceUnavailable):
+    error_code = "RUN_DISPATCH_FAILED"
+
+
+class GatewayTimeout(SkyMarshalError):
+    """API Gateway's 29 s integration timeout: the run goes on and is recorded."""
+
+    error_code = "GATEWAY_TIMEOUT"
 
 
 class RuntimeTimeout(SkyMarshalError):

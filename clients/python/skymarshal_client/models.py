@@ -63,6 +63,8 @@ class HealthResponse(Model):
 @dataclass(frozen=True)
 class IdentityResponse(Model):
     principal: str = ""
+    owner: str | None = None
+    identity_mode: str | None = None
     account_id: str | None = None
     caller: str | None = None
     authenticated_by: str | None = None
