@@ -33,10 +33,11 @@ help:
 	@echo "make schema - regenerate openapi.yaml from the code (commit it with the change)"
 	@echo "make audit  - pip-audit the locked dependencies (needs the vulnerability service)"
 
-$(STAMP): requirements-dev.lock
+$(STAMP): requirements-dev.lock clients/python/pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check "uv==$(UV_VERSION)"
 	$(BIN)/uv pip sync --quiet --python $(BIN)/python requirements-dev.lock
+	$(BIN)/uv pip install --quiet --python $(BIN)/python --no-deps -e ./clients/python
 	@touch $@
 
 $(NPM_STAMP): package.json package-lock.json
@@ -70,7 +71,7 @@ typecheck: $(STAMP)
 	SKYMARSHAL_ENV=test $(BIN)/mypy
 
 security: $(STAMP)
-	$(BIN)/bandit -q -ll -c pyproject.toml -r skymarshal_api sessions invocations local_runtime scripts
+	$(BIN)/bandit -q -ll -c pyproject.toml -r skymarshal_api sessions invocations local_runtime scripts clients/python/skymarshal_client
 
 # The OpenAPI schema. `make schema` writes it to openapi.yaml; `make schema-check` (part of
 # `make test`) validates it and fails on any drf-spectacular warning. A test fails when

@@ -138,8 +138,13 @@ WHITENOISE_USE_FINDERS = True
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 REST_FRAMEWORK = {
-    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"]
-    + ([] if PRODUCTION else ["rest_framework.renderers.BrowsableAPIRenderer"]),
+    # The browsable API answers requests that ask for HTML, in production too: there the
+    # caller is the IAM principal that signed the request (staff reach it through
+    # `skymarshal proxy`, which signs for the browser); it needs no login and no database.
+    "DEFAULT_RENDERER_CLASSES": [
+        "rest_framework.renderers.JSONRenderer",
+        "rest_framework.renderers.BrowsableAPIRenderer",
+    ],
     "DEFAULT_PARSER_CLASSES": ["skymarshal_api.parsers.SafeJSONParser"],
     "DEFAULT_CONTENT_NEGOTIATION_CLASS": "skymarshal_api.negotiation.JsonFallbackNegotiation",
     "DEFAULT_AUTHENTICATION_CLASSES": [

@@ -56,7 +56,8 @@ def test_the_package_holds_the_handler_and_the_apps_and_nothing_else_of_the_proj
         assert required in names, required
     tops = {name.split("/")[0] for name in names}
     not_runtime = {
-        "tests", "local_runtime", "benchmarks", "scripts", "infrastructure", "node_modules",
+        "tests", "clients", "local_runtime", "benchmarks", "scripts", "infrastructure",
+        "node_modules",
         ".local", ".venv", ".venv-lambda", "manage.py", "README.md", "pyproject.toml",
         "zappa_settings.json", "requirements.lock",
         # development tools and Zappa's own packaging tooling

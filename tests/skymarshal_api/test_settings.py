@@ -180,7 +180,7 @@ def test_a_lambda_refuses_the_local_defaults() -> None:
     assert _load_settings({**PRODUCTION, "AWS_LAMBDA_FUNCTION_NAME": "x"}).returncode == 0
 
 
-def test_production_serves_no_login_and_no_browsable_api() -> None:
+def test_production_serves_no_login_but_the_browsable_api() -> None:
     show = (
         "settings.REST_FRAMEWORK['DEFAULT_RENDERER_CLASSES'], "
         "'SessionMiddleware' in ' '.join(settings.MIDDLEWARE), "
@@ -188,13 +188,71 @@ def test_production_serves_no_login_and_no_browsable_api() -> None:
     )
     result = _load_settings(PRODUCTION, show)
     assert result.returncode == 0, result.stderr
-    assert "BrowsableAPIRenderer" not in result.stdout
+    assert "BrowsableAPIRenderer" in result.stdout
     assert "False" in result.stdout
     login = _load_settings(
         PRODUCTION,
         "__import__('django.urls', fromlist=['x']).resolve('/api-auth/login/')",
     )
     assert "Resolver404" in login.stderr
+
+
+# A request API Gateway authorized, as Zappa hands it to Django: the caller is
+# requestContext.identity of the Lambda event (AUTH_MODE=iam), there is no database and no
+# login; the browsable API renders for it.
+BROWSE_IN_PRODUCTION = """
+import django, json
+django.setup()
+from django.test import Client
+event = {"requestContext": {"identity": {
+    "userArn": "arn:aws:sts::123456789012:assumed-role/Ops/alice",
+    "accountId": "123456789012", "caller": "AROAEXAMPLE:alice"}}}
+client = Client()
+for accept in ("text/html", "application/json"):
+    response = client.get("/api/v1/identity", HTTP_ACCEPT=accept, secure=True,
+                          HTTP_HOST="abc123.execute-api.us-east-1.amazonaws.com",
+                          **{"lambda.event": event})
+    print("RESULT", json.dumps({"status": response.status_code, "type": response["Content-Type"],
+                      "body": response.content.decode()}))
+anonymous = client.get("/api/v1/identity", HTTP_ACCEPT="text/html", secure=True,
+                       HTTP_HOST="abc123.execute-api.us-east-1.amazonaws.com")
+print("RESULT", json.dumps({"status": anonymous.status_code, "type": anonymous["Content-Type"],
+                  "body": anonymous.content.decode()}))
+"""
+
+
+def test_production_renders_the_browsable_api_for_the_iam_principal() -> None:
+    clean = {k: v for k, v in os.environ.items() if not k.startswith(tuple(PRODUCTION))}
+    result = subprocess.run(
+        [sys.executable, "-c", BROWSE_IN_PRODUCTION],
+        cwd=ROOT,
+        env={
+            **clean,
+            "DJANGO_SETTINGS_MODULE": "skymarshal_api.settings",
+            **PRODUCTION,
+            # The rate limiter's table is out of reach here (it lets requests through).
+            "DYNAMODB_ENDPOINT_URL": "http://127.0.0.1:9",
+            "AWS_ACCESS_KEY_ID": "AKIAPLACEHOLDER",
+            "AWS_SECRET_ACCESS_KEY": "placeholder",
+            "DYNAMODB_MAX_RETRY_ATTEMPTS": "0",
+        },
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    lines = [line[7:] for line in result.stdout.splitlines() if line.startswith("RESULT ")]
+    html, as_json, anonymous = (json.loads(line) for line in lines)
+    assert html["status"] == 200, html
+    assert html["type"].startswith("text/html")
+    assert "arn:aws:sts::123456789012:assumed-role/Ops/alice" in html["body"]
+    assert "Log in" not in html["body"]
+    assert as_json["status"] == 200
+    assert json.loads(as_json["body"])["authenticated_by"] == "api_gateway"
+    # Without API Gateway's identity nobody is anybody, in HTML as in JSON.
+    assert anonymous["status"] == 401
+    assert "UNAUTHORIZED" in anonymous["body"]
 
 
 def test_malformed_sigv4_local_keys_fail_the_system_check() -> None:
