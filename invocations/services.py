@@ -17,13 +17,14 @@ from typing import Any
 
 from django.conf import settings
 
+from invocations.run_result import RunResult
 from invocations.runtime_client import (
     RunStats,
     RuntimeRun,
     runtime_run_open,
     runtime_session_stop,
 )
-from invocations.wire import ChunkData, CompleteData
+from invocations.wire import ChunkData
 from sessions.models import IDEMPOTENCY_KEY_PREFIX
 from sessions.run_selectors import (
     RunRecord,
@@ -144,7 +145,7 @@ def _elapsed_ms(started: float) -> int:
 
 def _response(
     started: InteractionStarted,
-    data: CompleteData,
+    data: RunResult,
     run: RuntimeRun,
     *,
     execution_time_ms: int,
@@ -217,7 +218,7 @@ def _record_failure(
 
 def _record_success(
     started: InteractionStarted,
-    data: CompleteData,
+    data: RunResult,
     run: RuntimeRun,
     began: float,
     *,
