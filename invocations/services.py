@@ -12,7 +12,7 @@ import json
 import logging
 import time
 from collections.abc import Generator, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from django.conf import settings
@@ -48,6 +48,7 @@ from sessions.services import (
 )
 from sessions.services import interaction_complete as _interaction_complete
 from skymarshal_api.errors import (
+    RETRYABLE_ERROR_CODES,
     ApplicationError,
     InvalidRuntimeResponse,
     InvocationFinished,
@@ -293,31 +294,62 @@ class Replayed:
     run: RunRecord
 
 
+def _retryable(run: RunRecord) -> bool:
+    """Ended with a failure that an Idempotency-Key does not keep as its answer."""
+    return (
+        not run.active
+        and run.error is not None
+        and run.error.get("error_code") in RETRYABLE_ERROR_CODES
+    )
+
+
+_IDEMPOTENT_ATTEMPTS = 4
+
+
 def _accept(request: InvocationRequest, kind: RunKind) -> InteractionStarted | Replayed:
+    """Record the run (``interaction_begin``), or the original run of a repeated
+    Idempotency-Key; a key whose run failed retryably (RETRYABLE_ERROR_CODES) is taken
+    over by this request, which runs again."""
     fingerprint = prompt_fingerprint(request.prompt)
     request_fields_add(**fingerprint)
-    try:
-        with timed("persistence"):
-            started = interaction_begin(
-                session_id=request.session_id,
-                request_id=request.request_id,
-                prompt=request.prompt,
-                principal_arn=request.principal_arn,
-                kind=kind,
-                on_conflict=request.on_conflict,
-                idempotency=_idempotency_claim(request, kind),
+    claim = _idempotency_claim(request, kind)
+    for _ in range(_IDEMPOTENT_ATTEMPTS):
+        try:
+            with timed("persistence"):
+                started = interaction_begin(
+                    session_id=request.session_id,
+                    request_id=request.request_id,
+                    prompt=request.prompt,
+                    principal_arn=request.principal_arn,
+                    kind=kind,
+                    on_conflict=request.on_conflict,
+                    idempotency=claim,
+                )
+        except IdempotentReplay as replay:
+            if kind == "invoke":
+                run = run_wait_ended(replay.request_id)
+            else:
+                found = run_find(replay.request_id)
+                if found is None:  # pragma: no cover - written in one transaction with the key
+                    raise StorageUnavailable(
+                        "The Idempotency-Key's invocation is missing."
+                    ) from None
+                run = found
+            if claim is not None and _retryable(run):
+                logger.info(
+                    "Idempotency-Key retried after a retryable failure",
+                    extra={"failed_request_id": run.request_id, "kind": kind},
+                )
+                claim = replace(claim, supersedes=run.request_id)
+                continue
+            logger.info(
+                "invocation replayed",
+                extra={"replayed_request_id": replay.request_id, "kind": kind},
             )
-    except IdempotentReplay as replay:
-        logger.info(
-            "invocation replayed",
-            extra={"replayed_request_id": replay.request_id, "kind": kind},
-        )
-        if kind == "invoke":
-            return Replayed(run_wait_ended(replay.request_id))
-        run = run_find(replay.request_id)
-        if run is None:  # pragma: no cover - written in one transaction with the key
-            raise StorageUnavailable("The Idempotency-Key's invocation is missing.") from None
-        return Replayed(run)
+            return Replayed(run)
+        break
+    else:
+        raise StorageUnavailable("The Idempotency-Key kept changing hands; retry.")
     request_session_bind(started.session_id)
     logger.info(
         "invocation accepted",

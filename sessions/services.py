@@ -166,10 +166,11 @@ _replay_logger = logging.getLogger("sessions.replay")
 @dataclass(frozen=True)
 class IdempotencyClaim:
     """An Idempotency-Key, hashed with its principal, and a hash of the request it came
-    with."""
+    with; ``supersedes``, the run whose retryable failure the key may be taken from."""
 
     key_hash: str
     request_hash: str
+    supersedes: str | None = None
 
 
 class IdempotentReplay(Exception):
@@ -362,8 +363,7 @@ def interaction_begin(
                             ttl=datetime.fromtimestamp(timestamp / 1000, UTC)
                             + timedelta(hours=settings.IDEMPOTENCY_TTL_HOURS),
                         ),
-                        condition=IdempotencyRecord.session_id.does_not_exist()
-                        | (IdempotencyRecord.expires_at < timestamp),
+                        condition=_idempotency_condition(idempotency, timestamp),
                     )
                 reasons_order.append("session")
                 _session_update(
@@ -418,6 +418,16 @@ def interaction_begin(
             queued_after=run.after if queue_behind else None,
         )
     raise StorageUnavailable("Could not record the interaction; retry after Retry-After.")
+
+
+def _idempotency_condition(claim: IdempotencyClaim, timestamp: int) -> Any:
+    """The key is free: never used, expired, or held by the failed run it supersedes."""
+    condition = IdempotencyRecord.session_id.does_not_exist() | (
+        IdempotencyRecord.expires_at < timestamp
+    )
+    if claim.supersedes is not None:
+        condition |= IdempotencyRecord.request_id == claim.supersedes
+    return condition
 
 
 def _idempotency_refusal(claim: IdempotencyClaim, kind: RunKind) -> None:
