@@ -47,6 +47,7 @@ _BINDING_SETTINGS = frozenset(
         "DYNAMODB_CONNECT_TIMEOUT_SECONDS",
         "DYNAMODB_READ_TIMEOUT_SECONDS",
         "DYNAMODB_MAX_RETRY_ATTEMPTS",
+        "HEALTH_CHECK_TIMEOUT_SECONDS",
     }
 )
 
@@ -204,6 +205,17 @@ class IdempotencyRecord(_TableModel):
     ttl = TTLAttribute(null=True)
 
 
+class SessionsTableProbe(_TableModel):
+    """The table as the health check sees it: the same binding with the health check's
+    timeouts and no retry, so a DynamoDB that accepts connections and never answers costs
+    one HEALTH_CHECK_TIMEOUT_SECONDS, not the data path's timeouts times its retries."""
+
+    class Meta(_TableMeta):
+        pass
+
+    session_id = UnicodeAttribute(hash_key=True)
+
+
 TABLE_MODELS: tuple[type[Model], ...] = (
     SessionInteraction,
     SessionItem,
@@ -224,7 +236,8 @@ def sessions_table_bind(
     placeholder credentials are used: DynamoDB Local accepts any, and the local stack must
     run without an AWS account.
     """
-    for model in TABLE_MODELS:
+    bound: tuple[type[Model], ...] = (*TABLE_MODELS, SessionsTableProbe)
+    for model in bound:
         meta: Any = model.Meta
         meta.table_name = table_name or settings.SESSION_TABLE_NAME
         meta.region = region or settings.AWS_REGION
@@ -236,6 +249,11 @@ def sessions_table_bind(
             meta.aws_access_key_id = "local"
             meta.aws_secret_access_key = "local"  # noqa: S105 - DynamoDB Local ignores it
         model._connection = None
+    probe: Any = SessionsTableProbe.Meta
+    probe.connect_timeout_seconds = settings.HEALTH_CHECK_TIMEOUT_SECONDS
+    probe.read_timeout_seconds = settings.HEALTH_CHECK_TIMEOUT_SECONDS
+    probe.max_retry_attempts = 0
+    SessionsTableProbe._connection = None
 
 
 def sessions_table_rebind_on_change(*, setting: str, **_: Any) -> None:
