@@ -12,12 +12,15 @@ partition keys ``ratelimit#…``, which no session id (a UUID) can take; they ca
 ``user_id``, so the GSI never sees them, and TTL removes them after their window. Each run
 (one per invocation) has an item under ``run#<request_id>`` (``RunItem``) with its events
 after it (``RunEvent``), and each Idempotency-Key one under ``idempotency#…``
-(``IdempotencyRecord``); none has a ``user_id`` either. One table keeps the deployment to
-one table and one IAM grant.
+(``IdempotencyRecord``); none has a ``user_id`` either. Each run's deadline is also filed
+under ``sweep#<minute>`` (``RunDeadline``) for the sweeper, whose progress is the item
+``sweep#cursor`` (``SweepCursor``). One table keeps the deployment to one table and one IAM
+grant.
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
 from typing import Any
 
@@ -186,6 +189,46 @@ class RunEvent(_TableModel):
     ttl = TTLAttribute(null=True)
 
 
+SWEEP_KEY_PREFIX = "sweep#"
+SWEEP_CURSOR_KEY = "sweep#cursor"
+SWEEP_BUCKET_MS = 60_000
+
+
+class RunDeadline(_TableModel):
+    """A run's deadline, filed under the minute it falls in: the sweeper reads the minutes
+    that have passed (one Query each) to find runs that may be lost, without a Scan of the
+    table. Partition key ``sweep#<epoch minute of the deadline>``; sort key a number drawn
+    from the request id. Written with the run; deleted by the sweeper once the run has
+    ended (TTL removes any left behind)."""
+
+    class Meta(_TableMeta):
+        pass
+
+    session_id = UnicodeAttribute(hash_key=True)  # sweep#<minute>
+    timestamp = NumberAttribute(range_key=True)
+    request_id = UnicodeAttribute()
+    deadline_at = NumberAttribute()
+    ttl = TTLAttribute(null=True)
+
+
+def run_deadline_key(request_id: str, deadline_at: int) -> tuple[str, int]:
+    """The RunDeadline key of a run: its deadline's minute, and 120 bits of the SHA-256 of
+    its request id (a Number holds 38 digits)."""
+    digest = hashlib.sha256(request_id.encode()).hexdigest()
+    return f"{SWEEP_KEY_PREFIX}{deadline_at // SWEEP_BUCKET_MS}", int(digest[:30], 16)
+
+
+class SweepCursor(_TableModel):
+    """The first minute of deadlines the sweeper has not finished (``sweep#cursor``)."""
+
+    class Meta(_TableMeta):
+        pass
+
+    session_id = UnicodeAttribute(hash_key=True)
+    timestamp = NumberAttribute(range_key=True, default=0)
+    minute = NumberAttribute()
+
+
 IDEMPOTENCY_KEY_PREFIX = "idempotency#"
 
 
@@ -223,6 +266,8 @@ TABLE_MODELS: tuple[type[Model], ...] = (
     RunItem,
     RunEvent,
     IdempotencyRecord,
+    RunDeadline,
+    SweepCursor,
 )
 
 

@@ -45,5 +45,10 @@ class Command(BaseCommand):
             self.style.SUCCESS(
                 f"{sum(outcomes.values())} records: {outcomes['restored']} restored, "
                 f"{outcomes['completed']} completed, {outcomes['already_present']} already present"
+                + (
+                    f", {outcomes['superseded']} replaced a lost run's record"
+                    if outcomes["superseded"]
+                    else ""
+                )
             )
         )
