@@ -69,7 +69,7 @@ def test_a_run_goes_on_while_dynamodb_is_frozen_and_stores_every_event_after(
     own_dynamodb: Server, log_dir: Path
 ) -> None:
     table = sessions_table_create(own_dynamodb, "sessions-faults")
-    runtime = start_local_runtime("--agent-latency-ms", "700", log_dir=log_dir)
+    runtime = start_local_runtime("--agent-latency-ms", "2000", log_dir=log_dir)  # ~14 s
     apis = _ApiServers(log_dir, own_dynamodb, runtime)
     try:
         api = apis(
