@@ -8,7 +8,11 @@ they are given twice). Local mode: ``AGENTCORE_WS_URL`` with the
 runtime session id.
 
 Contract: one ``invoke`` message out; ``chunk`` messages, then one ``complete`` or one
-``error`` in. Every failure becomes one of our errors:
+``error`` in. The reader is tolerant: a ``complete`` message as design.md writes it (no
+``final_decision``, no phases) is completed from the assessment and the chunks
+(invocations/run_result.py); a message of an unknown type is skipped, logged and counted
+(metric RuntimeMessagesSkipped); whatever follows the terminal message is never read.
+Every failure becomes one of our errors:
 
 =====================================  =========================================
 could not connect (after 2 retries)     RuntimeConnectionFailed (502)
@@ -16,7 +20,7 @@ handshake refused (HTTP 401 or 403)     RuntimeAccessDenied (502), not retried
 busy / throttled (HTTP 429 or 503)      RuntimeUnavailable (503, Retry-After)
 connection lost mid-stream              RuntimeConnectionFailed (502)
 an ``error`` message                    RuntimeFailed (502 RUNTIME_ERROR)
-malformed or oversize message           InvalidRuntimeResponse (502)
+malformed, binary or oversize message   InvalidRuntimeResponse (502)
 overall deadline passed                 RuntimeTimeout (504)
 =====================================  =========================================
 
@@ -45,15 +49,17 @@ from websockets.exceptions import (
 )
 from websockets.sync.client import ClientConnection, connect
 
+from invocations.run_result import RunResult, run_result_resolve
 from invocations.wire import (
+    KNOWN_TYPES,
     ChunkData,
     ChunkMessage,
-    CompleteData,
     CompleteMessage,
     ErrorMessage,
     InvokeMessage,
     InvokePayload,
     RuntimeMessage,
+    UnknownMessage,
 )
 from skymarshal_api.errors import (
     InvalidRuntimeResponse,
@@ -76,6 +82,9 @@ _BUSY_STATUSES = frozenset({429, 503})
 _DENIED_STATUSES = frozenset({401, 403})
 _MAX_RUNTIME_MESSAGE = 500
 _ABORT_CLOSE_TIMEOUT = 0.5
+# The agents whose last result a run keeps to derive what a complete message leaves out.
+_MAX_AGENTS_KEPT = 64
+_MAX_LOGGED_TYPE = 64
 
 
 @dataclass(frozen=True)
@@ -89,6 +98,7 @@ class RunStats:
     connect_attempts: int = 0
     first_chunk_ms: float | None = None
     chunks: int = 0
+    skipped: int = 0
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -183,6 +193,8 @@ class RuntimeRun:
         self._seconds = seconds
         self.stats = stats
         self._started = time.monotonic()
+        # Each agent's last chunk with a result, by agent name.
+        self._agent_chunks: dict[str, ChunkData] = {}
 
     def __enter__(self) -> RuntimeRun:
         return self
@@ -203,8 +215,8 @@ class RuntimeRun:
 
     def chunks_then_complete(
         self, *, idle_seconds: float | None = None
-    ) -> Iterator[ChunkData | CompleteData | None]:
-        """Each chunk's data, then the complete message's data; raises our errors. With
+    ) -> Iterator[ChunkData | RunResult | None]:
+        """Each chunk's data, then the run's result; raises our errors. With
         ``idle_seconds``, ``None`` is yielded whenever the runtime has been silent that
         long (a streaming caller sends a heartbeat then)."""
         try:
@@ -216,10 +228,14 @@ class RuntimeRun:
                     self.stats.chunks += 1
                     if self.stats.first_chunk_ms is None:
                         self.stats.first_chunk_ms = (time.monotonic() - self._started) * 1000
+                    self._agent_chunk_keep(message.data)
                     yield message.data
                 elif isinstance(message, CompleteMessage):
-                    yield message.data
+                    # Nothing after the terminal message is read: the socket is closed.
+                    yield run_result_resolve(message.data, self._agent_chunks)
                     return
+                elif isinstance(message, UnknownMessage):
+                    self._skip(message)
                 else:
                     # The runtime's code and message reach the caller; its details (which
                     # may hold an agent's internals) only the log.
@@ -237,16 +253,29 @@ class RuntimeRun:
         finally:
             self.close()
 
-    def complete(self) -> CompleteData:
+    def _agent_chunk_keep(self, chunk: ChunkData) -> None:
+        if not chunk.partial_result:
+            return
+        if chunk.agent in self._agent_chunks or len(self._agent_chunks) < _MAX_AGENTS_KEPT:
+            self._agent_chunks[chunk.agent] = chunk
+
+    def _skip(self, message: UnknownMessage) -> None:
+        self.stats.skipped += 1
+        logger.warning(
+            "Skipped a runtime message of unknown type %r", message.type[:_MAX_LOGGED_TYPE]
+        )
+        metric_count("RuntimeMessagesSkipped")
+
+    def complete(self) -> RunResult:
         """Read the whole run and return its result (the buffered call)."""
         for event in self.chunks_then_complete():
-            if isinstance(event, CompleteData):  # chunks are not needed here
+            if isinstance(event, RunResult):  # chunks are not needed here
                 return event
         raise InvalidRuntimeResponse("The runtime ended the run without a complete message.")
 
     def _receive(
         self, idle_seconds: float | None = None
-    ) -> ChunkMessage | CompleteMessage | ErrorMessage | None:
+    ) -> ChunkMessage | CompleteMessage | ErrorMessage | UnknownMessage | None:
         while True:
             remaining = self._deadline - time.monotonic()
             if remaining <= 0:
@@ -290,10 +319,21 @@ def _reject_constant(name: str) -> None:
     raise ValueError(f"{name} is not JSON")
 
 
-def _parse(raw: str | bytes) -> ChunkMessage | CompleteMessage | ErrorMessage:
+def _parse(raw: str | bytes) -> ChunkMessage | CompleteMessage | ErrorMessage | UnknownMessage:
+    if not isinstance(raw, str):
+        raise InvalidRuntimeResponse(
+            "The runtime sent a binary frame; its protocol is JSON in text frames.",
+            details={"problem": "binary_frame"},
+        )
     try:
         # NaN and Infinity are not JSON: they would break the response and the record.
         document = json.loads(raw, parse_constant=_reject_constant)
+        if (
+            isinstance(document, dict)
+            and isinstance(document.get("type"), str)
+            and document["type"] not in KNOWN_TYPES
+        ):
+            return UnknownMessage.model_validate(document)
         return RuntimeMessage.model_validate({"message": document}).message
     except (ValueError, ValidationError, RecursionError) as exc:
         raise InvalidRuntimeResponse(

@@ -12,18 +12,19 @@ import json
 import logging
 import time
 from collections.abc import Generator, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from django.conf import settings
 
+from invocations.run_result import RunResult
 from invocations.runtime_client import (
     RunStats,
     RuntimeRun,
     runtime_run_open,
     runtime_session_stop,
 )
-from invocations.wire import ChunkData, CompleteData
+from invocations.wire import ChunkData
 from sessions.models import IDEMPOTENCY_KEY_PREFIX
 from sessions.run_selectors import (
     RunRecord,
@@ -47,6 +48,7 @@ from sessions.services import (
 )
 from sessions.services import interaction_complete as _interaction_complete
 from skymarshal_api.errors import (
+    RETRYABLE_ERROR_CODES,
     ApplicationError,
     InvalidRuntimeResponse,
     InvocationFinished,
@@ -86,19 +88,61 @@ def _json(data: dict[str, Any]) -> str:
     return json.dumps(data, separators=(",", ":"), ensure_ascii=False)
 
 
+_EVENT_RETRY_PAUSES = (0.1, 0.4)
+_MAX_PENDING_EVENTS = 32
+_MAX_PENDING_BYTES = 4 * 1024 * 1024
+
+
 class RunEventLog:
     """Numbers a background run's events (1, 2, …: the SSE ids) and stores them as they
-    arrive; the last one is stored with the run's outcome, in the same transaction."""
+    arrive, in order; the last one is stored with the run's outcome, in the same
+    transaction. An event that cannot be stored, even after retries, is kept and stored
+    before the next one: the run goes on. Only when too many are waiting does ``append``
+    raise StorageUnavailable (the run then ends as failed with it, never as cancelled)."""
 
     def __init__(self, run: RunRecord, *, first: int = 1) -> None:
         self._run = run
         self._next = first
+        self._pending: list[tuple[int, str, str]] = []
 
     def append(self, event: StreamEvent) -> None:
-        run_event_append(self._run, number=self._next, event=event.event, data=_json(event.data))
+        self._pending.append((self._next, event.event, _json(event.data)))
         self._next += 1
+        if self._flush():
+            return
+        waiting = sum(len(data) for _, _, data in self._pending)
+        logger.warning(
+            "Run %s: %s events wait to be stored", self._run.request_id, len(self._pending)
+        )
+        if len(self._pending) > _MAX_PENDING_EVENTS or waiting > _MAX_PENDING_BYTES:
+            raise StorageUnavailable(
+                "The run's events could not be stored; the run was stopped.",
+                details={"events_not_stored": len(self._pending)},
+            )
+
+    def _flush(self) -> bool:
+        """Store the waiting events in order, retrying; True once none is left."""
+        for pause in (*_EVENT_RETRY_PAUSES, None):
+            try:
+                while self._pending:
+                    number, name, data = self._pending[0]
+                    run_event_append(self._run, number=number, event=name, data=data)
+                    self._pending.pop(0)
+                return True
+            except StorageUnavailable:
+                if pause is None:
+                    return False
+                time.sleep(pause)
+        return False  # pragma: no cover - the loop returns
 
     def final(self, event: str, data: dict[str, Any]) -> tuple[int, str, str]:
+        """The last event (stored with the outcome), once the waiting ones are stored."""
+        if self._pending and not self._flush():
+            logger.error(
+                "Run %s ends with %s events not stored",
+                self._run.request_id,
+                len(self._pending),
+            )
         return (self._next, event, _json(data))
 
 
@@ -145,7 +189,7 @@ def _elapsed_ms(started: float) -> int:
 
 def _response(
     started: InteractionStarted,
-    data: CompleteData,
+    data: RunResult,
     run: RuntimeRun,
     *,
     execution_time_ms: int,
@@ -218,7 +262,7 @@ def _record_failure(
 
 def _record_success(
     started: InteractionStarted,
-    data: CompleteData,
+    data: RunResult,
     run: RuntimeRun,
     began: float,
     *,
@@ -305,31 +349,62 @@ class Replayed:
     run: RunRecord
 
 
+def _retryable(run: RunRecord) -> bool:
+    """Ended with a failure that an Idempotency-Key does not keep as its answer."""
+    return (
+        not run.active
+        and run.error is not None
+        and run.error.get("error_code") in RETRYABLE_ERROR_CODES
+    )
+
+
+_IDEMPOTENT_ATTEMPTS = 4
+
+
 def _accept(request: InvocationRequest, kind: RunKind) -> InteractionStarted | Replayed:
+    """Record the run (``interaction_begin``), or the original run of a repeated
+    Idempotency-Key; a key whose run failed retryably (RETRYABLE_ERROR_CODES) is taken
+    over by this request, which runs again."""
     fingerprint = prompt_fingerprint(request.prompt)
     request_fields_add(**fingerprint)
-    try:
-        with timed("persistence"):
-            started = interaction_begin(
-                session_id=request.session_id,
-                request_id=request.request_id,
-                prompt=request.prompt,
-                principal_arn=request.principal_arn,
-                kind=kind,
-                on_conflict=request.on_conflict,
-                idempotency=_idempotency_claim(request, kind),
+    claim = _idempotency_claim(request, kind)
+    for _ in range(_IDEMPOTENT_ATTEMPTS):
+        try:
+            with timed("persistence"):
+                started = interaction_begin(
+                    session_id=request.session_id,
+                    request_id=request.request_id,
+                    prompt=request.prompt,
+                    principal_arn=request.principal_arn,
+                    kind=kind,
+                    on_conflict=request.on_conflict,
+                    idempotency=claim,
+                )
+        except IdempotentReplay as replay:
+            if kind == "invoke":
+                run = run_wait_ended(replay.request_id)
+            else:
+                found = run_find(replay.request_id)
+                if found is None:  # pragma: no cover - written in one transaction with the key
+                    raise StorageUnavailable(
+                        "The Idempotency-Key's invocation is missing."
+                    ) from None
+                run = found
+            if claim is not None and _retryable(run):
+                logger.info(
+                    "Idempotency-Key retried after a retryable failure",
+                    extra={"failed_request_id": run.request_id, "kind": kind},
+                )
+                claim = replace(claim, supersedes=run.request_id)
+                continue
+            logger.info(
+                "invocation replayed",
+                extra={"replayed_request_id": replay.request_id, "kind": kind},
             )
-    except IdempotentReplay as replay:
-        logger.info(
-            "invocation replayed",
-            extra={"replayed_request_id": replay.request_id, "kind": kind},
-        )
-        if kind == "invoke":
-            return Replayed(run_wait_ended(replay.request_id))
-        run = run_find(replay.request_id)
-        if run is None:  # pragma: no cover - written in one transaction with the key
-            raise StorageUnavailable("The Idempotency-Key's invocation is missing.") from None
-        return Replayed(run)
+            return Replayed(run)
+        break
+    else:
+        raise StorageUnavailable("The Idempotency-Key kept changing hands; retry.")
     request_session_bind(started.session_id)
     logger.info(
         "invocation accepted",
@@ -384,7 +459,9 @@ def run_expire(run: RunRecord, error: ApplicationError | None = None) -> None:
                 "failing); submit it again.",
             )
     began = time.monotonic() - max(0, clock_ms() - (run.started_at or run.created_at)) / 1000
-    log = RunEventLog(run, first=run_last_event_number(run.request_id) + 1)
+    log = None  # a synchronous run has no stored events
+    if run.kind == "invocation":
+        log = RunEventLog(run, first=run_last_event_number(run.request_id) + 1)
     _record_failure(run.started(), error or WorkerLost(), began, log=log)
 
 
@@ -540,7 +617,11 @@ def invocation_execute(request_id: str) -> bool:
             return False
         run = current
     began = time.monotonic()
-    log.append(StreamEvent("start", {"request_id": request_id, "session_id": run.session_id}))
+    try:
+        log.append(StreamEvent("start", {"request_id": request_id, "session_id": run.session_id}))
+    except StorageUnavailable as exc:
+        _record_failure(started, exc, began, log=log)
+        return
     try:
         runtime, call = _open(started, began, log)
     except Exception:
@@ -555,13 +636,25 @@ def invocation_execute(request_id: str) -> bool:
                 log.append(event)
             if time.monotonic() - checked >= settings.RUN_CANCEL_CHECK_SECONDS:
                 checked = time.monotonic()
-                if run_cancel_requested(request_id):
+                if _cancel_requested(request_id):
                     events.cancel()
                     runtime_session_stop(started.session_id)
                     return False
+    except StorageUnavailable as exc:
+        events.fail(exc)  # a storage fault, never a cancel
     finally:
         events.close()
     return False
+
+
+def _cancel_requested(request_id: str) -> bool:
+    """Whether DELETE asked the run to stop; a storage fault reads as "not yet" (the next
+    check asks again), so it never stops a run as if cancelled."""
+    try:
+        return run_cancel_requested(request_id)
+    except StorageUnavailable as exc:
+        logger.warning("Run %s: cancel check failed: %s", request_id, exc.message)
+        return False
 
 
 class InvocationEvents:
@@ -589,8 +682,11 @@ class InvocationEvents:
         self._log = log
         self._recorded = False
         # Why the run ends if it is closed before its outcome: the client went away,
-        # unless ``cancel`` says otherwise.
-        self._cancelled_by = RunCancelled("The client closed the stream before the run ended.")
+        # unless ``cancel`` or ``fail`` says otherwise.
+        self._ended_by: ApplicationError = RunCancelled(
+            "The client closed the stream before the run ended."
+        )
+        self._ended_status: InteractionStatus | None = "cancelled"
         self._events = self._generate()
 
     def __iter__(self) -> Iterator[StreamEvent]:
@@ -602,7 +698,14 @@ class InvocationEvents:
 
     def cancel(self) -> None:
         """Stop the run now (DELETE): close the runtime connection, record ``cancelled``."""
-        self._cancelled_by = RunCancelled()
+        self._ended_by, self._ended_status = RunCancelled(), "cancelled"
+        self._run.abort()
+        self.close()
+
+    def fail(self, error: ApplicationError) -> None:
+        """Stop the run now and record it failed with ``error`` (e.g. its events could not
+        be stored)."""
+        self._ended_by, self._ended_status = error, None
         self._run.abort()
         self.close()
 
@@ -613,14 +716,14 @@ class InvocationEvents:
             logger.info(
                 "Run %s ended before its outcome: %s",
                 self._started.request_id,
-                (self._cancelled_by.message),
+                (self._ended_by.message),
             )
             _record_failure(
                 self._started,
-                self._cancelled_by,
+                self._ended_by,
                 self._began,
                 log=self._log,
-                status="cancelled",
+                status=self._ended_status,
                 call=self._call,
                 stats=self._run.stats,
             )

@@ -1,5 +1,11 @@
 """The SkyMarshal runtime's WebSocket messages (design.md, WebSocket Message Protocol), as
-pydantic models: what the runtime sends is checked before the API passes any of it on."""
+pydantic models: what the runtime sends is checked before the API passes any of it on.
+
+The reader is tolerant: design.md's ``complete`` message carries only ``status``,
+``assessment``, ``recommendations`` and ``execution_time_ms``; ``final_decision`` and the
+phases are optional here and derived when absent (invocations/run_result.py). A message of
+a type this API does not know is an ``UnknownMessage``, skipped by the reader, so a newer
+runtime does not break an older API."""
 
 from __future__ import annotations
 
@@ -37,10 +43,10 @@ class CompleteData(BaseModel):
     model_config = ConfigDict(extra="allow")
 
     status: str = "success"
-    assessment: dict[str, Any]
-    safety_phase: dict[str, Any] = Field(default_factory=dict)
-    business_phase: dict[str, Any] = Field(default_factory=dict)
-    final_decision: Literal["approved", "rejected", "conditional"]
+    assessment: dict[str, Any] = Field(default_factory=dict)
+    safety_phase: dict[str, Any] | None = None
+    business_phase: dict[str, Any] | None = None
+    final_decision: Literal["approved", "rejected", "conditional"] | None = None
     recommendations: list[str] = Field(default_factory=list)
     execution_time_ms: int | None = None
     metadata: dict[str, Any] = Field(default_factory=dict)
@@ -62,7 +68,18 @@ class ErrorMessage(BaseModel):
     error: RuntimeErrorBody
 
 
+KNOWN_TYPES = frozenset({"chunk", "complete", "error"})
+
+
+class UnknownMessage(BaseModel):
+    """A message with a ``type`` this API does not know (a newer runtime's): skipped."""
+
+    model_config = ConfigDict(extra="allow")
+
+    type: str
+
+
 class RuntimeMessage(BaseModel):
-    """Any message; ``message`` is the parsed chunk, complete or error."""
+    """A message of a known type; ``message`` is the parsed chunk, complete or error."""
 
     message: ChunkMessage | CompleteMessage | ErrorMessage = Field(discriminator="type")

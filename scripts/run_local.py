@@ -1,8 +1,9 @@
 """``make run``: the whole SkyMarshal stack on this machine, no AWS account needed.
 
 Starts DynamoDB Local (data kept under .local/dynamodb), the local SkyMarshal runtime and
-the API, ensures the sessions table, prints the URLs, and on Ctrl-C (or SIGTERM, or when
-any server dies) stops everything it started.
+the API, ensures the sessions table, keeps a sweeper ending lost runs every SWEEP_SECONDS
+(``manage.py runs_sweep --every``, as the Lambda's scheduled event does), prints the URLs,
+and on Ctrl-C (or SIGTERM, or when any server dies) stops everything it started.
 """
 
 from __future__ import annotations
@@ -25,7 +26,10 @@ from scripts.stack import (
     start_api,
     start_dynamodb_local,
     start_local_runtime,
+    start_sweeper,
 )
+
+SWEEP_SECONDS = 30.0
 
 
 class _Stop(Exception):
@@ -102,6 +106,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"Starting the API on {HOST}:{args.api_port} …", flush=True)
         api = start_api(env=env, port=args.api_port, log_dir=log_dir, dev_server=args.dev_server)
         servers.append(api)
+        servers.append(start_sweeper(env=env, every=SWEEP_SECONDS, log_dir=log_dir))
         _print_urls(api, runtime, dynamodb, log_dir)
         while True:
             for server in servers:
@@ -149,6 +154,7 @@ def _print_urls(api: Server, runtime: Server, dynamodb: Server, log_dir: Path) -
         f"  Schema         {base}/api/v1/schema/\n"
         f"  Runtime        {runtime.http_url}/ping  {runtime.ws_url}\n"
         f"  DynamoDB Local {dynamodb.http_url}\n"
+        f"  Sweeper        ends lost runs every {SWEEP_SECONDS:g} s (manage.py runs_sweep)\n"
         f"  Logs           {log_dir}\n"
         "Press Ctrl-C to stop everything.\n",
         flush=True,

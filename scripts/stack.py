@@ -233,6 +233,13 @@ def start_local_runtime(
     return _with_port_retry(start, port)
 
 
+def start_sweeper(*, env: Mapping[str, str], every: float, log_dir: Path) -> Server:
+    """``manage.py runs_sweep --every N``: ends lost runs every N seconds (``make run``'s
+    stand-in for the Lambda's scheduled sweep). It serves nothing: its port is 0."""
+    command = [sys.executable, "manage.py", "runs_sweep", "--every", f"{every:g}"]
+    return _start("sweeper", command, port=0, ready=lambda _: True, log_dir=log_dir, env=env)
+
+
 def start_api(
     *,
     env: Mapping[str, str],

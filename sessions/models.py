@@ -12,12 +12,15 @@ partition keys ``ratelimit#…``, which no session id (a UUID) can take; they ca
 ``user_id``, so the GSI never sees them, and TTL removes them after their window. Each run
 (one per invocation) has an item under ``run#<request_id>`` (``RunItem``) with its events
 after it (``RunEvent``), and each Idempotency-Key one under ``idempotency#…``
-(``IdempotencyRecord``); none has a ``user_id`` either. One table keeps the deployment to
-one table and one IAM grant.
+(``IdempotencyRecord``); none has a ``user_id`` either. Each run's deadline is also filed
+under ``sweep#<minute>`` (``RunDeadline``) for the sweeper, whose progress is the item
+``sweep#cursor`` (``SweepCursor``). One table keeps the deployment to one table and one IAM
+grant.
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
 from typing import Any
 
@@ -47,6 +50,7 @@ _BINDING_SETTINGS = frozenset(
         "DYNAMODB_CONNECT_TIMEOUT_SECONDS",
         "DYNAMODB_READ_TIMEOUT_SECONDS",
         "DYNAMODB_MAX_RETRY_ATTEMPTS",
+        "HEALTH_CHECK_TIMEOUT_SECONDS",
     }
 )
 
@@ -190,6 +194,46 @@ class RunEvent(_TableModel):
     ttl = TTLAttribute(null=True)
 
 
+SWEEP_KEY_PREFIX = "sweep#"
+SWEEP_CURSOR_KEY = "sweep#cursor"
+SWEEP_BUCKET_MS = 60_000
+
+
+class RunDeadline(_TableModel):
+    """A run's deadline, filed under the minute it falls in: the sweeper reads the minutes
+    that have passed (one Query each) to find runs that may be lost, without a Scan of the
+    table. Partition key ``sweep#<epoch minute of the deadline>``; sort key a number drawn
+    from the request id. Written with the run; deleted by the sweeper once the run has
+    ended (TTL removes any left behind)."""
+
+    class Meta(_TableMeta):
+        pass
+
+    session_id = UnicodeAttribute(hash_key=True)  # sweep#<minute>
+    timestamp = NumberAttribute(range_key=True)
+    request_id = UnicodeAttribute()
+    deadline_at = NumberAttribute()
+    ttl = TTLAttribute(null=True)
+
+
+def run_deadline_key(request_id: str, deadline_at: int) -> tuple[str, int]:
+    """The RunDeadline key of a run: its deadline's minute, and 120 bits of the SHA-256 of
+    its request id (a Number holds 38 digits)."""
+    digest = hashlib.sha256(request_id.encode()).hexdigest()
+    return f"{SWEEP_KEY_PREFIX}{deadline_at // SWEEP_BUCKET_MS}", int(digest[:30], 16)
+
+
+class SweepCursor(_TableModel):
+    """The first minute of deadlines the sweeper has not finished (``sweep#cursor``)."""
+
+    class Meta(_TableMeta):
+        pass
+
+    session_id = UnicodeAttribute(hash_key=True)
+    timestamp = NumberAttribute(range_key=True, default=0)
+    minute = NumberAttribute()
+
+
 IDEMPOTENCY_KEY_PREFIX = "idempotency#"
 
 
@@ -209,6 +253,17 @@ class IdempotencyRecord(_TableModel):
     ttl = TTLAttribute(null=True)
 
 
+class SessionsTableProbe(_TableModel):
+    """The table as the health check sees it: the same binding with the health check's
+    timeouts and no retry, so a DynamoDB that accepts connections and never answers costs
+    one HEALTH_CHECK_TIMEOUT_SECONDS, not the data path's timeouts times its retries."""
+
+    class Meta(_TableMeta):
+        pass
+
+    session_id = UnicodeAttribute(hash_key=True)
+
+
 TABLE_MODELS: tuple[type[Model], ...] = (
     SessionInteraction,
     SessionItem,
@@ -216,6 +271,8 @@ TABLE_MODELS: tuple[type[Model], ...] = (
     RunItem,
     RunEvent,
     IdempotencyRecord,
+    RunDeadline,
+    SweepCursor,
 )
 
 
@@ -229,7 +286,8 @@ def sessions_table_bind(
     placeholder credentials are used: DynamoDB Local accepts any, and the local stack must
     run without an AWS account.
     """
-    for model in TABLE_MODELS:
+    bound: tuple[type[Model], ...] = (*TABLE_MODELS, SessionsTableProbe)
+    for model in bound:
         meta: Any = model.Meta
         meta.table_name = table_name or settings.SESSION_TABLE_NAME
         meta.region = region or settings.AWS_REGION
@@ -241,6 +299,11 @@ def sessions_table_bind(
             meta.aws_access_key_id = "local"
             meta.aws_secret_access_key = "local"  # noqa: S105 - DynamoDB Local ignores it
         model._connection = None
+    probe: Any = SessionsTableProbe.Meta
+    probe.connect_timeout_seconds = settings.HEALTH_CHECK_TIMEOUT_SECONDS
+    probe.read_timeout_seconds = settings.HEALTH_CHECK_TIMEOUT_SECONDS
+    probe.max_retry_attempts = 0
+    SessionsTableProbe._connection = None
 
 
 def sessions_table_rebind_on_change(*, setting: str, **_: Any) -> None:

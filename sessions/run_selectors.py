@@ -9,7 +9,15 @@ from typing import Any
 from botocore.exceptions import BotoCoreError
 from pynamodb.exceptions import PynamoDBException
 
-from sessions.models import RUN_ITEM_TIMESTAMP, RunEvent, RunItem
+from sessions.models import (
+    RUN_ITEM_TIMESTAMP,
+    SWEEP_CURSOR_KEY,
+    SWEEP_KEY_PREFIX,
+    RunDeadline,
+    RunEvent,
+    RunItem,
+    SweepCursor,
+)
 from sessions.services import (
     RUN_ACTIVE_STATUSES,
     InteractionStarted,
@@ -164,3 +172,38 @@ def run_last_event_number(request_id: str) -> int:
 def event_data(event: StoredEvent) -> dict[str, Any]:
     data: dict[str, Any] = json.loads(event.data)
     return data
+
+
+@dataclass(frozen=True)
+class RunDeadlineEntry:
+    bucket: str
+    sort: int
+    request_id: str
+    deadline_at: int
+
+
+def run_deadlines_in(minute: int) -> list[RunDeadlineEntry]:
+    """The deadlines filed under ``minute`` (epoch minutes). Raises StorageUnavailable."""
+    try:
+        return [
+            RunDeadlineEntry(
+                bucket=item.session_id,
+                sort=int(item.timestamp),
+                request_id=item.request_id,
+                deadline_at=int(item.deadline_at),
+            )
+            for item in RunDeadline.query(f"{SWEEP_KEY_PREFIX}{minute}", consistent_read=True)
+        ]
+    except (PynamoDBException, BotoCoreError) as exc:
+        raise storage_unavailable("read the run deadlines", exc) from exc
+
+
+def sweep_cursor_get() -> int | None:
+    """The first minute of deadlines not yet swept; None before the first sweep. Raises
+    StorageUnavailable."""
+    try:
+        return int(SweepCursor.get(SWEEP_CURSOR_KEY, 0, consistent_read=True).minute)
+    except SweepCursor.DoesNotExist:
+        return None
+    except (PynamoDBException, BotoCoreError) as exc:
+        raise storage_unavailable("read the sweep", exc) from exc

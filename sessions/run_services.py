@@ -3,6 +3,7 @@ queued run when its turn comes, asking a run to stop, storing a run's events."""
 
 from __future__ import annotations
 
+import json
 import logging
 from dataclasses import dataclass
 from typing import Literal
@@ -15,15 +16,20 @@ from pynamodb.transactions import TransactWrite
 from sessions.models import (
     RUN_ITEM_TIMESTAMP,
     SESSION_ITEM_TIMESTAMP,
+    SWEEP_CURSOR_KEY,
+    RunDeadline,
     RunEvent,
     RunItem,
     SessionItem,
+    SweepCursor,
 )
-from sessions.run_selectors import RunRecord
+from sessions.run_selectors import RunDeadlineEntry, RunRecord
 from sessions.services import (
     RUN_ACTIVE_STATUSES,
     _ttl_for,
+    aws_error_code,
     clock_ms,
+    run_deadline_item,
     run_deadline_ms,
     run_key,
     storage_unavailable,
@@ -115,7 +121,7 @@ def run_cancel_request(request_id: str) -> bool:
             condition=RunItem.status.is_in(*RUN_ACTIVE_STATUSES),
         )
     except UpdateError as exc:
-        if exc.cause_response_code == "ConditionalCheckFailedException":
+        if aws_error_code(exc) == "ConditionalCheckFailedException":
             return False
         raise storage_unavailable("cancel the invocation", exc) from exc
     except (PynamoDBException, BotoCoreError) as exc:
@@ -123,24 +129,85 @@ def run_cancel_request(request_id: str) -> bool:
     return True
 
 
+# DynamoDB's item size limit is 400 KB, attribute names and values together
+# (https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/ServiceQuotas.html);
+# a runtime message may be up to AGENTCORE_MAX_MESSAGE_BYTES (1 MiB).
+EVENT_DATA_MAX_BYTES = 380_000
+# What a truncated event keeps of its data: JSON escaping may double it.
+_TRUNCATED_PREFIX_BYTES = EVENT_DATA_MAX_BYTES // 2 - 1024
+TRUNCATED_NOTE = (
+    "The event was larger than a DynamoDB item can hold; only its beginning was stored "
+    "(a live stream received it whole)."
+)
+
+
+def event_data_storable(data: str, *, keep_prefix: bool = True) -> str:
+    """``data`` (an event's JSON), or, when too large for an item (or not ``keep_prefix``),
+    a JSON object with a note, its size and (``keep_prefix``) the beginning of its text."""
+    size = len(data.encode())
+    if size <= EVENT_DATA_MAX_BYTES and keep_prefix:
+        return data
+    truncated: dict[str, object] = {
+        "truncated": True,
+        "original_bytes": size,
+        "note": TRUNCATED_NOTE,
+    }
+    if keep_prefix:
+        truncated["data_prefix"] = data.encode()[:_TRUNCATED_PREFIX_BYTES].decode(errors="ignore")
+    return json.dumps(truncated, separators=(",", ":"), ensure_ascii=False)
+
+
 def run_event_append(run: RunRecord, *, number: int, event: str, data: str) -> None:
-    """Store one event of a running run under its number. Storing the same number twice
-    keeps the first. Raises StorageUnavailable."""
-    try:
-        RunEvent(
-            run_key(run.request_id),
-            number,
-            event=event,
-            data=data,
-            ttl=_ttl_for(run.interaction_timestamp),
-        ).save(condition=RunEvent.session_id.does_not_exist())
-    except PutError as exc:
-        if exc.cause_response_code == "ConditionalCheckFailedException":
-            logger.warning("Event %s of run %s was already stored", number, run.request_id)
+    """Store one event of a running run under its number (truncated, with a note, when it
+    is too large for an item). Storing the same number twice keeps the first. Raises
+    StorageUnavailable."""
+    stored = event_data_storable(data)
+    for keep_prefix in (True, False):
+        try:
+            RunEvent(
+                run_key(run.request_id),
+                number,
+                event=event,
+                data=stored,
+                ttl=_ttl_for(run.interaction_timestamp),
+            ).save(condition=RunEvent.session_id.does_not_exist())
             return
-        raise storage_unavailable("store the invocation's event", exc) from exc
+        except PutError as exc:
+            if aws_error_code(exc) == "ConditionalCheckFailedException":
+                logger.warning("Event %s of run %s was already stored", number, run.request_id)
+                return
+            if aws_error_code(exc) == "ValidationException" and keep_prefix:
+                # Still too large (escaping): keep only the note.
+                stored = event_data_storable(data, keep_prefix=False)
+                continue
+            raise storage_unavailable("store the invocation's event", exc) from exc
+        except (PynamoDBException, BotoCoreError) as exc:
+            raise storage_unavailable("store the invocation's event", exc) from exc
+
+
+def run_deadline_file(request_id: str, deadline_at: int) -> None:
+    """File (again) a run's deadline for the sweeper. Raises StorageUnavailable."""
+    try:
+        run_deadline_item(request_id, deadline_at).save()
     except (PynamoDBException, BotoCoreError) as exc:
-        raise storage_unavailable("store the invocation's event", exc) from exc
+        raise storage_unavailable("file the run's deadline", exc) from exc
+
+
+def run_deadline_forget(deadline: RunDeadlineEntry) -> None:
+    """Drop a deadline the sweeper has dealt with. Raises StorageUnavailable."""
+    try:
+        RunDeadline(deadline.bucket, deadline.sort).delete()
+    except (PynamoDBException, BotoCoreError) as exc:
+        raise storage_unavailable("forget the run's deadline", exc) from exc
+
+
+def sweep_cursor_set(minute: int) -> None:
+    """Record that every deadline before ``minute`` has been dealt with. Raises
+    StorageUnavailable."""
+    try:
+        SweepCursor(SWEEP_CURSOR_KEY, 0, minute=minute).save()
+    except (PynamoDBException, BotoCoreError) as exc:
+        raise storage_unavailable("record the sweep", exc) from exc
 
 
 def run_worker_claim(request_id: str, *, until_ms: int) -> WorkerClaim | None:
@@ -156,7 +223,7 @@ def run_worker_claim(request_id: str, *, until_ms: int) -> WorkerClaim | None:
             & (RunItem.worker_until.does_not_exist() | (RunItem.worker_until < now)),
         )
     except UpdateError as exc:
-        if exc.cause_response_code == "ConditionalCheckFailedException":
+        if aws_error_code(exc) == "ConditionalCheckFailedException":
             return None
         raise storage_unavailable("claim the invocation", exc) from exc
     except (PynamoDBException, BotoCoreError) as exc:
@@ -181,7 +248,7 @@ def run_worker_release(request_id: str, *, until_ms: int, failure: str | None = 
     try:
         item.update(actions=actions, condition=RunItem.worker_until == until_ms)
     except UpdateError as exc:
-        if exc.cause_response_code == "ConditionalCheckFailedException":
+        if aws_error_code(exc) == "ConditionalCheckFailedException":
             return 0  # no longer ours (it lapsed and another invocation holds it)
         raise storage_unavailable("release the invocation", exc) from exc
     except (PynamoDBException, BotoCoreError) as exc:

@@ -14,7 +14,12 @@ from typing import Any
 from botocore.exceptions import BotoCoreError
 from pynamodb.exceptions import PynamoDBException, TableDoesNotExist
 
-from sessions.models import SESSION_ITEM_TIMESTAMP, SessionInteraction, SessionItem
+from sessions.models import (
+    SESSION_ITEM_TIMESTAMP,
+    SessionInteraction,
+    SessionItem,
+    SessionsTableProbe,
+)
 from sessions.services import clock_ms, idle_cutoff_ms, storage_unavailable
 from skymarshal_api.cursors import cursor_decode, cursor_encode
 from skymarshal_api.errors import InvalidCursor, SessionNotFound, StorageUnavailable
@@ -224,13 +229,14 @@ def _summary(session_id: str, cache: dict[str, SessionItem | None]) -> SessionIt
 
 
 def sessions_table_status() -> str:
-    """The table's status from DescribeTable (``ACTIVE`` when usable).
+    """The table's status from DescribeTable (``ACTIVE`` when usable), asked once with the
+    health check's timeouts (HEALTH_CHECK_TIMEOUT_SECONDS to connect and to read).
 
     Raises StorageUnavailable when DynamoDB cannot be reached or the table does not exist.
     """
-    table_name = SessionInteraction.Meta.table_name
+    table_name = SessionsTableProbe.Meta.table_name
     try:
-        description = SessionInteraction.describe_table()
+        description = SessionsTableProbe.describe_table()
     except TableDoesNotExist as exc:
         raise StorageUnavailable(
             f"Table {table_name} does not exist; run `python manage.py ensure_sessions_table`."

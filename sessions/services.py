@@ -25,10 +25,12 @@ from sessions.models import (
     USER_SESSIONS_INDEX,
     IdempotencyRecord,
     RateLimitCounter,
+    RunDeadline,
     RunEvent,
     RunItem,
     SessionInteraction,
     SessionItem,
+    run_deadline_key,
 )
 from sessions.records import replay_record_messages
 from skymarshal_api.errors import (
@@ -81,7 +83,7 @@ def sessions_table_ensure() -> TableEnsured:
     except PynamoDBException as exc:
         raise StorageUnavailable(
             f"Could not ensure table {table_name}: {exc.msg}",
-            details={"aws_error_code": exc.cause_response_code},
+            details={"aws_error_code": aws_error_code(exc)},
         ) from exc
     except ClientError as exc:  # the TTL calls go to botocore directly
         raise StorageUnavailable(
@@ -133,11 +135,11 @@ def rate_limit_counter_increment(
             condition=RateLimitCounter.hits.does_not_exist() | (RateLimitCounter.hits < limit),
         )
     except UpdateError as exc:
-        if exc.cause_response_code == "ConditionalCheckFailedException":
+        if aws_error_code(exc) == "ConditionalCheckFailedException":
             return None
         raise StorageUnavailable(
             f"Could not count the request: {exc.msg}",
-            details={"aws_error_code": exc.cause_response_code},
+            details={"aws_error_code": aws_error_code(exc)},
         ) from exc
     except (PynamoDBException, BotoCoreError) as exc:
         raise StorageUnavailable(f"Could not count the request: {exc}") from exc
@@ -166,10 +168,11 @@ _replay_logger = logging.getLogger("sessions.replay")
 @dataclass(frozen=True)
 class IdempotencyClaim:
     """An Idempotency-Key, hashed with its principal, and a hash of the request it came
-    with."""
+    with; ``supersedes``, the run whose retryable failure the key may be taken from."""
 
     key_hash: str
     request_hash: str
+    supersedes: str | None = None
 
 
 class IdempotentReplay(Exception):
@@ -196,10 +199,20 @@ class InteractionStarted:
     queued_after: str | None = None
 
 
+def aws_error_code(exc: Exception) -> str | None:
+    """The AWS error code behind a PynamoDB exception, if any. PynamoDB's own
+    ``cause_response_code`` raises AttributeError when the cause is a timeout with no
+    response (botocore's ReadTimeoutError), which turned a storage fault into a 500."""
+    response = getattr(getattr(exc, "cause", None), "response", None)
+    error = response.get("Error") if isinstance(response, dict) else None
+    code = error.get("Code") if isinstance(error, dict) else None
+    return str(code) if code is not None else None
+
+
 def storage_unavailable(action: str, exc: Exception) -> StorageUnavailable:
     """The error a caller sees when DynamoDB fails: what failed and AWS's error code, never
     the exception's text (it can hold ARNs, account ids and endpoints), which is logged."""
-    code = getattr(exc, "cause_response_code", None)
+    code = aws_error_code(exc)
     logger.warning("DynamoDB failed to %s: %s", action, exc)
     return StorageUnavailable(
         f"Session storage could not {action}; retry after Retry-After.",
@@ -232,6 +245,18 @@ def run_deadline_ms(start_ms: int) -> int:
     """When a run started at ``start_ms`` is lost if it has not ended: the runtime
     deadline plus RUN_GRACE_SECONDS."""
     return start_ms + int((settings.AGENTCORE_DEADLINE_SECONDS + settings.RUN_GRACE_SECONDS) * 1000)
+
+
+def run_deadline_item(request_id: str, deadline_at: int) -> RunDeadline:
+    """The sweeper's note of a run's deadline (sessions/models.py RunDeadline)."""
+    bucket, sort = run_deadline_key(request_id, deadline_at)
+    return RunDeadline(
+        bucket,
+        sort,
+        request_id=request_id,
+        deadline_at=deadline_at,
+        ttl=datetime.fromtimestamp(deadline_at / 1000, UTC) + timedelta(days=7),
+    )
 
 
 def run_key(request_id: str) -> str:
@@ -362,9 +387,12 @@ def interaction_begin(
                             ttl=datetime.fromtimestamp(timestamp / 1000, UTC)
                             + timedelta(hours=settings.IDEMPOTENCY_TTL_HOURS),
                         ),
-                        condition=IdempotencyRecord.session_id.does_not_exist()
-                        | (IdempotencyRecord.expires_at < timestamp),
+                        condition=_idempotency_condition(idempotency, timestamp),
                     )
+                # The deadline is a put: PynamoDB sends puts before updates, and the
+                # cancellation reasons come in the order sent.
+                reasons_order.append("deadline")
+                write.save(run_deadline_item(request_id, hold_until))
                 reasons_order.append("session")
                 _session_update(
                     write,
@@ -418,6 +446,16 @@ def interaction_begin(
             queued_after=run.after if queue_behind else None,
         )
     raise StorageUnavailable("Could not record the interaction; retry after Retry-After.")
+
+
+def _idempotency_condition(claim: IdempotencyClaim, timestamp: int) -> Any:
+    """The key is free: never used, expired, or held by the failed run it supersedes."""
+    condition = IdempotencyRecord.session_id.does_not_exist() | (
+        IdempotencyRecord.expires_at < timestamp
+    )
+    if claim.supersedes is not None:
+        condition |= IdempotencyRecord.request_id == claim.supersedes
+    return condition
 
 
 def _idempotency_refusal(claim: IdempotencyClaim, kind: RunKind) -> None:
@@ -484,6 +522,12 @@ def interaction_complete(
     # The parts still to write: each part whose condition fails is already done (or never
     # was this run's to do) and is left out of the next attempt.
     parts = {"interaction", "run", "session"} | ({"event"} if final_event else set())
+    run_outcome = {
+        "status": RUN_STATUS_OF[status],
+        "response": run_response,
+        "error": run_error,
+        "http_status": http_status,
+    }
     for _ in range(8):
         if not parts & {"interaction", "run"}:
             return True
@@ -568,7 +612,7 @@ def interaction_complete(
                     done |= {"event", "session"}
                 parts -= done
                 continue
-            if "ValidationException" in (*reasons.values(), exc.cause_response_code) and (
+            if "ValidationException" in (*reasons.values(), aws_error_code(exc)) and (
                 response is not None or run_response is not None
             ):
                 # DynamoDB will never take this response (over 400 KB, an empty map key, a
@@ -584,10 +628,14 @@ def interaction_complete(
             if "TransactionConflict" in reasons.values():
                 time.sleep(random.uniform(0.02, 0.1))  # noqa: S311 - jitter, not secrecy
                 continue
-            _record_unsaved(started, status, response, execution_time_ms, error_message, exc)
+            _record_unsaved(
+                started, status, response, execution_time_ms, error_message, exc, run_outcome
+            )
             return False
         except (PynamoDBException, BotoCoreError) as exc:
-            _record_unsaved(started, status, response, execution_time_ms, error_message, exc)
+            _record_unsaved(
+                started, status, response, execution_time_ms, error_message, exc, run_outcome
+            )
             return False
         return True
     _record_unsaved(
@@ -597,6 +645,7 @@ def interaction_complete(
         execution_time_ms,
         error_message,
         StorageUnavailable("retries exhausted"),
+        run_outcome,
     )
     return False
 
@@ -608,6 +657,7 @@ def _record_unsaved(
     execution_time_ms: int,
     error_message: str | None,
     cause: Exception,
+    run_outcome: dict[str, Any],
 ) -> None:
     record = {
         "version": 1,
@@ -620,6 +670,9 @@ def _record_unsaved(
         "response": response,
         "execution_time_ms": execution_time_ms,
         "error_message": error_message,
+        # The run's outcome too: replayed, it ends the run as it truly ended, even over a
+        # WORKER_LOST expiry written meanwhile.
+        "run": run_outcome,
     }
     for message in replay_record_messages(record):  # more than one for a long record
         _replay_logger.error(
@@ -632,13 +685,61 @@ def _record_unsaved(
     metric_count("SessionWriteFailures")
 
 
-ReplayOutcome = Literal["restored", "completed", "already_present"]
+ReplayOutcome = Literal["restored", "completed", "superseded", "already_present"]
+LOST_PREFIX = "WORKER_LOST: "
 
 
 def interaction_replay(record: dict[str, Any]) -> ReplayOutcome:
     """Write a replay record back, idempotently: ``restored`` when the interaction was
-    missing, ``completed`` when it was still in progress, ``already_present`` otherwise.
-    Raises StorageUnavailable when DynamoDB fails."""
+    missing, ``completed`` when it was still in progress, ``superseded`` when it had been
+    ended as lost (WORKER_LOST) meanwhile, ``already_present`` otherwise. A record that
+    carries its run's outcome ends the run so too (over a WORKER_LOST expiry as well) and
+    releases its session. Raises StorageUnavailable when DynamoDB fails."""
+    outcome = _interaction_replay(record)
+    if isinstance(record.get("run"), dict):
+        _run_replay(record)
+    return outcome
+
+
+def _run_replay(record: dict[str, Any]) -> None:
+    run: dict[str, Any] = record["run"]
+    request_id = str(record["request_id"])
+    actions: list[Action] = [
+        RunItem.status.set(run["status"]),
+        RunItem.finished_at.set(clock_ms()),
+        RunItem.response.set(run["response"])
+        if run.get("response") is not None
+        else RunItem.response.remove(),
+        RunItem.error.set(run["error"]) if run.get("error") is not None else RunItem.error.remove(),
+        RunItem.http_status.set(run["http_status"])
+        if run.get("http_status") is not None
+        else RunItem.http_status.remove(),
+    ]
+    try:
+        RunItem(run_key(request_id), RUN_ITEM_TIMESTAMP).update(
+            actions=actions,
+            condition=RunItem.status.is_in(*RUN_ACTIVE_STATUSES)
+            | (RunItem.error["error_code"] == "WORKER_LOST"),
+        )
+    except UpdateError as exc:
+        if aws_error_code(exc) != "ConditionalCheckFailedException":
+            raise StorageUnavailable(f"Could not replay the run: {exc}") from exc
+        return  # the run ended otherwise (or never was recorded)
+    except (PynamoDBException, BotoCoreError) as exc:
+        raise StorageUnavailable(f"Could not replay the run: {exc}") from exc
+    try:
+        SessionItem(str(record["session_id"]), SESSION_ITEM_TIMESTAMP).update(
+            actions=[SessionItem.active_run.remove(), SessionItem.active_until.remove()],
+            condition=SessionItem.active_run == request_id,
+        )
+    except UpdateError as exc:
+        if aws_error_code(exc) != "ConditionalCheckFailedException":
+            raise StorageUnavailable(f"Could not release the session: {exc}") from exc
+    except (PynamoDBException, BotoCoreError) as exc:
+        raise StorageUnavailable(f"Could not release the session: {exc}") from exc
+
+
+def _interaction_replay(record: dict[str, Any]) -> ReplayOutcome:
     session_id, timestamp = str(record["session_id"]), int(record["timestamp"])
     interaction = SessionInteraction(
         session_id,
@@ -676,10 +777,19 @@ def interaction_replay(record: dict[str, Any]) -> ReplayOutcome:
         try:
             interaction.save(condition=SessionInteraction.status == "in_progress")
         except PutError as exc:
-            if exc.cause_response_code == "ConditionalCheckFailedException":
+            if aws_error_code(exc) != "ConditionalCheckFailedException":
+                raise
+        else:
+            return "completed"
+        if str(record.get("error_message") or "").startswith(LOST_PREFIX):
+            return "already_present"
+        try:
+            interaction.save(condition=SessionInteraction.error_message.startswith(LOST_PREFIX))
+        except PutError as exc:
+            if aws_error_code(exc) == "ConditionalCheckFailedException":
                 return "already_present"
             raise
-        return "completed"
+        return "superseded"
     except (PynamoDBException, BotoCoreError) as exc:
         raise StorageUnavailable(f"Could not replay the interaction: {exc}") from exc
 

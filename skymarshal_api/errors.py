@@ -252,6 +252,14 @@ class RuntimeTimeout(ApplicationError):
     default_message = "The SkyMarshal runtime did not finish before the deadline."
 
 
+# Failures that say nothing about the request, only that the runtime could not be reached
+# or was busy just then: an Idempotency-Key does not keep them as its answer, so a retry
+# with the same key runs again.
+RETRYABLE_ERROR_CODES = frozenset(
+    {RuntimeConnectionFailed.error_code, RuntimeUnavailable.error_code}
+)
+
+
 def utc_now_iso() -> str:
     """Now as ISO 8601 UTC with milliseconds and a Z, the API's one timestamp format."""
     return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")

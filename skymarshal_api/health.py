@@ -2,7 +2,8 @@
 
 Neither check invokes the runtime. Results are reused for HEALTH_CACHE_SECONDS so that a
 burst of health probes costs one round of checks, and both checks run at once so that the
-answer takes as long as the slower one.
+answer takes as long as the slower one, and never longer than HEALTH_CHECK_TIMEOUT_SECONDS
+plus half a second: a check still running then is reported unhealthy.
 """
 
 from __future__ import annotations
@@ -11,7 +12,9 @@ import contextvars
 import logging
 import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable
+from concurrent.futures import Future
+from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -89,36 +92,103 @@ def dynamodb_check() -> CheckResult:
 _CHECKS = {"agentcore": agentcore_check, "dynamodb": dynamodb_check}
 
 
+# What a check may take beyond HEALTH_CHECK_TIMEOUT_SECONDS before it is reported unanswered.
+_CHECK_MARGIN_SECONDS = 0.5
+
+
+def _unanswered(latency_ms: float) -> CheckResult:
+    return CheckResult(
+        "unhealthy",
+        latency_ms,
+        f"no answer within {settings.HEALTH_CHECK_TIMEOUT_SECONDS:g} s",
+    )
+
+
+class _Round:
+    """One round of checks, started at once in their threads; ``report`` waits for them
+    until the round's deadline (HEALTH_CHECK_TIMEOUT_SECONDS plus a margin) and reports a
+    check still running then as unhealthy, whatever the dependency does."""
+
+    def __init__(self, futures: dict[str, Future[CheckResult]]) -> None:
+        self.started = time.monotonic()
+        self.deadline = self.started + settings.HEALTH_CHECK_TIMEOUT_SECONDS + _CHECK_MARGIN_SECONDS
+        self._futures = futures
+
+    @property
+    def over(self) -> bool:
+        return time.monotonic() >= self.deadline
+
+    def report(self) -> HealthReport:
+        checks: dict[str, CheckResult] = {}
+        for name, future in self._futures.items():
+            try:
+                checks[name] = future.result(timeout=max(0.0, self.deadline - time.monotonic()))
+            except FutureTimeout:
+                latency_ms = round((time.monotonic() - self.started) * 1000, 1)
+                logger.warning("Health check %s did not answer in time", name)
+                checks[name] = _unanswered(latency_ms)
+            except Exception:  # a check that raised: unhealthy, and logged, not a 500
+                logger.exception("Health check %s failed", name)
+                checks[name] = CheckResult("unhealthy", 0.0, "the check failed")
+        overall = max((check.status for check in checks.values()), key=_RANK.__getitem__)
+        return HealthReport(overall, utc_now_iso(), checks)
+
+
 class _HealthCache:
+    """The last report, reused for HEALTH_CACHE_SECONDS. The lock is held only to read and
+    swap state, never while a check runs: callers that arrive during a round wait for that
+    round (bounded by its deadline); a check still running from an earlier round is joined,
+    not started again, so a dependency that never answers ties up one thread per check."""
+
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._report: HealthReport | None = None
         self._checked_at = 0.0
-        self._executor: ThreadPoolExecutor | None = None
+        self._round: _Round | None = None
+        self._running: dict[str, Future[CheckResult]] = {}
 
     def get(self) -> HealthReport:
         with self._lock:
             age = time.monotonic() - self._checked_at
-            if self._report is None or age >= settings.HEALTH_CACHE_SECONDS:
-                self._report = self._run_checks()
-                self._checked_at = time.monotonic()
-            return self._report
+            if self._report is not None and age < settings.HEALTH_CACHE_SECONDS:
+                return self._report
+            if self._round is None or self._round.over:
+                self._round = self._round_start()
+            current = self._round
+        report = current.report()
+        with self._lock:
+            if self._round is current:
+                self._report, self._checked_at, self._round = report, time.monotonic(), None
+        return report
 
     def clear(self) -> None:
         with self._lock:
             self._report = None
 
-    def _run_checks(self) -> HealthReport:
-        if self._executor is None:
-            self._executor = ThreadPoolExecutor(len(_CHECKS), thread_name_prefix="health")
-        # Each check runs in the request's context: its log lines carry the request's keys.
-        futures = {
-            name: self._executor.submit(contextvars.copy_context().run, check)
-            for name, check in _CHECKS.items()
-        }
-        checks = {name: future.result() for name, future in futures.items()}
-        overall = max((check.status for check in checks.values()), key=_RANK.__getitem__)
-        return HealthReport(overall, utc_now_iso(), checks)
+    def _round_start(self) -> _Round:
+        for name, check in _CHECKS.items():
+            running = self._running.get(name)
+            if running is None or running.done():
+                self._running[name] = _check_start(name, check)
+        return _Round(dict(self._running))
+
+
+def _check_start(name: str, check: Callable[[], CheckResult]) -> Future[CheckResult]:
+    """Run ``check`` in a thread of its own (no pool: a check that hangs holds up no other),
+    in the request's context (its log lines and traces carry the request's keys)."""
+    future: Future[CheckResult] = Future()
+    context = contextvars.copy_context()
+
+    def run() -> None:
+        if not future.set_running_or_notify_cancel():  # pragma: no cover - never cancelled
+            return
+        try:
+            future.set_result(context.run(check))
+        except BaseException as exc:  # the caller reports it
+            future.set_exception(exc)
+
+    threading.Thread(target=run, name=f"health-{name}", daemon=True).start()
+    return future
 
 
 _cache = _HealthCache()

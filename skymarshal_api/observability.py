@@ -28,6 +28,8 @@ DynamoDbLatency
 DynamoDbFailures            Count        operation, error_code
 RateLimitRejections         Count        scope
 SessionWriteFailures        Count        (none beyond service)
+RuntimeMessagesSkipped      Count        (none beyond service): runtime
+                                         messages of an unknown type
 ==========================  ===========  ==========================
 """
 

@@ -294,6 +294,21 @@ def recorded(
             lost = response_json(_get(api, f"/api/v1/invocations/{lost_id}"))
             assert lost["status"] == "failed", lost
             assert lost["error"]["error_code"] == "WORKER_LOST", lost
+
+            # The sweeper, a scheduled event of the API function: it reads the minutes that
+            # passed, and forgets the deadline of a run that has ended (filed here in a past
+            # minute, as if the run had been slow to be read).
+            _deadline_file_in_the_past(package_table, dynamodb_local, done_id)
+            swept = api.invoke(
+                {
+                    "detail-type": "Scheduled Event",
+                    "resources": [
+                        "arn:aws:events:us-east-1:123456789012:rule/"
+                        "skymarshal-api-dev-invocations.sweeper.runs_sweep_event"
+                    ],
+                }
+            )
+            assert swept["minutes"] >= 1, swept
         finally:
             for process in processes:
                 process.stop()
@@ -303,6 +318,17 @@ def recorded(
             "worker": calls_read(files / "worker.jsonl"),
             "standin": [request["api"] for request in standin.requests],
         }
+
+
+def _deadline_file_in_the_past(table: str, dynamodb: Server, request_id: str) -> None:
+    from sessions.models import sessions_table_bind
+    from sessions.services import run_deadline_item
+
+    sessions_table_bind(table_name=table, endpoint_url=dynamodb.http_url)
+    try:
+        run_deadline_item(request_id, int(time.time() * 1000) - 10 * 60_000).save()
+    finally:
+        sessions_table_bind()
 
 
 def _ops(calls: set[Call]) -> set[str]:

@@ -97,6 +97,7 @@ def test_make_run_serves_a_healthy_stack_and_ctrl_c_stops_everything(
     api = f"http://127.0.0.1:{ports['api']}"
     for url in ("/api/v1/health", "/api/v1/docs/", "/api/v1/redoc/", "/api/v1/schema/"):
         assert f"{api}{url}" in process.output  # type: ignore[attr-defined]
+    assert "Sweeper        ends lost runs every 30 s" in process.output  # type: ignore[attr-defined]
     body = httpx.get(f"{api}/api/v1/health", timeout=15).json()
     assert body["status"] == "healthy"
     assert body["checks"]["agentcore"]["status"] == "healthy"

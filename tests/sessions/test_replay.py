@@ -231,3 +231,62 @@ def _manage_replay(
         timeout=120,
         check=False,
     )
+
+
+def test_a_replayed_success_supersedes_a_worker_lost_expiry(
+    own_dynamodb: dict[str, Any],
+    log_dir: Path,
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    from invocations.services import run_expire
+    from sessions.models import SESSION_ITEM_TIMESTAMP, SessionItem
+    from sessions.run_selectors import run_find
+
+    started = interaction_begin(
+        session_id=None, request_id=str(uuid.uuid4()), prompt=PROMPT, principal_arn=ALICE
+    )
+    own_dynamodb["server"].stop()  # the database goes away as the run completes
+    response = {"final_decision": "rejected", "recommendations": ["Call standby crew"]}
+    with caplog.at_level(logging.ERROR, logger="sessions.replay"):
+        saved = interaction_complete(
+            started,
+            status="success",
+            response=response,
+            execution_time_ms=2300,
+            run_response={"status": "success", **response},
+            http_status=200,
+        )
+    assert saved is False
+    lines = [r.getMessage() for r in caplog.records if r.name == "sessions.replay"]
+    log_file = tmp_path / "exported.log"
+    log_file.write_text("".join(f"ERROR sessions.replay {line}\n" for line in lines))
+    _restart(own_dynamodb, log_dir)
+    # Its deadline passes before anyone replays the log: the run is ended as lost.
+    lost = run_find(started.request_id)
+    assert lost is not None
+    assert lost.status == "running"
+    run_expire(lost)
+    expired = run_find(started.request_id)
+    assert expired is not None
+    assert expired.error is not None
+    assert expired.error["error_code"] == "WORKER_LOST"
+
+    assert _replay(log_file) == (
+        "1 records: 0 restored, 0 completed, 0 already present, 1 replaced a lost run's record"
+    )
+
+    run = run_find(started.request_id)
+    assert run is not None
+    assert run.status == "succeeded"
+    assert run.error is None
+    assert run.response == {"status": "success", **response}
+    assert run.http_status == 200
+    [interaction] = session_history_get(
+        session_id=started.session_id, principal_arn=ALICE
+    ).interactions
+    assert interaction.status == "success"
+    assert interaction.response == response
+    session = SessionItem.get(started.session_id, SESSION_ITEM_TIMESTAMP, consistent_read=True)
+    assert session.active_run is None
+    assert _replay(log_file) == "1 records: 0 restored, 0 completed, 1 already present"

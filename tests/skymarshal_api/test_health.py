@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import socket
+import threading
 import time
 import uuid
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import httpx
@@ -120,3 +124,86 @@ def test_health_needs_no_credentials_and_refuses_writes(
     assert body["status"] == "error"
     assert body["error_code"] == "METHOD_NOT_ALLOWED"
     assert body["request_id"] == response.headers["X-Request-ID"]
+
+
+# --- bounded checks: dependencies that accept connections and never answer ------------------
+
+CHECK_TIMEOUT = 1.0
+# The answer's bound: HEALTH_CHECK_TIMEOUT_SECONDS, the health module's 0.5 s margin, and
+# room for a loaded machine (4 callers on one worker, 2 shared cores). Unbounded, the
+ANSWER_BOUND = CHECK_TIMEOUT + 0.5 + 1.5
+
+
+@pytest.fixture
+def silent_port() -> Iterator[int]:
+    """A TCP server on 127.0.0.1 that accepts every connection and never sends a byte."""
+    listener = socket.create_server(("127.0.0.1", 0), backlog=64)
+    held: list[socket.socket] = []
+    stop = threading.Event()
+
+    def accept() -> None:
+        listener.settimeout(0.2)
+        while not stop.is_set():
+            try:
+                connection, _ = listener.accept()
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+            held.append(connection)
+
+    thread = threading.Thread(target=accept, daemon=True)
+    thread.start()
+    yield int(listener.getsockname()[1])
+    stop.set()
+    thread.join(timeout=2)
+    for connection in held:
+        connection.close()
+    listener.close()
+
+
+def _timed_health(api: Server) -> tuple[float, httpx.Response]:
+    started = time.monotonic()
+    response = _health(api)
+    return time.monotonic() - started, response
+
+
+def test_a_dynamodb_that_never_answers_is_unhealthy_within_the_bound(
+    api_server_factory: ApiFactory, silent_port: int
+) -> None:
+    api = api_server_factory(
+        DYNAMODB_ENDPOINT_URL=f"http://127.0.0.1:{silent_port}",
+        HEALTH_CHECK_TIMEOUT_SECONDS=str(CHECK_TIMEOUT),
+    )
+
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        answers = list(pool.map(lambda _: _timed_health(api), range(4)))
+
+    for elapsed, response in answers:
+        print(f"/health answered {response.status_code} in {elapsed:.2f} s")
+        assert elapsed < ANSWER_BOUND, elapsed
+        assert response.status_code == 503
+        checks = response.json()["checks"]
+        assert checks["dynamodb"]["status"] == "unhealthy"
+        assert checks["agentcore"]["status"] == "healthy"
+    # A second round while the first probe may still be running: bounded as well.
+    elapsed, response = _timed_health(api)
+    assert elapsed < ANSWER_BOUND, elapsed
+    assert response.json()["checks"]["dynamodb"]["status"] == "unhealthy"
+
+
+def test_a_runtime_ping_that_never_answers_is_unhealthy_within_the_bound(
+    api_server_factory: ApiFactory, silent_port: int, table: str
+) -> None:
+    api = api_server_factory(
+        AGENTCORE_WS_URL=f"ws://127.0.0.1:{silent_port}/ws",
+        SESSION_TABLE_NAME=table,
+        HEALTH_CHECK_TIMEOUT_SECONDS=str(CHECK_TIMEOUT),
+    )
+
+    elapsed, response = _timed_health(api)
+
+    assert elapsed < ANSWER_BOUND, elapsed
+    assert response.status_code == 503
+    assert response.json()["checks"]["agentcore"]["status"] == "unhealthy"
+    assert response.json()["checks"]["dynamodb"]["status"] == "healthy"

@@ -49,6 +49,11 @@ class Command(BaseCommand):
         self.stdout.write(
             f"{sum(outcomes.values())} records: {outcomes['restored']} restored, "
             f"{outcomes['completed']} completed, {outcomes['already_present']} already present"
+            + (
+                f", {outcomes['superseded']} replaced a lost run's record"
+                if outcomes["superseded"]
+                else ""
+            )
         )
         if unreadable:
             for line in sorted(unreadable, key=lambda u: u.line):

@@ -1,0 +1,106 @@
+"""The sweeper: every run and its interaction reach a final state by the run's deadline
+plus grace, whether anyone reads them or not.
+
+A run whose worker died (a killed process, a Lambda that timed out, a storage failure
+after it was queued) stays ``queued`` or ``running``; reading it ends it as lost, but
+nothing reads most ``/invoke`` runs. Each run's deadline is filed under its minute when the
+run is recorded (sessions/models.py ``RunDeadline``); ``runs_sweep`` reads the minutes that
+have passed since its last sweep (one Query each: the Lambda role has no Scan) and ends
+every run still active past its deadline (``AGENTCORE_DEADLINE_SECONDS`` +
+``RUN_GRACE_SECONDS``, plus the queue timeout while queued), with its interaction and its
+hold on the session, as failed with WORKER_LOST. A run whose deadline moved (it started
+after waiting in the queue) is filed again under its new minute.
+
+It runs as ``manage.py runs_sweep`` (``--every N`` under ``make run``) and, on Lambda, as a
+scheduled event of the function (zappa_settings.json ``events``:
+``invocations.sweeper.runs_sweep_event``).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+
+from invocations.services import run_expire
+from sessions.models import SWEEP_BUCKET_MS
+from sessions.run_selectors import (
+    RunDeadlineEntry,
+    run_deadlines_in,
+    run_find,
+    sweep_cursor_get,
+)
+from sessions.run_services import run_deadline_file, run_deadline_forget, sweep_cursor_set
+from sessions.services import clock_ms
+from skymarshal_api.errors import ApplicationError
+from skymarshal_api.metrics import metric_count
+
+logger = logging.getLogger(__name__)
+
+# Where the first sweep of a table starts (no run recorded before the sweeper existed has a
+# filed deadline), and the most minutes one sweep reads (the next
+# sweep goes on from where it stopped).
+_FIRST_SWEEP_MINUTES = 60
+_MAX_MINUTES_PER_SWEEP = 24 * 60
+
+
+@dataclass
+class SweepReport:
+    ended: list[str] = field(default_factory=list)  # request ids ended as lost
+    failed: list[str] = field(default_factory=list)  # could not be dealt with this time
+    minutes: int = 0
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"ended": len(self.ended), "failed": len(self.failed), "minutes": self.minutes}
+
+
+def _deadline_settle(entry: RunDeadlineEntry, report: SweepReport) -> None:
+    """End the entry's run if it is lost, file its deadline again if it moved, and forget
+    the entry once the run has ended."""
+    run = run_find(entry.request_id)
+    if run is not None and run.active:
+        if run.overdue:
+            run_expire(run)
+            report.ended.append(run.request_id)
+        else:
+            run_deadline_file(run.request_id, run.deadline_at)
+    run_deadline_forget(entry)
+
+
+def runs_sweep(*, now_ms: int | None = None) -> SweepReport:
+    """End every run past its deadline (and its interaction; its session is released) as
+    failed with WORKER_LOST. A run that ends meanwhile is left as it ended. Raises
+    StorageUnavailable when the deadlines cannot be read."""
+    now = clock_ms() if now_ms is None else now_ms
+    current = now // SWEEP_BUCKET_MS
+    cursor = sweep_cursor_get()
+    start = current - _FIRST_SWEEP_MINUTES if cursor is None else cursor
+    end = min(current, start + _MAX_MINUTES_PER_SWEEP)
+    report = SweepReport()
+    advance_to = start
+    for minute in range(start, end + 1):
+        report.minutes += 1
+        settled = True
+        for entry in run_deadlines_in(minute):
+            if entry.deadline_at >= now:
+                settled = False  # not due yet (the current minute)
+                continue
+            try:
+                _deadline_settle(entry, report)
+            except ApplicationError as exc:
+                logger.warning("Could not settle run %s: %s", entry.request_id, exc.message)
+                report.failed.append(entry.request_id)
+                settled = False
+        if settled and advance_to == minute and minute < current:
+            advance_to = minute + 1
+    if advance_to != cursor:
+        sweep_cursor_set(advance_to)
+    if report.ended:
+        metric_count("RunsSwept", len(report.ended))
+    logger.info("runs swept", extra=report.as_dict())
+    return report
+
+
+def runs_sweep_event(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    """The Lambda entry of the scheduled sweep (a Zappa ``events`` function)."""
+    return runs_sweep().as_dict()
