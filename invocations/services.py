@@ -621,7 +621,7 @@ def invocation_execute(request_id: str) -> bool:
         log.append(StreamEvent("start", {"request_id": request_id, "session_id": run.session_id}))
     except StorageUnavailable as exc:
         _record_failure(started, exc, began, log=log)
-        return
+        return False
     try:
         runtime, call = _open(started, began, log)
     except Exception:
