@@ -97,7 +97,10 @@ def test_the_worker_runs_the_same_code_with_capacity_and_time_of_its_own(stage: 
         "post": "scripts.run_worker.zappa_post_deploy",
     }
     # The same code and settings but for the run's deadline and the task's timeout.
-    same = {"attach_policy", "callbacks", "environment_variables", "lambda_description"}
+    # The sweeper is a scheduled event of the API function alone.
+    assert worker["events"] == []
+    assert [e["function"] for e in api["events"]] == ["invocations.sweeper.runs_sweep_event"]
+    same = {"attach_policy", "callbacks", "environment_variables", "lambda_description", "events"}
     same |= {"apigateway_enabled", "keep_warm", "timeout_seconds", "lambda_concurrency"}
     assert {k: v for k, v in worker.items() if k not in same} == {
         k: v for k, v in api.items() if k not in same
