@@ -167,7 +167,9 @@ def test_a_retry_after_beyond_the_cap_is_raised(client_stack: ClientStack) -> No
     api = client_stack.apis(
         SESSION_TABLE_NAME=client_stack.table,
         RATE_LIMIT_DEFAULT_PER_WINDOW="1",
-        RATE_LIMIT_WINDOW_SECONDS="60",
+        # Windows are aligned to the clock: one of an hour is not about to reset (one of a
+        # minute would be, in its last 2 s, and the client would rightly wait it out).
+        RATE_LIMIT_WINDOW_SECONDS="3600",
     )
     with client_for(api.http_url, max_retry_delay=2) as client:
         client.identity()
