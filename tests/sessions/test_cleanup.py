@@ -39,8 +39,9 @@ def test_cleanup_deletes_only_items_past_their_ttl(sessions_table: str, settings
 
     out = io.StringIO()
     call_command("sessions_cleanup", stdout=out)
-    # Two interactions, their runs and their session's own item.
-    assert out.getvalue().strip() == "Deleted 5 expired items"
+    # Two interactions, their runs, the deadlines filed for the sweeper (kept a week past
+    # each deadline) and their session's own item.
+    assert out.getvalue().strip() == "Deleted 7 expired items"
     assert _count(stale) == 0
     assert _count(fresh) == 2  # the interaction and the session item
 
