@@ -92,7 +92,9 @@ def test_busy_is_503_runtime_unavailable_with_retry_after(invoke_stack: Stack) -
 
     assert outcome.response.headers["Retry-After"] == "7"
     assert outcome.error["details"]["runtime_status"] == 429
-    assert outcome.elapsed < 1.0  # a busy runtime is not retried
+    # A busy runtime is not retried (a retry would wait 1 s first); measured by the server,
+    # not by this client, whose first request to a new server pays for its warming up.
+    assert outcome.interaction["execution_time_ms"] < 1000
 
 
 def test_a_refused_handshake_is_502_runtime_access_denied_naming_the_grant(
@@ -145,6 +147,7 @@ def test_a_hang_is_504_timeout_at_the_deadline(invoke_stack: Stack, fault: str) 
 
     outcome = _run(app, 504, "TIMEOUT", "timeout", see_it_open=True)
 
-    assert DEADLINE <= outcome.elapsed < DEADLINE + 2
+    assert DEADLINE <= outcome.elapsed
+    assert DEADLINE * 1000 <= outcome.interaction["execution_time_ms"] < (DEADLINE + 1) * 1000
     assert outcome.error["details"]["deadline_seconds"] == DEADLINE
     assert DEADLINE * 1000 <= outcome.interaction["execution_time_ms"] < (DEADLINE + 2) * 1000
