@@ -204,10 +204,13 @@ def test_a_run_past_its_deadline_ends_in_timeout_and_is_recorded(
             )
         )
     elapsed = time.monotonic() - started
-    assert deadline <= elapsed < deadline + 1.0
+    assert elapsed >= deadline
     assert timed_out.value.status_code == 504
     [interaction] = session_history_get(session_id=session_id, principal_arn=PRINCIPAL).interactions
     assert interaction.status == "timeout"
+    # The run, from its acceptance to its recorded end, lasted its deadline and not much
+    # more (the first call's acceptance also warms this process's storage client up).
+    assert deadline * 1000 <= interaction.execution_time_ms < (deadline + 1.0) * 1000
 
 
 @pytest.fixture
