@@ -142,7 +142,8 @@ def test_a_trusted_role_pattern_must_be_a_role_name(pattern: str) -> None:
 
 def test_settings_default_to_role_mode_trusting_identity_center_session_names() -> None:
     result = _load_settings(
-        {}, show="settings.IDENTITY_MODE, settings.IDENTITY_TRUSTED_SESSION_ROLES"
+        {"SKYMARSHAL_ENV": "test"},
+        show="settings.IDENTITY_MODE, settings.IDENTITY_TRUSTED_SESSION_ROLES",
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "role ('AWSReservedSSO_*',)"
@@ -165,7 +166,7 @@ def test_settings_default_to_role_mode_trusting_identity_center_session_names() 
 def test_settings_refuse_an_identity_setting_that_cannot_work(
     env: dict[str, str], message: str
 ) -> None:
-    result = _load_settings(env)
+    result = _load_settings({"SKYMARSHAL_ENV": "test", **env})
     assert result.returncode != 0
     assert "ImproperlyConfigured" in result.stderr
     assert message in result.stderr.splitlines()[-1]

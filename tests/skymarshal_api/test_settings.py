@@ -177,7 +177,10 @@ def test_a_lambda_refuses_the_local_defaults() -> None:
     )
     assert result.returncode != 0
     assert "set SKYMARSHAL_ENV=production" in result.stderr.splitlines()[-1]
-    assert _load_settings({**PRODUCTION, "AWS_LAMBDA_FUNCTION_NAME": "x"}).returncode == 0
+    on_lambda = {**PRODUCTION, "AWS_LAMBDA_FUNCTION_NAME": "x"}
+    # On Lambda, background runs go to the worker function, which must be named.
+    assert "RUN_WORKER_FUNCTION" in _load_settings(on_lambda).stderr
+    assert _load_settings({**on_lambda, "RUN_WORKER_FUNCTION": "x-worker"}).returncode == 0
 
 
 def test_production_serves_no_login_but_the_browsable_api() -> None:
