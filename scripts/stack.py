@@ -24,7 +24,7 @@ import urllib.request
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 ROOT = Path(__file__).resolve().parent.parent
 HOST = "127.0.0.1"
@@ -63,6 +63,23 @@ class Server:
         except OSError:
             return ""
         return "\n".join(text.splitlines()[-lines:])
+
+    def json_documents(self) -> list[dict[str, Any]]:
+        """The JSON documents the server has logged so far. A line still being written (no
+        newline yet) is left for the next read, and non-JSON lines (the WSGI server's own)
+        are skipped."""
+        text = self.log_path.read_text(encoding="utf-8", errors="replace")
+        documents = []
+        for line in text.splitlines(keepends=True):
+            if not line.endswith("\n") or not line.startswith("{"):
+                continue
+            try:
+                document = json.loads(line)
+            except json.JSONDecodeError:
+                continue  # two processes' writes interleaved: not one of our documents
+            if isinstance(document, dict):
+                documents.append(document)
+        return documents
 
     def is_running(self) -> bool:
         return self.process.poll() is None

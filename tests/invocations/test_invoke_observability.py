@@ -66,10 +66,7 @@ def output_of(app: App, request_id: str, *, until: str = "request", within: floa
     deadline = time.monotonic() + within
     while True:
         logs, emf = [], []
-        for text in app.api.log_path.read_text(errors="replace").splitlines():
-            if not text.startswith("{"):
-                continue  # gunicorn's own lines
-            document = json.loads(text)
+        for document in app.api.json_documents():
             if document.get("request_id") != request_id:
                 continue
             (emf if "_aws" in document else logs).append(document)

@@ -123,8 +123,7 @@ def test_tracing_without_a_daemon_is_silent(
         response = _invoke(api)
         assert response.status_code == 200, response.text
     time.sleep(0.5)
-    lines = [line for line in api.log_path.read_text().splitlines() if line.startswith("{")]
-    logs = [json.loads(line) for line in lines]
+    logs = api.json_documents()
     assert [line for line in logs if line.get("name") == "skymarshal_api.requests"]
     noisy = [line for line in logs if line.get("level") in ("WARNING", "ERROR")]
     assert noisy == []
