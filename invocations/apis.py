@@ -118,8 +118,9 @@ _SESSION_REFUSALS = {
     ),
     409: error_response(
         "SESSION_EXPIRED: the session has been idle too long; omit session_id to start "
-        "a new one. SESSION_BUSY: another run is active on the session (see "
-        'Retry-After), unless the body says `"on_conflict": "enqueue"`.',
+        "a new one. SESSION_BUSY: another run is active or queued on the session (see "
+        'Retry-After), unless the body says `"on_conflict": "enqueue"` and the run can get '
+        "its turn in time.",
         SessionExpired(
             "The session has been idle for more than 30 minutes; start a new session by "
             "omitting session_id.",

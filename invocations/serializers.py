@@ -111,8 +111,10 @@ class InvokeRequestSerializer(serializers.Serializer[Any]):
         choices=["reject", "enqueue"],
         required=False,
         default="reject",
-        help_text="When another run is active on the session: `reject` (409 SESSION_BUSY) "
-        "or `enqueue` (run after it, in order).",
+        help_text="When another run is active or queued on the session: `reject` (409 "
+        "SESSION_BUSY) or `enqueue` (run after the runs ahead, in order of acceptance; "
+        "refused at once with 409 SESSION_BUSY and Retry-After when it might not get its "
+        "turn in time, and always for `/invoke` behind API Gateway).",
     )
 
     def to_internal_value(self, data: Any) -> Any:

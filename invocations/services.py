@@ -43,8 +43,11 @@ from sessions.services import (
     InteractionStatus,
     OnConflict,
     RunKind,
+    TurnBudget,
     clock_ms,
+    default_turn_budget,
     interaction_begin,
+    turn_budget,
 )
 from sessions.services import interaction_complete as _interaction_complete
 from skymarshal_api.errors import (
@@ -292,6 +295,18 @@ def sync_run_seconds() -> float:
     return float(settings.AGENTCORE_DEADLINE_SECONDS)
 
 
+def turn_budget_of(kind: RunKind) -> TurnBudget:
+    """How long a run may wait for its turn on a busy session and how long it then lasts.
+    Behind API Gateway (RESPONSE_MODE=buffered) a synchronous run never waits: its request
+    has REQUEST_HOLD_SECONDS in all, under the gateway's 29 s, and a wait there would cut
+    its run short; on a busy session it is refused at once (a background run may queue).
+    Elsewhere a run waits up to RUN_QUEUE_TIMEOUT_SECONDS and then has its whole
+    deadline."""
+    if kind == "invoke" and settings.RESPONSE_MODE == "buffered":
+        return turn_budget(wait_seconds=0, run_seconds=sync_run_seconds())
+    return default_turn_budget(kind)
+
+
 def _open(
     started: InteractionStarted, began: float, log: RunEventLog | None = None
 ) -> tuple[RuntimeRun, RuntimeCall]:
@@ -379,6 +394,7 @@ def _accept(request: InvocationRequest, kind: RunKind) -> InteractionStarted | R
                     kind=kind,
                     on_conflict=request.on_conflict,
                     idempotency=claim,
+                    budget=turn_budget_of(kind),
                 )
         except IdempotentReplay as replay:
             if kind == "invoke":
@@ -492,9 +508,10 @@ def run_end_by_worker(request_id: str, *, failures: int, reason: str | None) -> 
 
 def _turn_wait(started: InteractionStarted, began: float) -> None:
     """Wait (a synchronous run queued with on_conflict "enqueue") until the runs ahead have
-    ended, then hold the session. Raises RuntimeTimeout, recorded, when the run's deadline
-    passes first."""
-    give_up = began + sync_run_seconds()
+    ended, then hold the session. The run was accepted only if its turn comes within its
+    wait budget, were every run ahead to take its whole deadline. Raises RuntimeTimeout,
+    recorded, when the turn still does not come in time."""
+    give_up = began + turn_budget_of("invoke").wait_ms / 1000 + settings.RUN_GRACE_SECONDS
     while True:
         run = run_find(started.request_id)
         outcome = run_start(run) if run is not None and not run.overdue else "gone"
@@ -503,7 +520,7 @@ def _turn_wait(started: InteractionStarted, began: float) -> None:
         if outcome == "gone" or time.monotonic() >= give_up:
             error = RuntimeTimeout(
                 "The run's turn on the session did not come before its deadline.",
-                details={"deadline_seconds": sync_run_seconds()},
+                details={"wait_seconds": round(time.monotonic() - began, 1)},
             )
             raise _record_failure(started, error, began)
         time.sleep(settings.RUN_POLL_SECONDS)
@@ -511,15 +528,17 @@ def _turn_wait(started: InteractionStarted, began: float) -> None:
 
 def _accept_in_turn(request: InvocationRequest) -> tuple[InteractionStarted, float] | Replayed:
     """Accept a synchronous run and, when it was queued behind another, wait for its turn:
-    the run holding its session, and when it began; or the original of a repeated
+    the run holding its session, and when its deadline starts (its turn: only where no
+    gateway bounds the request may it wait, see ``turn_budget_of``); or the original of a repeated
     Idempotency-Key. Raises what ``_accept`` raises, and RuntimeTimeout when the turn did
-    not come before the run's deadline (recorded so)."""
+    not come in time (recorded so)."""
     accepted = _accept(request, "invoke")
     if isinstance(accepted, Replayed):
         return accepted
     began = time.monotonic()
     if accepted.queued_after is not None:
         _turn_wait(accepted, began)
+        began = time.monotonic()  # its deadline runs from its turn
     return accepted, began
 
 
@@ -637,8 +656,10 @@ def invocation_execute(request_id: str) -> bool:
             if time.monotonic() - checked >= settings.RUN_CANCEL_CHECK_SECONDS:
                 checked = time.monotonic()
                 if _cancel_requested(request_id):
-                    events.cancel()
+                    # The runtime session stops before the API session is let go: a run
+                    # accepted next on the session must not meet this one's work.
                     runtime_session_stop(started.session_id)
+                    events.cancel()
                     return False
     except StorageUnavailable as exc:
         events.fail(exc)  # a storage fault, never a cancel

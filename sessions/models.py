@@ -122,7 +122,7 @@ class SessionItem(_TableModel):
     last_interaction_at = NumberAttribute()
     interaction_count = NumberAttribute(default=0)
     ttl = TTLAttribute(null=True)
-    # The run that holds the session (one at a time), until it ends or its deadline passes,
+    # The run that holds the session (one at a time), until it ends or its deadline passes;
     # and the last run queued behind it (``on_conflict: enqueue``).
     active_run = UnicodeAttribute(null=True)
     active_until = NumberAttribute(null=True)
@@ -168,7 +168,10 @@ class RunItem(_TableModel):
     started_at = NumberAttribute(null=True)
     finished_at = NumberAttribute(null=True)
     deadline_at = NumberAttribute()
+    # The run it was queued behind, and how long it lasts once it has its turn (its
+    # deadline plus grace, in ms): how long it keeps the runs queued after it waiting.
     after = UnicodeAttribute(null=True)
+    run_ms = NumberAttribute(null=True)
     cancel_requested = BooleanAttribute(null=True)
     response = MapAttribute[str, Any](null=True)
     error = MapAttribute[str, Any](null=True)

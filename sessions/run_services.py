@@ -29,6 +29,7 @@ from sessions.services import (
     _ttl_for,
     aws_error_code,
     clock_ms,
+    queue_ahead,
     run_deadline_item,
     run_deadline_ms,
     run_key,
@@ -57,14 +58,20 @@ def run_start(run: RunRecord) -> StartOutcome:
     another worker). Raises StorageUnavailable."""
     now = clock_ms()
     deadline = run_deadline_ms(now)
+    # Every run ahead must have ended: the one it was queued behind, and those behind
+    # which that one waited, back to the first that had its turn (a run cancelled before
+    # its turn does not let the runs after it overtake the runs before it).
+    ahead = queue_ahead(run.after, now)
+    if ahead.waiting is not None:
+        return "wait"
     order: list[str] = []
     try:
         with TransactWrite(connection=SessionItem._get_connection().connection) as write:
-            if run.after is not None:
+            for request_id in ahead.runs:
                 order.append("after")
                 write.condition_check(
                     RunItem,
-                    run_key(run.after),
+                    run_key(request_id),
                     RUN_ITEM_TIMESTAMP,
                     condition=RunItem.session_id.does_not_exist()
                     | ~RunItem.status.is_in(*RUN_ACTIVE_STATUSES)

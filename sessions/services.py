@@ -199,6 +199,50 @@ class InteractionStarted:
     queued_after: str | None = None
 
 
+@dataclass(frozen=True)
+class TurnBudget:
+    """How long a run may wait for its turn on a busy session, and how long it lasts once
+    it has its turn (its deadline plus RUN_GRACE_SECONDS), both in milliseconds: the
+    executor's limits (a synchronous request behind API Gateway, a background worker). A
+    run that would not get its turn in time, were every run ahead of it to take its whole
+    deadline, is refused at once (SESSION_BUSY with Retry-After) rather than cut off
+    midway."""
+
+    wait_ms: int
+    run_ms: int
+
+
+def turn_budget(*, wait_seconds: float, run_seconds: float) -> TurnBudget:
+    """A TurnBudget from seconds; the run's span includes RUN_GRACE_SECONDS."""
+    return TurnBudget(
+        wait_ms=max(0, int(wait_seconds * 1000)),
+        run_ms=int((run_seconds + settings.RUN_GRACE_SECONDS) * 1000),
+    )
+
+
+def default_turn_budget(kind: RunKind) -> TurnBudget:
+    """A background run waits up to RUN_QUEUE_TIMEOUT_SECONDS and lasts
+    RUN_BACKGROUND_DEADLINE_SECONDS (the worker's deadline); a synchronous one, where no
+    gateway bounds the request, waits as long and lasts AGENTCORE_DEADLINE_SECONDS."""
+    seconds = (
+        settings.RUN_BACKGROUND_DEADLINE_SECONDS
+        if kind == "invocation"
+        else settings.AGENTCORE_DEADLINE_SECONDS
+    )
+    return turn_budget(wait_seconds=settings.RUN_QUEUE_TIMEOUT_SECONDS, run_seconds=seconds)
+
+
+@dataclass(frozen=True)
+class SessionQueue:
+    """What a run refused by a busy session would queue behind: the run holding the session
+    (None when it has just let it go), the last run queued (None when nothing is), and
+    when, at the latest, they will all have ended (epoch ms)."""
+
+    active: str | None
+    tail: str | None
+    drained_by: int
+
+
 def aws_error_code(exc: Exception) -> str | None:
     """The AWS error code behind a PynamoDB exception, if any. PynamoDB's own
     ``cause_response_code`` raises AttributeError when the cause is a timeout with no
@@ -271,11 +315,12 @@ def _session_update(
     request_id: str,
     timestamp: int,
     hold_until: int,
-    queue_behind: tuple[str | None, str | None] | None,
+    queue_behind: SessionQueue | None,
 ) -> None:
     """The session's part of beginning a run: ownership, expiry, use; and either taking
-    the session (free, or held by a run past its deadline) or joining its queue behind the
-    (active, tail) runs that were read."""
+    the session (free: no run holds it, or its holder is past its deadline, and no run is
+    queued: a new run never jumps the queue) or joining its queue behind the runs that
+    were read."""
     owned = (SessionItem.owner == principal_arn) & (
         SessionItem.last_interaction_at >= idle_cutoff_ms(timestamp)
     )
@@ -291,18 +336,23 @@ def _session_update(
             SessionItem.active_run.set(request_id),
             SessionItem.active_until.set(hold_until),
         ]
-        free = SessionItem.active_run.does_not_exist() | (SessionItem.active_until < timestamp)
+        free = (
+            SessionItem.active_run.does_not_exist() | (SessionItem.active_until < timestamp)
+        ) & SessionItem.queue_tail.does_not_exist()
         condition = SessionItem.session_id.does_not_exist() | (owned & free)
     else:
-        active, tail = queue_behind
         actions.append(SessionItem.queue_tail.set(request_id))
         condition = (
             owned
-            & (SessionItem.active_run == active)
+            & (
+                SessionItem.active_run.does_not_exist()
+                if queue_behind.active is None
+                else SessionItem.active_run == queue_behind.active
+            )
             & (
                 SessionItem.queue_tail.does_not_exist()
-                if tail is None
-                else SessionItem.queue_tail == tail
+                if queue_behind.tail is None
+                else SessionItem.queue_tail == queue_behind.tail
             )
         )
     write.update(
@@ -320,6 +370,7 @@ def interaction_begin(
     kind: RunKind = "invoke",
     on_conflict: OnConflict = "reject",
     idempotency: IdempotencyClaim | None = None,
+    budget: TurnBudget | None = None,
 ) -> InteractionStarted:
     """Record an interaction as ``in_progress`` and its run before the runtime is called
     (write-ahead), with the session's use and, when given, the Idempotency-Key, in one
@@ -337,12 +388,13 @@ def interaction_begin(
     new_session = session_id is None
     session_id = session_id or session_create()
     timestamp = now_ms if now_ms is not None else clock_ms()
-    queue_behind: tuple[str | None, str | None] | None = None
+    budget = budget or default_turn_budget(kind)
+    queue_behind: SessionQueue | None = None
     for _ in range(8):
         queued = queue_behind is not None or kind == "invocation"
-        hold_until = run_deadline_ms(timestamp) + (
-            int(settings.RUN_QUEUE_TIMEOUT_SECONDS * 1000) if queued else 0
-        )
+        # Queued, the run must start within its wait; running, it holds the session for
+        # its span.
+        hold_until = timestamp + budget.run_ms + (budget.wait_ms if queued else 0)
         ttl = _ttl_for(timestamp)
         interaction = SessionInteraction(
             session_id,
@@ -366,7 +418,8 @@ def interaction_begin(
             created_at=timestamp,
             started_at=None if queued else timestamp,
             deadline_at=hold_until,
-            after=(queue_behind[1] or queue_behind[0]) if queue_behind else None,
+            after=(queue_behind.tail or queue_behind.active) if queue_behind else None,
+            run_ms=budget.run_ms,
             ttl=ttl,
         )
         reasons_order = ["interaction", "run"]
@@ -419,6 +472,7 @@ def interaction_begin(
                     queue_behind = None
                     continue
                 if seen is not None and on_conflict == "enqueue":
+                    _queue_room_check(session_id, seen, timestamp, budget, kind)
                     queue_behind = seen
                     continue
                 raise refusal from exc
@@ -474,9 +528,9 @@ def _idempotency_refusal(claim: IdempotencyClaim, kind: RunKind) -> None:
 
 def _session_refusal(
     session_id: str, principal_arn: str, at_ms: int
-) -> tuple[ApplicationError | None, tuple[str | None, str | None] | None]:
+) -> tuple[ApplicationError | None, SessionQueue | None]:
     """Why the session refused a run (None: it no longer would), and, when only because it
-    is busy, the (active, tail) runs a queued run would wait behind."""
+    is busy (a run holds it, or runs are queued on it), the queue a run would wait in."""
     try:
         session = SessionItem.get(session_id, SESSION_ITEM_TIMESTAMP, consistent_read=True)
     except SessionItem.DoesNotExist:
@@ -494,11 +548,131 @@ def _session_refusal(
                 "last_interaction_at": int(session.last_interaction_at),
             },
         ), None
-    if session.active_run is None or (session.active_until or 0) < at_ms:
+    held = session.active_run is not None and (session.active_until or 0) >= at_ms
+    tail: str | None = session.queue_tail
+    last = tail or (session.active_run if held else None)
+    ahead = queue_ahead(last, at_ms)
+    if tail is not None:
+        waiting = ahead.waiting if ahead.waiting != session.active_run else None
+        if waiting != tail:
+            # The tail has ended (cancelled, or expired, before its turn): the queue now
+            # ends with the last run still waiting for its turn, or is empty.
+            _queue_tail_replace(session_id, tail, waiting)
+            tail = waiting
+    if not held and tail is None:
         return None, None
+    drained_by = ahead.drained_by
+    if held and session.active_run not in ahead.runs:
+        drained_by = max(drained_by, int(session.active_until or 0))
     return SessionBusy(
-        details={"session_id": session_id, "active_request_id": session.active_run}
-    ), (session.active_run, session.queue_tail)
+        details={"session_id": session_id, "active_request_id": session.active_run or tail}
+    ), SessionQueue(active=session.active_run, tail=tail, drained_by=drained_by)
+
+
+# A queue longer than this is not walked (its runs were refused room long before).
+_QUEUE_WALK_LIMIT = 24
+
+
+@dataclass(frozen=True)
+class QueueAhead:
+    """The runs ahead of a queued run, from the one it was queued behind back to the first
+    that ever started (whose own predecessors have all ended): each must have ended before
+    the run may start. ``waiting``: the last of them still queued or running, if any;
+    ``drained_by``: when they will all have ended at the latest (epoch ms), were each one
+    still to start to take its whole deadline from its turn."""
+
+    runs: tuple[str, ...]
+    waiting: str | None
+    drained_by: int
+
+
+def queue_ahead(first: str | None, at_ms: int) -> QueueAhead:
+    """Walk a session's queue back from ``first`` (see QueueAhead). A storage failure, or
+    a queue longer than the walk, reads as "still waiting", so that nothing jumps it."""
+    runs: list[str] = []
+    # (started, deadline_at, run_ms) of each run still queued or running, latest first.
+    live: list[tuple[bool, int, int]] = []
+    waiting: str | None = None
+    request_id = first
+    while request_id is not None:
+        if len(runs) >= _QUEUE_WALK_LIMIT:
+            waiting = waiting or request_id
+            break
+        try:
+            run = RunItem.get(run_key(request_id), RUN_ITEM_TIMESTAMP, consistent_read=True)
+        except RunItem.DoesNotExist:
+            break
+        except (PynamoDBException, BotoCoreError) as exc:
+            logger.warning("Could not read queued run %s: %s", request_id, exc)
+            waiting = waiting or request_id
+            break
+        runs.append(request_id)
+        if run.status in RUN_ACTIVE_STATUSES and int(run.deadline_at or 0) >= at_ms:
+            waiting = waiting or request_id
+            run_ms = run.run_ms or default_turn_budget(run.kind).run_ms  # type: ignore[arg-type]
+            live.append((run.started_at is not None, int(run.deadline_at), int(run_ms)))
+        if run.started_at is not None:
+            break  # it had its turn: every run before it had ended
+        request_id = run.after
+    drained_by = at_ms
+    for started, deadline_at, run_ms in reversed(live):
+        drained_by = max(drained_by, deadline_at) if started else drained_by + run_ms
+    return QueueAhead(tuple(runs), waiting, drained_by)
+
+
+def _queue_tail_replace(session_id: str, tail: str, new_tail: str | None) -> None:
+    """Move a session's queue tail back past runs that ended before their turn (or clear
+    it when none waits), unless another run has joined the queue meanwhile."""
+    actions: list[Action] = (
+        [SessionItem.queue_tail.set(new_tail)]
+        if new_tail is not None
+        else [SessionItem.queue_tail.remove()]
+    )
+    try:
+        SessionItem(session_id, SESSION_ITEM_TIMESTAMP).update(
+            actions=actions, condition=SessionItem.queue_tail == tail
+        )
+    except UpdateError as exc:
+        if aws_error_code(exc) != "ConditionalCheckFailedException":
+            logger.warning("Could not update the queue of session %s: %s", session_id, exc)
+    except (PynamoDBException, BotoCoreError) as exc:
+        logger.warning("Could not update the queue of session %s: %s", session_id, exc)
+
+
+def _queue_room_check(
+    session_id: str, queue: SessionQueue, at_ms: int, budget: TurnBudget, kind: RunKind
+) -> None:
+    """Refuse (SessionBusy with Retry-After: when the runs ahead will have ended, at the
+    latest) a run that might not get its turn within what its executor allows, were every
+    run ahead of it to take its whole deadline; a run that may not wait at all is refused
+    whenever the session is busy."""
+    start_by = at_ms + budget.wait_ms
+    if budget.wait_ms > 0 and queue.drained_by <= start_by:
+        return
+    retry_after = max(1, -(-(queue.drained_by - start_by) // 1000))
+    hint = (
+        ', or submit it as a background run (POST /api/v1/invocations with "on_conflict": '
+        '"enqueue"), which may wait longer'
+        if kind == "invoke"
+        else ""
+    )
+    reason = (
+        "This run may not wait for its turn here (a synchronous request behind API "
+        "Gateway would be cut off)"
+        if budget.wait_ms == 0
+        else "The runs ahead on this session may last until after this run would have to "
+        f"start (it may wait {budget.wait_ms // 1000} s for its turn)"
+    )
+    raise SessionBusy(
+        f"{reason}; retry after Retry-After{hint}.",
+        details={
+            "session_id": session_id,
+            "active_request_id": queue.active or queue.tail,
+            "queue_drained_by": queue.drained_by,
+            "wait_limit_seconds": budget.wait_ms // 1000,
+        },
+        headers={"Retry-After": str(retry_after)},
+    )
 
 
 def interaction_complete(

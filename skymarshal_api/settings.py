@@ -257,6 +257,12 @@ if RUN_EXECUTOR == "lambda" and not RUN_WORKER_FUNCTION:
 RUN_MAX_ATTEMPTS = env_int("RUN_MAX_ATTEMPTS", 3, minimum=1, maximum=3)
 RUN_WORKERS = env_int("RUN_WORKERS", 8, minimum=1, maximum=256)
 RUN_QUEUE_TIMEOUT_SECONDS = env_float("RUN_QUEUE_TIMEOUT_SECONDS", 900.0, minimum=1.0)
+# The deadline of a background run where it runs: on the API function, the worker's
+# AGENTCORE_DEADLINE_SECONDS (zappa_settings.json), so that the queue a run joins is
+# measured with the deadlines its runs will really have.
+RUN_BACKGROUND_DEADLINE_SECONDS = env_float(
+    "RUN_BACKGROUND_DEADLINE_SECONDS", AGENTCORE_DEADLINE_SECONDS, minimum=1.0
+)
 RUN_GRACE_SECONDS = env_float("RUN_GRACE_SECONDS", 30.0, minimum=0.0)
 RUN_POLL_SECONDS = env_float("RUN_POLL_SECONDS", 0.25, minimum=0.01, maximum=10.0)
 RUN_CANCEL_CHECK_SECONDS = env_float("RUN_CANCEL_CHECK_SECONDS", 0.5, minimum=0.05, maximum=10.0)

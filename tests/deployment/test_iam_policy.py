@@ -9,14 +9,14 @@ scenario drives every path each function has, in AGENTCORE_MODE=aws as deployed:
 - the API function (``skymarshal-api-STAGE``): health (GetAgentRuntime, DescribeTable), a
   synchronous invoke with an Idempotency-Key (the WebSocket), identity, a background
   submit (its dispatch is a Lambda Invoke of the worker), the run's status, wait, events,
-  a cancel of a finished, a running and a queued run, a synchronous run queued behind
-  others (``on_conflict: enqueue``, in a second warm container), a session's history, the
-  sessions list;
+  a cancel of a finished, a running and a queued run, a synchronous run refused on a busy
+  session (``on_conflict: enqueue`` may not wait behind API Gateway; in a second warm
+  container), a session's history, the sessions list;
 - the worker function (``skymarshal-api-STAGE-worker``, the same package with the
   worker's function name and task timeout): a run to completion, a run cancelled while
   running (StopRuntimeSession), a run queued behind another that hands over to a fresh
-  invocation of the worker (a Lambda Invoke), a run whose worker died mid-run, ended as
-  lost when its task is delivered again.
+  invocation of the worker (a Lambda Invoke) and then has its turn, a run whose worker
+  died mid-run, ended as lost when its task is delivered again.
 
 What cannot run here stands in at its boundary: DynamoDB Local for DynamoDB, a local
 runtime for AgentCore's WebSocket (the handshake is signed for AgentCore, then sent to it),
@@ -242,39 +242,39 @@ def recorded(
             )
             handed_over = len(standin.invocations())
             worker.invoke(queued_task)
-            assert len(standin.invocations()) == handed_over + 1, "no hand-over was sent"
+            [handover_task] = standin.invocations()[handed_over:]
             assert _status(api, queued_id) == "queued"
 
-            # A synchronous run queued behind both, in the other API container: it waits
-            # its turn (a transaction that checks the run ahead of it has ended).
-            in_turn: dict[str, Any] = {}
-
-            def invoke_in_turn() -> None:
-                body = {"prompt": PROMPT, "session_id": stalled_session, "on_conflict": "enqueue"}
-                in_turn["result"] = second_api.invoke(
-                    rest_event("POST", "/api/v1/invoke", body=body, identity=iam_identity())
-                )
-
-            waiting = threading.Thread(target=invoke_in_turn)
-            waiting.start()
-            _until(
-                lambda: "ConditionCheck" in (files / "api.jsonl").read_text(),
-                "the synchronous run to wait its turn",
+            # A synchronous run may not wait behind API Gateway: refused at once, in the
+            # other API container, with when to try again.
+            body = {"prompt": PROMPT, "session_id": stalled_session, "on_conflict": "enqueue"}
+            refused = second_api.invoke(
+                rest_event("POST", "/api/v1/invoke", body=body, identity=iam_identity())
             )
+            assert refused["statusCode"] == 409, refused
+            assert response_json(refused)["error_code"] == "SESSION_BUSY"
+            assert int(refused["headers"]["Retry-After"]) >= 1
 
-            for request_id in (stalled_id, queued_id):
-                cancelled = api.invoke(
-                    rest_event(
-                        "DELETE", f"/api/v1/invocations/{request_id}", identity=iam_identity()
-                    )
-                )
-                assert cancelled["statusCode"] in (200, 202), cancelled
+            # The running run cancelled: its worker stops the runtime session; the queued
+            # run's next task then has its turn (a transaction that checks the runs ahead of
+            # it have ended) and runs to the end.
+            cancelled = api.invoke(
+                rest_event("DELETE", f"/api/v1/invocations/{stalled_id}", identity=iam_identity())
+            )
+            assert cancelled["statusCode"] in (200, 202), cancelled
             stalled.join(20)
             assert not stalled.is_alive(), "the cancelled run's worker did not return"
             assert _status(api, stalled_id) == "cancelled"
-            waiting.join(60)
-            assert not waiting.is_alive(), "the synchronous run never got its turn"
-            assert in_turn["result"]["statusCode"] == 200, in_turn["result"]
+            worker.invoke(handover_task)
+            assert _status(api, queued_id) == "succeeded"
+
+            # A queued run cancelled before any worker took it.
+            waiting_id, _ = _submit(api, standin, {"prompt": PROMPT})
+            cancelled = api.invoke(
+                rest_event("DELETE", f"/api/v1/invocations/{waiting_id}", identity=iam_identity())
+            )
+            assert cancelled["statusCode"] == 200, cancelled
+            assert _status(api, waiting_id) == "cancelled"
 
             # A run whose worker dies mid-run: Lambda delivers the task again, and the run
             # is ended as lost (WORKER_LOST) by the next invocation.

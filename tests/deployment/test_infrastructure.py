@@ -113,10 +113,13 @@ def test_the_worker_runs_the_same_code_with_capacity_and_time_of_its_own(stage: 
         **{k: v for k, v in api_env.items() if k != deadline},
         "RUN_TASK_TIMEOUT_SECONDS": str(worker["timeout_seconds"]),
     }
-    # A background run may last longer than a synchronous one.
+    # A background run may last longer than a synchronous one, and the API function,
+    # which accepts runs into a session's queue, measures the queue with the deadline the
+    # worker will give them.
     assert float(worker_env["AGENTCORE_DEADLINE_SECONDS"]) > float(
         api_env["AGENTCORE_DEADLINE_SECONDS"]
     )
+    assert api_env["RUN_BACKGROUND_DEADLINE_SECONDS"] == worker_env["AGENTCORE_DEADLINE_SECONDS"]
 
 
 @pytest.mark.parametrize("stage", STAGES + WORKER_STAGES)
