@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from invocations.services import run_expire
-from sessions.models import SWEEP_BUCKET_MS
+from sessions.models import SWEEP_BUCKET_MS, run_deadline_key
 from sessions.run_selectors import (
     RunDeadlineEntry,
     run_deadlines_in,
@@ -55,8 +55,9 @@ class SweepReport:
 
 
 def _deadline_settle(entry: RunDeadlineEntry, report: SweepReport) -> None:
-    """End the entry's run if it is lost, file its deadline again if it moved, and forget
-    the entry once the run has ended."""
+    """End the entry's run if it is lost, or file its deadline again if it moved; then
+    forget the entry, unless filing again rewrote this very entry (a deadline that moved
+    within the same minute keeps the entry's key)."""
     run = run_find(entry.request_id)
     if run is not None and run.active:
         if run.overdue:
@@ -64,6 +65,8 @@ def _deadline_settle(entry: RunDeadlineEntry, report: SweepReport) -> None:
             report.ended.append(run.request_id)
         else:
             run_deadline_file(run.request_id, run.deadline_at)
+            if run_deadline_key(run.request_id, run.deadline_at) == (entry.bucket, entry.sort):
+                return
     run_deadline_forget(entry)
 
 

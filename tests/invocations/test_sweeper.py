@@ -139,3 +139,61 @@ def test_the_lambda_scheduled_event_sweeps(lost_run: tuple[str, str]) -> None:
 
     assert runs_sweep_event(event, None)["ended"] == 1
     _assert_ended_as_lost(session_id, request_id)
+
+
+def _minute_has_left(seconds: float) -> None:
+    """Wait for the next minute unless ``seconds`` are left in this one (the sweeper files
+    deadlines by their minute)."""
+    left = 60 - time.time() % 60
+    if left < seconds:
+        time.sleep(left + 0.05)
+
+
+def _until(at_ms: int) -> None:
+    time.sleep(max(0.0, at_ms / 1000 - time.time() + 0.1))
+
+
+def test_a_deadline_moved_within_its_minute_stays_filed(sessions_table: str, settings: Any) -> None:
+    """A background run's deadline is filed when it is accepted (its queue timeout
+    included); starting it late moves the deadline past that. The sweep that finds the
+    first deadline due files the new one, under the same minute and so the same key: it
+    must not then forget it, or the run is never ended."""
+    from invocations.sweeper import runs_sweep
+    from sessions.models import SWEEP_BUCKET_MS
+    from sessions.run_selectors import run_deadlines_in
+    from sessions.run_services import run_start
+    from sessions.services import interaction_begin
+
+    settings.AGENTCORE_DEADLINE_SECONDS, settings.RUN_GRACE_SECONDS = 5, 0
+    settings.RUN_QUEUE_TIMEOUT_SECONDS = 3
+    _minute_has_left(15)
+    runs_sweep()  # the first sweep reads the last hour; the next ones, a minute
+    request_id = str(uuid.uuid4())
+    interaction_begin(
+        session_id=None,
+        request_id=request_id,
+        prompt=PROMPT,
+        principal_arn="arn:aws:iam::000000000000:user/sweeper-test",
+        kind="invocation",
+    )
+    queued = run_find(request_id)
+    assert queued is not None  # its deadline filed: accepted + 8 s
+    _until(queued.created_at + 5000)
+    assert run_start(queued) == "started"  # at about 5 s: its deadline moves to about 10 s
+    running = run_find(request_id)
+    assert running is not None
+    assert running.deadline_at > queued.deadline_at
+    assert running.deadline_at // SWEEP_BUCKET_MS == queued.deadline_at // SWEEP_BUCKET_MS
+
+    _until(queued.deadline_at)
+    assert runs_sweep().ended == []  # not lost yet: its deadline moved
+    filed = run_deadlines_in(running.deadline_at // SWEEP_BUCKET_MS)
+    assert [(e.request_id, e.deadline_at) for e in filed] == [(request_id, running.deadline_at)]
+
+    _until(running.deadline_at)
+    assert runs_sweep().ended == [request_id]
+    ended = run_find(request_id)
+    assert ended is not None
+    assert ended.status == "failed"
+    assert ended.error is not None
+    assert ended.error["error_code"] == "WORKER_LOST"
