@@ -889,8 +889,9 @@ def _run_replay(record: dict[str, Any]) -> None:
         if run.get("http_status") is not None
         else RunItem.http_status.remove(),
     ]
+    item = RunItem(run_key(request_id), RUN_ITEM_TIMESTAMP)
     try:
-        RunItem(run_key(request_id), RUN_ITEM_TIMESTAMP).update(
+        item.update(
             actions=actions,
             condition=RunItem.status.is_in(*RUN_ACTIVE_STATUSES)
             | (RunItem.error["error_code"] == "WORKER_LOST"),
@@ -901,6 +902,8 @@ def _run_replay(record: dict[str, Any]) -> None:
         return  # the run ended otherwise (or never was recorded)
     except (PynamoDBException, BotoCoreError) as exc:
         raise StorageUnavailable(f"Could not replay the run: {exc}") from exc
+    if item.kind == "invocation":
+        _run_final_event_replay(record)
     try:
         SessionItem(str(record["session_id"]), SESSION_ITEM_TIMESTAMP).update(
             actions=[SessionItem.active_run.remove(), SessionItem.active_until.remove()],
@@ -911,6 +914,49 @@ def _run_replay(record: dict[str, Any]) -> None:
             raise StorageUnavailable(f"Could not release the session: {exc}") from exc
     except (PynamoDBException, BotoCoreError) as exc:
         raise StorageUnavailable(f"Could not release the session: {exc}") from exc
+
+
+def _run_final_event_replay(record: dict[str, Any]) -> None:
+    """Store a replayed background run's last event as its completion would have (the
+    InvokeResponse as ``complete``, or the error as ``error``), so that its events end
+    with its true outcome: after the events stored, or in place of the WORKER_LOST
+    ``error`` an expiry stored meanwhile. Raises StorageUnavailable."""
+    from sessions.run_services import event_data_storable  # it builds on this module
+
+    run: dict[str, Any] = record["run"]
+    request_id = str(record["request_id"])
+    event, data = (
+        ("complete", run.get("response"))
+        if run["status"] == "succeeded"
+        else ("error", run.get("error"))
+    )
+    if data is None:
+        return
+    try:
+        last = next(
+            iter(
+                RunEvent.query(
+                    run_key(request_id),
+                    RunEvent.timestamp > RUN_ITEM_TIMESTAMP,
+                    consistent_read=True,
+                    scan_index_forward=False,
+                    limit=1,
+                )
+            ),
+            None,
+        )
+        number = 1 if last is None else int(last.timestamp)
+        if last is not None and last.event != "error":  # not the expiry's last event
+            number += 1
+        RunEvent(
+            run_key(request_id),
+            number,
+            event=event,
+            data=event_data_storable(json.dumps(data, separators=(",", ":"), ensure_ascii=False)),
+            ttl=_ttl_for(int(record["timestamp"])),
+        ).save()
+    except (PynamoDBException, BotoCoreError) as exc:
+        raise StorageUnavailable(f"Could not replay the run's last event: {exc}") from exc
 
 
 def _interaction_replay(record: dict[str, Any]) -> ReplayOutcome:

@@ -290,3 +290,65 @@ def test_a_replayed_success_supersedes_a_worker_lost_expiry(
     session = SessionItem.get(started.session_id, SESSION_ITEM_TIMESTAMP, consistent_read=True)
     assert session.active_run is None
     assert _replay(log_file) == "1 records: 0 restored, 0 completed, 1 already present"
+
+
+@pytest.mark.parametrize("expired_first", [False, True], ids=["replayed", "expired-then-replayed"])
+def test_a_replayed_background_run_ends_its_events_with_its_outcome(
+    own_dynamodb: dict[str, Any],
+    log_dir: Path,
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+    expired_first: bool,
+) -> None:
+    """A background run's events end with its outcome (``complete`` or ``error``), which
+    is stored with it: replayed, the outcome is stored as the last event too, after the
+    events stored, or in place of the WORKER_LOST ``error`` of an expiry meanwhile."""
+    from invocations.services import run_expire
+    from sessions.run_selectors import run_events_after, run_find
+    from sessions.run_services import run_event_append, run_start
+
+    started = interaction_begin(
+        session_id=None,
+        request_id=str(uuid.uuid4()),
+        prompt=PROMPT,
+        principal_arn=ALICE,
+        kind="invocation",
+    )
+    queued = run_find(started.request_id)
+    assert queued is not None
+    assert run_start(queued) == "started"
+    run_event_append(queued, number=1, event="start", data='{"request_id":"r"}')
+    run_event_append(queued, number=2, event="chunk", data='{"agent":"cargo"}')
+    own_dynamodb["server"].stop()  # the database goes away as the run completes
+    response = {"status": "success", "final_decision": "approved", "recommendations": []}
+    with caplog.at_level(logging.ERROR, logger="sessions.replay"):
+        saved = interaction_complete(
+            started,
+            status="success",
+            response=response,
+            execution_time_ms=2300,
+            run_response=response,
+            http_status=200,
+            final_event=(3, "complete", json.dumps(response)),
+        )
+    assert saved is False
+    lines = [r.getMessage() for r in caplog.records if r.name == "sessions.replay"]
+    log_file = tmp_path / "exported.log"
+    log_file.write_text("".join(f"ERROR sessions.replay {line}\n" for line in lines))
+    _restart(own_dynamodb, log_dir)
+    if expired_first:
+        lost = run_find(started.request_id)
+        assert lost is not None
+        run_expire(lost)
+        assert [e.event for e in run_events_after(started.request_id, 0)][-1] == "error"
+
+    _replay(log_file)
+
+    events = run_events_after(started.request_id, 0)
+    assert [(e.number, e.event) for e in events] == [(1, "start"), (2, "chunk"), (3, "complete")]
+    assert json.loads(events[-1].data) == response
+    run = run_find(started.request_id)
+    assert run is not None
+    assert run.status == "succeeded"
+    _replay(log_file)  # once more: nothing changes
+    assert run_events_after(started.request_id, 0) == events
