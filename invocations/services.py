@@ -92,6 +92,8 @@ def _json(data: dict[str, Any]) -> str:
 
 
 _EVENT_RETRY_PAUSES = (0.1, 0.4)
+# While events wait to be stored, a new event tries to store them at most this often.
+_EVENT_RETRY_INTERVAL_SECONDS = 1.0
 _MAX_PENDING_EVENTS = 32
 _MAX_PENDING_BYTES = 4 * 1024 * 1024
 
@@ -100,32 +102,44 @@ class RunEventLog:
     """Numbers a background run's events (1, 2, …: the SSE ids) and stores them as they
     arrive, in order; the last one is stored with the run's outcome, in the same
     transaction. An event that cannot be stored, even after retries, is kept and stored
-    before the next one: the run goes on. Only when too many are waiting does ``append``
-    raise StorageUnavailable (the run then ends as failed with it, never as cancelled)."""
+    before a later one: the run goes on. While events wait, a new event tries once, with
+    no pause, and at most every _EVENT_RETRY_INTERVAL_SECONDS: the run's stream is read
+    against its deadline, and retrying every event with pauses held it up until a run
+    that had succeeded at the runtime timed out. Only when too many are waiting does
+    ``append`` raise StorageUnavailable (the run then ends as failed with it, never as
+    cancelled)."""
 
     def __init__(self, run: RunRecord, *, first: int = 1) -> None:
         self._run = run
         self._next = first
         self._pending: list[tuple[int, str, str]] = []
+        self._retry_at = 0.0  # while events wait: when a new event may try again
 
     def append(self, event: StreamEvent) -> None:
+        waiting = bool(self._pending)
         self._pending.append((self._next, event.event, _json(event.data)))
         self._next += 1
-        if self._flush():
+        if not waiting:
+            stored = self._flush(_EVENT_RETRY_PAUSES)
+        else:
+            stored = time.monotonic() >= self._retry_at and self._flush(())
+        if stored:
             return
-        waiting = sum(len(data) for _, _, data in self._pending)
+        self._retry_at = time.monotonic() + _EVENT_RETRY_INTERVAL_SECONDS
+        size = sum(len(data) for _, _, data in self._pending)
         logger.warning(
             "Run %s: %s events wait to be stored", self._run.request_id, len(self._pending)
         )
-        if len(self._pending) > _MAX_PENDING_EVENTS or waiting > _MAX_PENDING_BYTES:
+        if len(self._pending) > _MAX_PENDING_EVENTS or size > _MAX_PENDING_BYTES:
             raise StorageUnavailable(
                 "The run's events could not be stored; the run was stopped.",
                 details={"events_not_stored": len(self._pending)},
             )
 
-    def _flush(self) -> bool:
-        """Store the waiting events in order, retrying; True once none is left."""
-        for pause in (*_EVENT_RETRY_PAUSES, None):
+    def _flush(self, pauses: tuple[float, ...]) -> bool:
+        """Store the waiting events in order, retrying after each of ``pauses``; True once
+        none is left."""
+        for pause in (*pauses, None):
             try:
                 while self._pending:
                     number, name, data = self._pending[0]
@@ -140,7 +154,7 @@ class RunEventLog:
 
     def final(self, event: str, data: dict[str, Any]) -> tuple[int, str, str]:
         """The last event (stored with the outcome), once the waiting ones are stored."""
-        if self._pending and not self._flush():
+        if self._pending and not self._flush(_EVENT_RETRY_PAUSES):
             logger.error(
                 "Run %s ends with %s events not stored",
                 self._run.request_id,

@@ -9,6 +9,7 @@ import json
 import os
 import signal
 import time
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -134,3 +135,51 @@ def test_a_live_stream_receives_the_oversize_event_whole(oversize_app: App) -> N
     events = sse_parse(response.text)
     assert [e.event for e in events] == ["start", "chunk", "chunk", "chunk", "error"]
     assert len(events[3].data["partial_result"]["padding"]) == 600_000
+
+
+def test_events_waiting_for_storage_do_not_hold_up_the_run(
+    own_dynamodb: Server, settings: Any
+) -> None:
+    """While DynamoDB does not answer, the first event that cannot be stored is retried;
+    the events after it wait without a retry each (the run reads its stream against its
+    deadline: retrying every event held a run that had succeeded at the runtime until it
+    timed out), and all are stored, in order, once DynamoDB answers again."""
+    from invocations.services import RunEventLog, StreamEvent
+    from sessions.run_selectors import run_events_after, run_find
+    from sessions.services import interaction_begin, sessions_table_ensure
+
+    settings.DYNAMODB_ENDPOINT_URL = own_dynamodb.http_url
+    settings.SESSION_TABLE_NAME = f"sessions-events-{uuid.uuid4().hex[:12]}"
+    sessions_table_ensure()
+    started = interaction_begin(
+        session_id=None,
+        request_id=str(uuid.uuid4()),
+        prompt=PROMPT,
+        principal_arn="arn:aws:iam::000000000000:user/events-test",
+        kind="invocation",
+    )
+    run = run_find(started.request_id)
+    assert run is not None
+    log = RunEventLog(run)
+    log.append(StreamEvent("start", {"request_id": run.request_id}))
+    settings.DYNAMODB_MAX_RETRY_ATTEMPTS = 0
+    settings.DYNAMODB_READ_TIMEOUT_SECONDS = 0.5
+
+    os.kill(own_dynamodb.process.pid, signal.SIGSTOP)
+    try:
+        began = time.monotonic()
+        for number in range(14):
+            log.append(StreamEvent("chunk", {"sequence": number}))
+        held = time.monotonic() - began
+    finally:
+        os.kill(own_dynamodb.process.pid, signal.SIGCONT)
+    settings.DYNAMODB_READ_TIMEOUT_SECONDS = 5
+    number, event, _ = log.final("complete", {"status": "success"})
+
+    # One event's three attempts (0.5 s each, 0.5 s of pauses), and at most a few single
+    # attempts after it; retrying every event took 14 x 2 s.
+    assert held < 5, held
+    assert (number, event) == (16, "complete")
+    stored = run_events_after(run.request_id, 0)
+    assert [e.number for e in stored] == list(range(1, 16))
+    assert [json.loads(e.data).get("sequence") for e in stored[1:]] == list(range(14))
