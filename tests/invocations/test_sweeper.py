@@ -165,6 +165,7 @@ def test_a_deadline_moved_within_its_minute_stays_filed(sessions_table: str, set
     from sessions.services import interaction_begin
 
     settings.AGENTCORE_DEADLINE_SECONDS, settings.RUN_GRACE_SECONDS = 5, 0
+    settings.RUN_BACKGROUND_DEADLINE_SECONDS = 5
     settings.RUN_QUEUE_TIMEOUT_SECONDS = 3
     _minute_has_left(15)
     runs_sweep()  # the first sweep reads the last hour; the next ones, a minute
