@@ -103,7 +103,9 @@ package: $(LAMBDA_STAMP)
 # The suite runs in PYTEST_WORKERS processes (pytest-xdist; 0 runs it in this one). Each
 # worker starts its own servers (DynamoDB Local, runtimes, API servers, Chromium) on ports
 # picked at run time and keeps its files under its own --basetemp directory; a test file
-# runs whole on one worker (--dist loadfile: a module's servers and tables are started once).
+# runs whole on one worker (--dist loadfile: a module's servers and tables are started once),
+# the files holding a test marked slow first (tests/conftest.py), not the files with the most
+# tests first (--no-loadscope-reorder).
 # The tests mostly wait on servers, so more workers than cores pays on a 2-core machine.
 # PYTHONPYCACHEPREFIX: every process of the run (each worker, and each server a test starts)
 # reads the bytecode the first one compiled, kept under .local/pycache, instead of compiling
@@ -114,7 +116,8 @@ pytest: install package $(CHROMIUM)
 	SKYMARSHAL_ENV=test SKYMARSHAL_PACKAGE=$(abspath $(PACKAGE)) \
 		SKYMARSHAL_WORKER_PACKAGE=$(abspath $(WORKER_PACKAGE)) \
 		PYTHONDONTWRITEBYTECODE= PYTHONPYCACHEPREFIX=$(abspath .local/pycache) \
-		$(BIN)/python -m pytest -n $(PYTEST_WORKERS) --dist $(PYTEST_DIST) $(PYTEST_ARGS)
+		$(BIN)/python -m pytest -n $(PYTEST_WORKERS) --dist $(PYTEST_DIST) --no-loadscope-reorder \
+		$(PYTEST_ARGS)
 
 test: lint typecheck security schema-check package pytest
 

@@ -38,6 +38,17 @@ RuntimeFactory = Callable[..., Server]
 ApiFactory = Callable[..., Server]
 
 
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """In a parallel run (a worker: xdist's --dist loadfile hands out whole files in this
+    order, the same on every worker), the files holding a test marked ``slow`` come first,
+    so the longest start early and the short ones fill the workers in at the end; each
+    group keeps its order. A run in one process keeps the collection's order."""
+    if not hasattr(config, "workerinput"):
+        return
+    slow = {item.path for item in items if item.get_closest_marker("slow") is not None}
+    items.sort(key=lambda item: item.path not in slow)
+
+
 @pytest.fixture(scope="session")
 def log_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("server-logs")

@@ -20,6 +20,8 @@ from scripts.stack import Server
 from skymarshal_api.errors import ApplicationError
 from tests.conftest import RuntimeFactory
 
+pytestmark = pytest.mark.slow
+
 PRINCIPAL = "arn:aws:iam::000000000000:user/cleanup"
 PROMPT = "Flight LH400 delayed 2 hours, first officer sick"
 OUTCOMES = {

@@ -24,6 +24,8 @@ from tests.invocations.live import (
     new_session_id,
 )
 
+pytestmark = pytest.mark.slow
+
 DEADLINE = 2
 
 

@@ -26,6 +26,8 @@ from skymarshal_api.validation import is_uuid4
 from tests.conftest import ApiFactory, RuntimeFactory
 from tests.signing import botocore_headers
 
+pytestmark = pytest.mark.slow
+
 PRINCIPAL = "arn:aws:iam::000000000000:user/properties"
 FIXTURE_OK = [HealthCheck.function_scoped_fixture]
 json_values = st.recursive(

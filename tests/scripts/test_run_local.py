@@ -16,6 +16,8 @@ import pytest
 
 from scripts.stack import ROOT, free_port
 
+pytestmark = pytest.mark.slow
+
 
 def _port_open(port: int) -> bool:
     with socket.socket() as sock:

@@ -33,6 +33,8 @@ from sessions.services import (
 )
 from skymarshal_api.errors import SessionBusy
 
+pytestmark = pytest.mark.slow
+
 ALICE = "arn:aws:iam::111111111111:user/alice"
 PROMPT = "Flight AA123 delayed 3 hours due to weather at ORD"
 # Room for any queue the tests build: nothing is refused for lack of time.
