@@ -96,12 +96,28 @@ package: $(LAMBDA_STAMP)
 	$(BIN)/python -m scripts.package dev --output $(PACKAGE)
 	$(BIN)/python -m scripts.package dev_worker --output $(WORKER_PACKAGE)
 
-# Pytest's own exit status decides: 5 (no tests collected) fails the build like any other.
+# Pytest's own exit status decides: 5 (no tests collected) fails the build like any other,
+# and so does a collection error (exit 1), with workers or without.
 # SKYMARSHAL_PACKAGE, SKYMARSHAL_WORKER_PACKAGE: the tests of the Lambda packages use the
 # ones `make package` built.
+# The suite runs in PYTEST_WORKERS processes (pytest-xdist; 0 runs it in this one). Each
+# worker starts its own servers (DynamoDB Local, runtimes, API servers, Chromium) on ports
+# picked at run time and keeps its files under its own --basetemp directory; a test file
+# runs whole on one worker (--dist loadfile: a module's servers and tables are started once),
+# the files holding a test marked slow first (tests/conftest.py), not the files with the most
+# tests first (--no-loadscope-reorder).
+# The tests mostly wait on servers, so more workers than cores pays on a 2-core machine.
+# PYTHONPYCACHEPREFIX: every process of the run (each worker, and each server a test starts)
+# reads the bytecode the first one compiled, kept under .local/pycache, instead of compiling
+# Django, boto3 and the rest from source again (PYTHONDONTWRITEBYTECODE would forbid that).
+PYTEST_WORKERS ?= 3
+PYTEST_DIST ?= loadfile
 pytest: install package $(CHROMIUM)
 	SKYMARSHAL_ENV=test SKYMARSHAL_PACKAGE=$(abspath $(PACKAGE)) \
-		SKYMARSHAL_WORKER_PACKAGE=$(abspath $(WORKER_PACKAGE)) $(BIN)/python -m pytest $(PYTEST_ARGS)
+		SKYMARSHAL_WORKER_PACKAGE=$(abspath $(WORKER_PACKAGE)) \
+		PYTHONDONTWRITEBYTECODE= PYTHONPYCACHEPREFIX=$(abspath .local/pycache) \
+		$(BIN)/python -m pytest -n $(PYTEST_WORKERS) --dist $(PYTEST_DIST) --no-loadscope-reorder \
+		$(PYTEST_ARGS)
 
 test: lint typecheck security schema-check package pytest
 

@@ -126,6 +126,50 @@ def _http_answers(url: str, timeout: float = 1.0) -> bool:
         return False
 
 
+def _listening_inodes(port: int) -> set[str]:
+    """The inodes of the TCP sockets listening on ``port`` (IPv4 or IPv6, any address)."""
+    inodes = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            lines = Path(table).read_text().splitlines()[1:]
+        except OSError:
+            continue
+        for line in lines:
+            fields = line.split()
+            # local_address is ADDRESS:PORT in hex; state 0A is LISTEN.
+            if int(fields[1].rsplit(":", 1)[1], 16) == port and fields[3] == "0A":
+                inodes.add(fields[9])
+    return inodes
+
+
+def _listens_in_session(session: int, port: int) -> bool:
+    """True when a process of ``session`` (the server's own: it was started in a new
+    session, and gunicorn's workers inherit it) holds the socket listening on ``port``.
+
+    Ports are picked free and bound a moment later, so another server started at the same
+    time (by a parallel test worker, or by anything else on the machine) may bind the port
+    first: its answer must not be taken for this server's readiness. Elsewhere than Linux
+    (no /proc) the answer is taken as it is."""
+    if not Path("/proc/net/tcp").exists():
+        return True
+    wanted = {f"socket:[{inode}]" for inode in _listening_inodes(port)}
+    if not wanted:
+        return False
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            # Fields after the command (which may hold spaces): state ppid pgrp session.
+            stat = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            if int(stat[3]) != session:
+                continue
+            if any(os.readlink(fd) in wanted for fd in (entry / "fd").iterdir()):
+                return True
+        except (OSError, IndexError, ValueError):
+            continue
+    return False
+
+
 def _start(
     name: str,
     command: Sequence[str],
@@ -163,7 +207,7 @@ def _start(
             raise ServerStartError(
                 f"{name} exited with {process.returncode} before it was ready:\n{server.log_tail()}"
             )
-        if ready(port):
+        if ready(port) and (port == 0 or _listens_in_session(process.pid, port)):
             return server
         time.sleep(0.1)
     server.stop()

@@ -38,16 +38,33 @@ RuntimeFactory = Callable[..., Server]
 ApiFactory = Callable[..., Server]
 
 
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """In a parallel run (a worker: xdist's --dist loadfile hands out whole files in this
+    order, the same on every worker), the files holding a test marked ``slow`` come first,
+    so the longest start early and the short ones fill the workers in at the end; each
+    group keeps its order. A run in one process keeps the collection's order."""
+    if not hasattr(config, "workerinput"):
+        return
+    slow = {item.path for item in items if item.get_closest_marker("slow") is not None}
+    items.sort(key=lambda item: item.path not in slow)
+
+
 @pytest.fixture(scope="session")
 def log_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("server-logs")
 
 
 @pytest.fixture(scope="session", autouse=True)
-def no_secret_in_any_log(log_dir: Path) -> Iterator[None]:
+def no_secret_in_any_log(log_dir: Path, request: pytest.FixtureRequest) -> Iterator[None]:
     """The suite-wide check (tests/log_audit.py): once every test and server is done, no
     log line of any server, nor of the suite's own process, holds a prompt or a credential
-    the suite sent."""
+    the suite sent.
+
+    In a parallel run each worker checks its own servers' logs (they served its tests only,
+    whose prompts its recorder saw); whether the recorder saw the prompts the servers logged
+    is a question about the whole suite, which one worker may not answer (its tests may
+    have sent no prompt over HTTP), so the workers count and the controller decides
+    (``pytest_testnodedown``, ``pytest_sessionfinish``)."""
     in_process = logging.FileHandler(log_dir / "pytest-in-process.log", encoding="utf-8")
     in_process.setFormatter(JsonFormatter())
     watched = [logging.getLogger(), logging.getLogger("skymarshal_api.emf")]
@@ -65,19 +82,49 @@ def no_secret_in_any_log(log_dir: Path) -> Iterator[None]:
     # logged (keyed by this process's secret key, or by one the suite gave a server)
     # include those of prompts it recorded.
     logged = prompt_hmac_fields(log_files_lines(log_dir))
-    if logged:
-        keys = {settings.SECRET_KEY, *SENT.secret_keys}
-        sent = {
-            salted_hmac(
-                PROMPT_HMAC_SALT,
-                prompt.encode("utf-8", "surrogatepass"),
-                secret=key,
-                algorithm="sha256",
-            ).hexdigest()
-            for prompt in SENT.prompts
-            for key in keys
-        }
-        assert logged & sent, "the servers logged prompts that the recorder never saw"
+    keys = {settings.SECRET_KEY, *SENT.secret_keys}
+    sent = {
+        salted_hmac(
+            PROMPT_HMAC_SALT,
+            prompt.encode("utf-8", "surrogatepass"),
+            secret=key,
+            algorithm="sha256",
+        ).hexdigest()
+        for prompt in SENT.prompts
+        for key in keys
+    }
+    workeroutput = getattr(request.config, "workeroutput", None)
+    if workeroutput is not None:
+        workeroutput[_FINGERPRINTS_KEY] = [len(logged), len(logged & sent)]
+    else:
+        assert not logged or logged & sent, RECORDER_MISSED
+
+
+RECORDER_MISSED = "the servers logged prompts that the recorder never saw"
+_FINGERPRINTS_KEY = "prompt_fingerprints_logged_and_recorded"
+_workers_fingerprints: list[tuple[int, int]] = []
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_testnodedown(node: Any, error: object) -> None:
+    """The controller of a parallel run: a worker is done; keep its counts of the prompt
+    fingerprints its servers logged and of those its recorder saw."""
+    counts = node.workeroutput.get(_FINGERPRINTS_KEY)
+    if counts is not None:
+        _workers_fingerprints.append((int(counts[0]), int(counts[1])))
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    """The controller of a parallel run: the servers of all the workers logged prompt
+    fingerprints, and none is of a prompt a recorder saw: the run fails."""
+    logged = sum(counts[0] for counts in _workers_fingerprints)
+    recorded = sum(counts[1] for counts in _workers_fingerprints)
+    if logged and not recorded:
+        reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+        if reporter is not None:
+            reporter.ensure_newline()
+            reporter.write_sep("=", f"no_secret_in_any_log: {RECORDER_MISSED}", red=True)
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
 
 @pytest.fixture(scope="session")

@@ -21,7 +21,7 @@ from tests.log_audit import SENT
 PROMPT = "Flight BA117 delayed 4 hours at LHR due to a hydraulic fault, 210 passengers"
 SKYMARSHAL = str(Path(sys.executable).parent / "skymarshal")
 # Starting the stack takes a while on a busy machine: the module's first test waits.
-pytestmark = pytest.mark.timeout(360)
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(360)]
 
 
 @pytest.fixture(scope="module")

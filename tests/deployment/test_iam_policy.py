@@ -76,7 +76,7 @@ STAGES = ("dev", "prod")
 
 # The scenario takes about a minute on an idle machine; four Lambda containers importing
 # the package on a loaded one take far longer.
-pytestmark = pytest.mark.timeout(600)
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
 
 
 def role_grants(function: str, settings: dict[str, Any]) -> list[tuple[str, str, str]]:

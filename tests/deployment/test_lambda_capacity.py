@@ -32,7 +32,7 @@ FINAL = {"succeeded", "failed", "timed_out", "cancelled"}
 # shrunk to a fiftieth.
 TIME_SCALE = 0.02
 # Each test starts containers of the packages (a cold start each) and runs of seconds.
-pytestmark = pytest.mark.timeout(600)
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
 
 
 class Api:

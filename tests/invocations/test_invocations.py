@@ -32,6 +32,8 @@ from tests.invocations.live import (
 )
 from tests.signing import botocore_headers, botocore_send
 
+pytestmark = pytest.mark.slow
+
 FINAL = {"succeeded", "failed", "timed_out", "cancelled"}
 RUN_ENV = {
     "RUN_POLL_SECONDS": "0.05",

@@ -24,6 +24,8 @@ from tests.invocations.live import (
     new_session_id,
 )
 
+pytestmark = pytest.mark.slow
+
 DEADLINE = 2
 
 
@@ -80,9 +82,10 @@ def test_refuse_is_502_connection_failed_after_3_attempts(invoke_stack: Stack) -
     outcome = _run(invoke_stack.fault("refuse"), 502, "CONNECTION_FAILED", "error")
 
     assert outcome.elapsed >= 3.0  # tried at 0 s, 1 s and 3 s
-    assert outcome.elapsed < 6.0
     assert outcome.error["details"]["attempts"] == 3
-    assert outcome.interaction["execution_time_ms"] >= 3000
+    # Measured by the server, not by this client, whose first request to a new server pays
+    # for its warming up (and which a loaded machine slows further).
+    assert 3000 <= outcome.interaction["execution_time_ms"] < 6000
 
 
 def test_busy_is_503_runtime_unavailable_with_retry_after(invoke_stack: Stack) -> None:
@@ -138,7 +141,8 @@ def test_an_oversize_frame_is_502_invalid_runtime_response(invoke_stack: Stack) 
 
 def test_a_drop_mid_stream_is_502_connection_failed(invoke_stack: Stack) -> None:
     outcome = _run(invoke_stack.fault("drop-mid-stream"), 502, "CONNECTION_FAILED", "error")
-    assert outcome.elapsed < 2.0  # a lost connection is not retried: the run may have started
+    # A lost connection is not retried (the run may have started): measured by the server.
+    assert outcome.interaction["execution_time_ms"] < 2000
 
 
 @pytest.mark.parametrize("fault", ["hang-before-first", "hang-mid-stream"])

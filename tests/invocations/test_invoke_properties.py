@@ -26,6 +26,8 @@ from skymarshal_api.validation import is_uuid4
 from tests.conftest import ApiFactory, RuntimeFactory
 from tests.signing import botocore_headers
 
+pytestmark = pytest.mark.slow
+
 PRINCIPAL = "arn:aws:iam::000000000000:user/properties"
 FIXTURE_OK = [HealthCheck.function_scoped_fixture]
 json_values = st.recursive(
@@ -137,39 +139,48 @@ bodies = st.one_of(
 )
 
 
-@settings(max_examples=100, deadline=None, suppress_health_check=FIXTURE_OK)
-@given(
-    body=bodies,
-    content_type=st.sampled_from(
-        ["application/json", "text/plain", "application/x-www-form-urlencoded"]
-    ),
-)
-def test_every_rejected_invoke_has_the_error_shape(
-    settings: Any, content_type: str, body: bytes
-) -> None:
+# Hypothesis's settings, by another name: the test's ``settings`` is Django's.
+REJECTED_EXAMPLES = settings(max_examples=100, deadline=None)
+
+
+def test_every_rejected_invoke_has_the_error_shape(settings: Any) -> None:
+    # Set once for all the examples: each change of a table setting re-binds the table and
+    # builds a new botocore client (about 0.5 s of CPU), which per example made this test
+    # take minutes on a loaded machine.
     settings.AUTH_MODE = "none"
     settings.AGENTCORE_WS_URL = "ws://127.0.0.1:9/ws"  # nothing listens: no run may start
     settings.AGENTCORE_RETRY_DELAYS = ()
     settings.SESSION_TABLE_NAME = "no-table-needed"
     settings.DYNAMODB_MAX_RETRY_ATTEMPTS = 0
-    response = Client().post("/api/v1/invoke", data=body, content_type=content_type)
-    assert response.status_code < 500 or response.json()["error_code"] in (
-        "CONNECTION_FAILED",
-        "STORAGE_UNAVAILABLE",
+
+    @REJECTED_EXAMPLES
+    @given(
+        body=bodies,
+        content_type=st.sampled_from(
+            ["application/json", "text/plain", "application/x-www-form-urlencoded"]
+        ),
     )
-    if response.status_code >= 400:
-        error = response.json()
-        assert set(error) == {
-            "status",
-            "request_id",
-            "error_code",
-            "error_message",
-            "details",
-            "timestamp",
-        }
-        assert error["status"] == "error"
-        assert error["request_id"] == response["X-Request-ID"]
-        assert error["error_message"]
+    def rejected_invoke(content_type: str, body: bytes) -> None:
+        response = Client().post("/api/v1/invoke", data=body, content_type=content_type)
+        assert response.status_code < 500 or response.json()["error_code"] in (
+            "CONNECTION_FAILED",
+            "STORAGE_UNAVAILABLE",
+        )
+        if response.status_code >= 400:
+            error = response.json()
+            assert set(error) == {
+                "status",
+                "request_id",
+                "error_code",
+                "error_message",
+                "details",
+                "timestamp",
+            }
+            assert error["status"] == "error"
+            assert error["request_id"] == response["X-Request-ID"]
+            assert error["error_message"]
+
+    rejected_invoke()
 
 
 # --- Property 6: the deadline is enforced --------------------------------------------------

@@ -154,13 +154,16 @@ def test_a_stream_past_its_deadline_ends_with_a_timeout_event(invoke_stack: Stac
 
     response, text = _stream(app, {"prompt": PROMPT, "session_id": session_id, "streaming": True})
 
-    elapsed = time.monotonic() - started
-    assert DEADLINE <= elapsed < DEADLINE + 2
+    assert time.monotonic() - started >= DEADLINE
     events = _sse(response, text)
     assert _chunk_steps(events) == _all_steps()[:2]
     assert events[-1].event == "error"
     assert_error_body(events[-1].data, "TIMEOUT", request_id=response.headers["X-Request-ID"])
-    assert [i["status"] for i in app.interactions(session_id)] == ["timeout"]
+    [interaction] = app.interactions(session_id)
+    assert interaction["status"] == "timeout"
+    # Ended at the deadline, measured by the server (this client's clock also counts its
+    # first request to a new server, and a loaded machine's delays).
+    assert DEADLINE * 1000 <= interaction["execution_time_ms"] < (DEADLINE + 2) * 1000
     assert_no_connection_left(app.runtime.port)
 
 

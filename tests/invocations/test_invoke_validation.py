@@ -23,6 +23,8 @@ from invocations.serializers import InvokeRequestSerializer, prompt_sanitize
 from skymarshal_api.validation import is_uuid4
 from tests.invocations.live import PROMPT, App, Stack, assert_error
 
+pytestmark = pytest.mark.slow
+
 MAX_BODY = 64 * 1024
 FIELDS = {"prompt", "session_id", "streaming", "on_conflict"}
 

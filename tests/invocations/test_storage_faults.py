@@ -23,6 +23,8 @@ from tests.conftest import _ApiServers, sessions_table_create
 from tests.invocations.live import BASE_ENV, PROMPT, App, Stack, new_session_id, sse_parse
 from tests.signing import botocore_headers
 
+pytestmark = pytest.mark.slow
+
 RUN_ENV = {"RUN_POLL_SECONDS": "0.05", "RUN_CANCEL_CHECK_SECONDS": "0.2"}
 
 

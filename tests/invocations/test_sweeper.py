@@ -26,7 +26,7 @@ from tests.invocations.live import BASE_ENV, PROMPT, App
 
 DEADLINE, GRACE = 5, 2
 # Each test starts a runtime and an API and kills it mid-run: slow on a loaded machine.
-pytestmark = pytest.mark.timeout(300)
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
 
 
 def _interaction(session_id: str) -> SessionInteraction | None:

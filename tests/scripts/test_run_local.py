@@ -16,6 +16,8 @@ import pytest
 
 from scripts.stack import ROOT, free_port
 
+pytestmark = pytest.mark.slow
+
 
 def _port_open(port: int) -> bool:
     with socket.socket() as sock:
@@ -38,7 +40,7 @@ def _processes_mentioning(*words: str) -> list[str]:
 
 
 @pytest.fixture
-def stack() -> Iterator[tuple[subprocess.Popen[str], dict[str, int]]]:
+def stack(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[str], dict[str, int]]]:
     ports = {"api": free_port(), "runtime": free_port(), "dynamodb": free_port()}
     process = subprocess.Popen(
         [
@@ -54,7 +56,13 @@ def stack() -> Iterator[tuple[subprocess.Popen[str], dict[str, int]]]:
             "--in-memory",
         ],
         cwd=ROOT,
-        env={**os.environ, "SKYMARSHAL_ENV": "local"},
+        # Its own database (migrated at start), not the checkout's .local/db.sqlite3, which
+        # a developer's `make run` may be using at the same time.
+        env={
+            **os.environ,
+            "SKYMARSHAL_ENV": "local",
+            "LOCAL_DATABASE_PATH": str(tmp_path / "db.sqlite3"),
+        },
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,

@@ -27,7 +27,10 @@ from sessions.services import FINAL_STATUSES, interaction_begin, interaction_com
 from skymarshal_api.errors import SessionExpired
 from skymarshal_api.validation import is_uuid4
 
-pytestmark = pytest.mark.slow
+# Hundreds of DynamoDB Local round trips a test: about 50 s on a quiet machine, three times
+# that while the suite's other workers (and other jobs) load it; the 120 s default would
+# cut a test that is not hung.
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
 
 MINUTE_MS = 60_000
 IDLE_MS = 30 * MINUTE_MS  # SESSION_IDLE_MINUTES in the test settings (checked below)

@@ -27,6 +27,8 @@ from sessions.records import (
 from sessions.selectors import session_history_get
 from sessions.services import interaction_begin, interaction_complete, sessions_table_ensure
 
+pytestmark = pytest.mark.slow
+
 ALICE = "arn:aws:iam::111111111111:user/alice"
 PROMPT = "Flight QF12 delayed 5 hours at LAX, crew out of hours, 300 passengers"
 

@@ -6,6 +6,7 @@ completions and cancels against a model of the queue."""
 
 from __future__ import annotations
 
+import time
 import uuid
 from dataclasses import dataclass, field
 from typing import Any
@@ -31,6 +32,8 @@ from sessions.services import (
     interaction_complete,
 )
 from skymarshal_api.errors import SessionBusy
+
+pytestmark = pytest.mark.slow
 
 ALICE = "arn:aws:iam::111111111111:user/alice"
 PROMPT = "Flight AA123 delayed 3 hours due to weather at ORD"
@@ -122,6 +125,7 @@ def test_a_run_that_might_not_get_its_turn_in_time_is_refused_at_once(
     sessions_table: str,
 ) -> None:
     run_ms = 60_000
+    began = time.monotonic()
     first = _begin(budget=TurnBudget(wait_ms=0, run_ms=run_ms))
     # Behind API Gateway a synchronous run may not wait at all: refused, with the time
     # the run ahead may still take.
@@ -131,7 +135,9 @@ def test_a_run_that_might_not_get_its_turn_in_time_is_refused_at_once(
     assert busy.value.details["wait_limit_seconds"] == 0
     assert busy.value.details["active_request_id"] == first.request_id
     retry_after = int(busy.value.headers["Retry-After"])
-    assert 55 <= retry_after <= 60
+    # The first run's 60 s, less what has passed since it was accepted (a loaded machine
+    # may take seconds over these two calls).
+    assert run_ms / 1000 - (time.monotonic() - began) <= retry_after <= run_ms / 1000
     assert "background run" in busy.value.message
 
     # With 90 s to wait, one run fits behind the first (it may end 60 s from now), a second
@@ -241,6 +247,9 @@ class SessionQueueMachine(RuleBasedStateMachine):
         assert len(running) <= 1
 
 
+# Hundreds of DynamoDB Local round trips: minutes while the suite's other workers (and other
+# jobs) load the machine; the 120 s default would cut a test that is not hung.
+@pytest.mark.timeout(300)
 def test_a_session_queue_under_random_submits_enqueues_starts_completions_and_cancels(
     sessions_table: str,
 ) -> None:

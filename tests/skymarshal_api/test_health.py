@@ -16,6 +16,8 @@ import pytest
 from scripts.stack import Server, free_port
 from tests.conftest import ApiFactory, RuntimeFactory
 
+pytestmark = pytest.mark.slow
+
 HEALTH = "/api/v1/health"
 
 

@@ -24,6 +24,9 @@ def control_plane(sessions_table: str, settings: Any) -> Iterator[Stubber]:
     settings.AGENTCORE_MODE = "aws"
     settings.AGENTCORE_RUNTIME_ARN = ARN
     settings.HEALTH_CACHE_SECONDS = 0
+    # The DynamoDB check, not under test here, is not cut short by a loaded machine (its
+    # first DescribeTable, with a new client, took over the default 2 s under load).
+    settings.HEALTH_CHECK_TIMEOUT_SECONDS = 30
     health_cache_clear()
     runtime_status._control_plane_client.cache_clear()
     client = runtime_status._control_plane_client()

@@ -11,6 +11,8 @@ import pytest
 
 from scripts.stack import ROOT
 
+pytestmark = pytest.mark.slow
+
 PRODUCTION = {
     "SKYMARSHAL_ENV": "production",
     "DJANGO_SECRET_KEY": "q7Vw-2XkP_9rZt4LmN8sHc3JdF6yBgE1aUoI0eRxWvTnKpSz5h",
