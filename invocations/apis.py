@@ -5,11 +5,9 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from datetime import UTC, datetime
 from typing import Any
 
 from django.http import StreamingHttpResponse
-from django.urls import reverse
 from drf_spectacular.utils import (
     OpenApiExample,
     OpenApiParameter,
@@ -19,6 +17,7 @@ from drf_spectacular.utils import (
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from invocations.representation import invocation_representation
 from invocations.serializers import (
     InvocationEventsQuerySerializer,
     InvocationRequestSerializer,
@@ -39,6 +38,7 @@ from invocations.services import (
 )
 from invocations.sse import SseStream, stored_event_frames
 from sessions.run_selectors import RunRecord
+from sessions.services import RunWebhook
 from skymarshal_api.apis import AuthenticatedApi
 from skymarshal_api.authentication import principal_of
 from skymarshal_api.errors import (
@@ -301,7 +301,14 @@ def _invocation_request(
         on_conflict=validated["on_conflict"],
         idempotency_key=_idempotency_key(request),
         streaming=streaming,
+        webhook=_webhook(validated.get("webhook")),
     )
+
+
+def _webhook(validated: dict[str, Any] | None) -> RunWebhook | None:
+    if validated is None:
+        return None
+    return RunWebhook(url=validated["url"], events=tuple(validated["events"]))
 
 
 def _replayed(run: RunRecord) -> Response:
@@ -316,34 +323,6 @@ def _replayed_frames(run: RunRecord) -> Iterator[bytes]:
     for number, (event, data) in enumerate((("start", start), final), start=1):
         text = json.dumps(data, separators=(",", ":"), ensure_ascii=False)
         yield f"id: {number}\nevent: {event}\ndata: {text}\n\n".encode()
-
-
-def _iso(epoch_ms: int | None) -> str | None:
-    if epoch_ms is None:
-        return None
-    return datetime.fromtimestamp(epoch_ms / 1000, UTC).isoformat(timespec="milliseconds")
-
-
-def invocation_representation(run: RunRecord) -> dict[str, Any]:
-    this = reverse("invocation", args=[run.request_id])
-    return {
-        "request_id": run.request_id,
-        "session_id": run.session_id,
-        "status": run.status,
-        "created_at": _iso(run.created_at),
-        "started_at": _iso(run.started_at),
-        "finished_at": _iso(run.finished_at),
-        "queued_behind": run.after if run.status == "queued" else None,
-        "cancel_requested": run.cancel_requested,
-        "result": run.response if run.status == "succeeded" else None,
-        "error": run.error if run.status not in ("queued", "running", "succeeded") else None,
-        "links": {
-            "self": this,
-            "events": reverse("invocation-events", args=[run.request_id]),
-            "wait": reverse("invocation-wait", args=[run.request_id]),
-            "session": reverse("session-history", args=[run.session_id]),
-        },
-    }
 
 
 def _request_id_validate(request_id: str) -> None:
