@@ -361,6 +361,7 @@ def _example_invocation(status: str, **fields: Any) -> dict[str, Any]:
             "events": f"{base}/events",
             "wait": f"{base}/wait",
             "session": f"/api/v1/sessions/{EXAMPLE_INVOCATION_SESSION_ID}",
+            "deliveries": f"{base}/deliveries",
         },
         **fields,
     }

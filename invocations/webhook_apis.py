@@ -173,13 +173,7 @@ _EXAMPLE_DELIVERY = {
     "payload": {
         "type": "run.succeeded",
         "timestamp": "2026-11-23T10:00:02.310+00:00",
-        "data": {
-            **_EXAMPLE_INVOCATION,
-            "links": {
-                **_EXAMPLE_INVOCATION["links"],
-                "deliveries": f"{_EXAMPLE_INVOCATION['links']['self']}/deliveries",
-            },
-        },
+        "data": _EXAMPLE_INVOCATION,
     },
 }
 _DELIVERY_ID = OpenApiParameter(

@@ -295,13 +295,15 @@ IDEMPOTENCY_TTL_HOURS = env_int("IDEMPOTENCY_TTL_HOURS", 24, minimum=1, maximum=
 # delay of WEBHOOK_RETRY_SCHEDULE_SECONDS (with jitter) until a 2xx or a 410: by default
 # after 5 s, 5 min, 30 min, 2 h, 5 h, 10 h and 24 h (about 42 hours in all). Each attempt
 # gives up after WEBHOOK_TIMEOUT_SECONDS.
-WEBHOOK_RETRY_SCHEDULE_SECONDS: tuple[float, ...] = tuple(
-    float(value)
-    for value in env_list(
-        "WEBHOOK_RETRY_SCHEDULE_SECONDS",
-        ("5", "300", "1800", "7200", "18000", "36000", "86400"),
-    )
+_webhook_schedule = env_list(
+    "WEBHOOK_RETRY_SCHEDULE_SECONDS", ("5", "300", "1800", "7200", "18000", "36000", "86400")
 )
+try:
+    WEBHOOK_RETRY_SCHEDULE_SECONDS: tuple[float, ...] = tuple(
+        float(value) for value in _webhook_schedule
+    )
+except ValueError:
+    WEBHOOK_RETRY_SCHEDULE_SECONDS = ()
 if not WEBHOOK_RETRY_SCHEDULE_SECONDS or any(
     not 0 <= delay <= 7 * 86400 for delay in WEBHOOK_RETRY_SCHEDULE_SECONDS
 ):
