@@ -152,3 +152,56 @@ def test_a_background_run_is_a_zappa_task_run_by_the_worker_function(
     finally:
         api.stop()
         worker.stop()
+
+
+def test_a_run_webhook_is_sent_by_the_worker_function_and_refused_a_loopback_address(
+    lambda_package_dir: Path,
+    worker_package_dir: Path,
+    package_table: str,
+    dynamodb_local: Server,
+    local_runtime: Server,
+    lambda_service: LambdaService,
+    log_dir: Path,
+) -> None:
+    """On Lambda the end of a run wakes the worker function (a Zappa task with the run's id
+    only), which sends the webhook; in production a URL whose host resolves to a loopback
+    address is never connected to, and the refusal is an attempt to retry."""
+    api = _container(
+        lambda_package_dir, dynamodb_local, local_runtime, lambda_service, log_dir / "api-wh.log"
+    )
+    worker = _container(
+        worker_package_dir, dynamodb_local, local_runtime, lambda_service, log_dir / "task-wh.log"
+    )
+    try:
+        created = api.invoke(rest_event("POST", "/api/v1/webhook-secrets", identity=iam_identity()))
+        assert created["statusCode"] == 201, created
+        body = {"prompt": PROMPT, "webhook": {"url": "https://localhost/hook"}}
+        answered = api.invoke(
+            rest_event("POST", "/api/v1/invoke", body=body, identity=iam_identity())
+        )
+        assert answered["statusCode"] == 200, answered
+        request_id = response_json(answered)["request_id"]
+
+        [sent] = lambda_service.invocations
+        assert sent["path"] == f"/2015-03-31/functions/skymarshal-api-{STAGE}-worker/invocations"
+        assert sent["type"] == "Event"
+        assert sent["payload"]["task_path"] == "invocations.webhooks.webhook_task"
+        assert sent["payload"]["args"] == [request_id]
+
+        worker.invoke(sent["payload"])
+
+        listed = api.invoke(
+            rest_event(
+                "GET", f"/api/v1/invocations/{request_id}/deliveries", identity=iam_identity()
+            )
+        )
+        assert listed["statusCode"] == 200, listed
+        [delivery] = response_json(listed)["deliveries"]
+        assert delivery["event"] == "run.succeeded"
+        assert delivery["status"] == "pending"  # to be tried again, by the sweeper
+        [attempt] = delivery["attempts"]
+        assert attempt["status_code"] is None
+        assert attempt["error"].startswith("refused: the host resolves to a loopback address")
+    finally:
+        api.stop()
+        worker.stop()
