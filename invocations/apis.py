@@ -159,7 +159,10 @@ class InvokeApi(AuthenticatedApi):
             "Gateway (Zappa) the stream arrives buffered, as one valid SSE body. With an "
             "`Idempotency-Key` header, a repeated request (same key and body within 24 h) "
             "answers the original response (`Idempotent-Replayed: true`). For runs longer "
-            "than API Gateway's 29 s, use POST /api/v1/invocations."
+            "than API Gateway's 29 s, use POST /api/v1/invocations. With `webhook`, the run's "
+            "events are also POSTed to its URL as signed Standard Webhooks messages (the "
+            "WebhookPayload; see POST /api/v1/webhook-secrets and GET "
+            "/api/v1/invocations/{request_id}/deliveries)."
         ),
         request=InvokeRequestSerializer,
         parameters=[IDEMPOTENCY_PARAMETER],
@@ -447,7 +450,10 @@ class InvocationsApi(AuthenticatedApi):
             "invocation and `Location`. Poll it, long-poll `wait`, follow its `events`, or "
             "cancel it with DELETE. With an `Idempotency-Key` header, the same key and body "
             "within 24 h return the original invocation (`Idempotent-Replayed: true`); the "
-            "same key with another body is 422."
+            "same key with another body is 422. With `webhook`, its URL is sent the run's "
+            "events (`run.started`, `run.succeeded`, `run.failed`, `run.timed_out`, "
+            "`run.cancelled`) as signed Standard Webhooks messages, retried for about 42 hours "
+            "until a 2xx; `links.deliveries` lists them."
         ),
         request=InvocationRequestSerializer,
         parameters=[IDEMPOTENCY_PARAMETER],
