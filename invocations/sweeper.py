@@ -11,9 +11,9 @@ every run still active past its deadline (``AGENTCORE_DEADLINE_SECONDS`` +
 hold on the session, as failed with WORKER_LOST. A run whose deadline moved (it started
 after waiting in the queue) is filed again under its new minute.
 
-The same sweep sends the run webhooks that are due (invocations/webhooks.py
-``webhooks_sweep``), and records the webhook deliveries of every run it settles from the
-run's state, so that no event of a run whose process died is lost.
+The same sweep sends the run webhooks that are due (invocations/webhook_sweep.py), and
+records the webhook deliveries of every run it settles from the run's state, so that no
+event of a run whose process died is lost.
 
 It runs as ``manage.py runs_sweep`` (``--every N`` under ``make run``) and, on Lambda, as a
 scheduled event of the function (zappa_settings.json ``events``:
@@ -27,11 +27,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from invocations.services import run_expire
-from invocations.webhooks import (
-    DeliverySweepReport,
-    webhook_deliveries_ensure,
-    webhooks_sweep,
-)
+from invocations.webhook_sweep import DeliverySweepReport, webhooks_sweep
+from invocations.webhooks import webhook_deliveries_ensure
 from sessions.models import SWEEP_BUCKET_MS
 from sessions.run_selectors import (
     RunDeadlineEntry,

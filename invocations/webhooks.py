@@ -2,12 +2,13 @@
 
 A run accepted with ``webhook: {"url", "events"}`` keeps them on its item. When one of the
 events happens (the run started, or ended as succeeded, failed, timed out or cancelled), a
-delivery is recorded for it in the sessions table (``webhook_deliveries_ensure``), due at
-once, and a sender is woken off the run's path: a thread of this process, or on Lambda an
-asynchronous invocation of the worker function. Nothing depends on that sender: every
-delivery's next attempt is filed for the sweeper (``webhooks_sweep``), and the sweeper
-derives the deliveries of every run it settles from the run's final state, so a process
-that dies right after the run's last write loses no event; it only delays it.
+sender is woken off the run's path (a thread of this process, or on Lambda an asynchronous
+invocation of the worker function), which records a delivery for it in the sessions table
+(``webhook_deliveries_ensure``: once per event, due at once) and sends it. Nothing depends
+on that sender: every delivery's next attempt is filed for the sweeper
+(invocations/webhook_sweep.py), and the sweeper records the deliveries of every run it
+settles from the run's state, so a process that dies right after the run's last write
+loses no event; the event only comes later (once the run's deadline has passed).
 
 Each delivery is a Standard Webhooks message (standardwebhooks.Webhook signs it): the
 same ``webhook-id`` on every attempt, the attempt's ``webhook-timestamp``, and
@@ -29,10 +30,8 @@ import random
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import cache
-from typing import Any
 from urllib.parse import urlsplit
 
 from django.conf import settings
@@ -40,15 +39,11 @@ from standardwebhooks import Webhook
 
 from invocations.representation import invocation_representation, iso_time
 from invocations.webhook_http import webhook_post
-from sessions.models import SWEEP_BUCKET_MS
 from sessions.run_selectors import RunRecord, run_find
 from sessions.services import clock_ms
 from sessions.webhook_selectors import (
     DeliveryRecord,
     webhook_deliveries_of,
-    webhook_delivery_find,
-    webhook_due_cursor_get,
-    webhook_due_in,
     webhook_secrets_valid,
 )
 from sessions.webhook_services import (
@@ -56,8 +51,6 @@ from sessions.webhook_services import (
     webhook_attempt_record,
     webhook_delivery_claim,
     webhook_delivery_create,
-    webhook_due_cursor_set,
-    webhook_due_forget,
     webhook_redelivery_schedule,
     webhook_secret_create,
 )
@@ -327,84 +320,6 @@ def webhook_task(request_id: str) -> None:
     if os.environ.get("AWS_LAMBDA_FUNCTION_NAME") is None:  # pragma: no cover - Lambda only
         logger.warning("webhook_task runs outside Lambda")
     _notify_logged(request_id)
-
-
-# --- the sweeper's part -------------------------------------------------------------------
-
-_FIRST_SWEEP_MINUTES = 60
-_MAX_MINUTES_PER_SWEEP = 3 * 24 * 60
-
-
-@dataclass
-class DeliverySweepReport:
-    attempted: list[str] = field(default_factory=list)  # delivery ids
-    failed: list[str] = field(default_factory=list)  # could not be dealt with this time
-    minutes: int = 0
-    out_of_time: bool = False
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "deliveries_attempted": len(self.attempted),
-            "deliveries_failed": len(self.failed),
-            "delivery_minutes": self.minutes,
-        }
-
-
-def webhooks_sweep(
-    *, now_ms: int | None = None, budget_seconds: float = 20.0
-) -> DeliverySweepReport:
-    """Send every delivery whose attempt is due (read from the due notes of the minutes
-    passed since the last sweep), within ``budget_seconds``; what is left waits for the
-    next sweep. Raises StorageUnavailable when the notes cannot be read."""
-    now = clock_ms() if now_ms is None else now_ms
-    stop_at = time.monotonic() + budget_seconds
-    current = now // SWEEP_BUCKET_MS
-    cursor = webhook_due_cursor_get()
-    start = current - _FIRST_SWEEP_MINUTES if cursor is None else cursor
-    end = min(current, start + _MAX_MINUTES_PER_SWEEP)
-    report = DeliverySweepReport()
-    advance_to = start
-    for minute in range(start, end + 1):
-        report.minutes += 1
-        settled = True
-        for entry in webhook_due_in(minute):
-            if entry.due_at > now:
-                settled = False  # not due yet (the current minute)
-                continue
-            if time.monotonic() >= stop_at:
-                report.out_of_time = True
-                settled = False
-                break
-            try:
-                claimed = webhook_attempt(entry.request_id, entry.slot)
-                if claimed is not None:
-                    report.attempted.append(claimed.delivery_id)
-                else:
-                    current_state = webhook_delivery_find(entry.request_id, entry.slot)
-                    if (
-                        current_state is not None
-                        and current_state.status == "pending"
-                        and current_state.claimed_until is not None
-                        and current_state.claimed_until >= now
-                        and (current_state.next_attempt_at or 0) <= now
-                    ):
-                        settled = False  # a sender holds it now: look again next time
-                        continue
-                webhook_due_forget(entry)
-            except ApplicationError as exc:
-                logger.warning(
-                    "Could not send delivery of run %s: %s", entry.request_id, exc.message
-                )
-                report.failed.append(entry.request_id)
-                settled = False
-        if settled and advance_to == minute and minute < current:
-            advance_to = minute + 1
-        if report.out_of_time:
-            break
-    if advance_to != cursor:
-        webhook_due_cursor_set(advance_to)
-    logger.info("webhook deliveries swept", extra=report.as_dict())
-    return report
 
 
 # --- what the API offers ------------------------------------------------------------------

@@ -409,7 +409,7 @@ def test_after_the_api_process_is_killed_between_attempts_the_sweeper_sends_the_
     hooks: Hooks,
     receiver: Receiver,
 ) -> None:
-    from invocations.webhooks import webhooks_sweep
+    from invocations.webhook_sweep import webhooks_sweep
 
     servers = _ApiServers(log_dir, dynamodb_local, runtime)
     try:
