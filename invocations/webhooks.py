@@ -361,14 +361,25 @@ def webhook_redeliver(*, request_id: str, delivery_id: str, principal_arn: str) 
     return scheduled
 
 
+# Callers seen to have a signing secret, until when (monotonic seconds): a caller's newest
+# secret never expires, so once seen it need not be read again on every run's path.
+_SIGNERS_SEEN: dict[str, float] = {}
+_SIGNER_SEEN_SECONDS = 300.0
+
+
 def webhook_secret_require(principal_arn: str) -> None:
     """Raise InvalidRequest unless the caller has a signing secret (a webhook it could not
     verify would be of no use). Raises StorageUnavailable."""
+    if _SIGNERS_SEEN.get(principal_arn, 0.0) > time.monotonic():
+        return
     if not webhook_secrets_valid(principal_arn, now_ms=clock_ms()):
         raise InvalidRequest(
             "The request is not valid; see details for each field.",
             details={"fields": {"webhook": [MISSING_SIGNER_MESSAGE]}},
         )
+    if len(_SIGNERS_SEEN) > 10_000:
+        _SIGNERS_SEEN.clear()
+    _SIGNERS_SEEN[principal_arn] = time.monotonic() + _SIGNER_SEEN_SECONDS
 
 
 MISSING_SIGNER_MESSAGE = (
