@@ -13,6 +13,10 @@
                  Lambda runs it (scripts/lambda_invoke.py): cold start (a new interpreter
                  importing the handler, then its first request: health, or an invocation)
                  and warm requests (health; invocations with agents at 0 ms)
+  webhook        what a webhook adds to an invocation's own path (agents at 0 ms): its
+                 Server-Timing total with and without ``webhook``, p50 (the delivery is
+                 sent off that path), and how long after the response the receiver
+                 (on 127.0.0.1) had it
   instrumentation  of those invocations, the time spent in JSON log lines, EMF metrics
                  and the observation hooks (Server-Timing ``instrumentation``, LOG_LEVEL
                  INFO); then again with X-Ray tracing on, sending to a daemon address
@@ -176,10 +180,12 @@ def main() -> None:
             "AGENTCORE_WS_URL": fast_runtime.ws_url,
             "RATE_LIMIT_INVOKE_PER_WINDOW": "1000000",
             "LOG_LEVEL": "INFO",  # the request lines are part of what is measured
+            "WEBHOOK_ALLOW_LOCAL_HTTP": "true",
         }
         fast_api = start_api(env=fast_env, log_dir=log_dir)
         servers.append(fast_api)
         _bench_invoke(fast_api, fast_runtime, args.requests)
+        _bench_webhook(fast_api, args.requests)
         fast_api.stop()
         quiet_api = start_api(
             env={**fast_env, "LOG_LEVEL": "WARNING", "POWERTOOLS_METRICS_DISABLED": "true"},
@@ -239,6 +245,40 @@ def _bench_instrumentation(api: Server, count: int, *, label: str) -> None:
         _measure(count, invoke)
     print(label, _percentiles(spent[3:]), flush=True)
     print("    the rest ", _percentiles(rest[3:]), flush=True)
+
+
+def _bench_webhook(api: Server, count: int) -> None:
+    from tests.signing import botocore_headers
+    from tests.webhook_receiver import webhook_receiver
+
+    url = f"{api.http_url}/api/v1/invoke"
+    secrets_url = f"{api.http_url}/api/v1/webhook-secrets"
+    httpx.post(secrets_url, headers=botocore_headers("POST", secrets_url)).raise_for_status()
+    prompt = "Flight BA117 delayed 4 hours at LHR due to a hydraulic fault"
+    with webhook_receiver() as receiver, httpx.Client(timeout=30) as client:
+        plain = json.dumps({"prompt": prompt}).encode()
+        hooked = json.dumps({"prompt": prompt, "webhook": {"url": receiver.url()}}).encode()
+        totals: dict[str, list[float]] = {"without": [], "with": []}
+        arrivals: list[float] = []
+
+        def invoke(label: str, body: bytes) -> None:
+            spans = _invoke_spans(client, url, body)
+            totals[label].append(spans["total"])
+            if label == "with":
+                answered = time.time()
+                before = len(totals["with"])
+                received = receiver.wait_for(before, timeout=30)[before - 1]
+                arrivals.append((received.at - answered) * 1000)
+
+        for _ in range(count + 3):  # interleaved, so that load shifts hit both alike
+            invoke("without", plain)
+            invoke("with", hooked)
+    without, with_webhook = totals["without"][3:], totals["with"][3:]
+    print("webhook: invoke total without", _percentiles(without), flush=True)
+    print("webhook: invoke total with   ", _percentiles(with_webhook), flush=True)
+    added = statistics.median(with_webhook) - statistics.median(without)
+    print(f"webhook: added to the invocation's path, p50 {added:+.2f} ms", flush=True)
+    print("webhook: at the receiver, from the response", _percentiles(arrivals[3:]), flush=True)
 
 
 def _server_timing(header: str) -> dict[str, float]:

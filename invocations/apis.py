@@ -5,11 +5,9 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from datetime import UTC, datetime
 from typing import Any
 
 from django.http import StreamingHttpResponse
-from django.urls import reverse
 from drf_spectacular.utils import (
     OpenApiExample,
     OpenApiParameter,
@@ -19,6 +17,7 @@ from drf_spectacular.utils import (
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from invocations.representation import invocation_representation
 from invocations.serializers import (
     InvocationEventsQuerySerializer,
     InvocationRequestSerializer,
@@ -39,6 +38,7 @@ from invocations.services import (
 )
 from invocations.sse import SseStream, stored_event_frames
 from sessions.run_selectors import RunRecord
+from sessions.services import RunWebhook
 from skymarshal_api.apis import AuthenticatedApi
 from skymarshal_api.authentication import principal_of
 from skymarshal_api.errors import (
@@ -159,7 +159,10 @@ class InvokeApi(AuthenticatedApi):
             "Gateway (Zappa) the stream arrives buffered, as one valid SSE body. With an "
             "`Idempotency-Key` header, a repeated request (same key and body within 24 h) "
             "answers the original response (`Idempotent-Replayed: true`). For runs longer "
-            "than API Gateway's 29 s, use POST /api/v1/invocations."
+            "than API Gateway's 29 s, use POST /api/v1/invocations. With `webhook`, the run's "
+            "events are also POSTed to its URL as signed Standard Webhooks messages (the "
+            "WebhookPayload; see POST /api/v1/webhook-secrets and GET "
+            "/api/v1/invocations/{request_id}/deliveries)."
         ),
         request=InvokeRequestSerializer,
         parameters=[IDEMPOTENCY_PARAMETER],
@@ -301,7 +304,14 @@ def _invocation_request(
         on_conflict=validated["on_conflict"],
         idempotency_key=_idempotency_key(request),
         streaming=streaming,
+        webhook=_webhook(validated.get("webhook")),
     )
+
+
+def _webhook(validated: dict[str, Any] | None) -> RunWebhook | None:
+    if validated is None:
+        return None
+    return RunWebhook(url=validated["url"], events=tuple(validated["events"]))
 
 
 def _replayed(run: RunRecord) -> Response:
@@ -316,34 +326,6 @@ def _replayed_frames(run: RunRecord) -> Iterator[bytes]:
     for number, (event, data) in enumerate((("start", start), final), start=1):
         text = json.dumps(data, separators=(",", ":"), ensure_ascii=False)
         yield f"id: {number}\nevent: {event}\ndata: {text}\n\n".encode()
-
-
-def _iso(epoch_ms: int | None) -> str | None:
-    if epoch_ms is None:
-        return None
-    return datetime.fromtimestamp(epoch_ms / 1000, UTC).isoformat(timespec="milliseconds")
-
-
-def invocation_representation(run: RunRecord) -> dict[str, Any]:
-    this = reverse("invocation", args=[run.request_id])
-    return {
-        "request_id": run.request_id,
-        "session_id": run.session_id,
-        "status": run.status,
-        "created_at": _iso(run.created_at),
-        "started_at": _iso(run.started_at),
-        "finished_at": _iso(run.finished_at),
-        "queued_behind": run.after if run.status == "queued" else None,
-        "cancel_requested": run.cancel_requested,
-        "result": run.response if run.status == "succeeded" else None,
-        "error": run.error if run.status not in ("queued", "running", "succeeded") else None,
-        "links": {
-            "self": this,
-            "events": reverse("invocation-events", args=[run.request_id]),
-            "wait": reverse("invocation-wait", args=[run.request_id]),
-            "session": reverse("session-history", args=[run.session_id]),
-        },
-    }
 
 
 def _request_id_validate(request_id: str) -> None:
@@ -382,6 +364,7 @@ def _example_invocation(status: str, **fields: Any) -> dict[str, Any]:
             "events": f"{base}/events",
             "wait": f"{base}/wait",
             "session": f"/api/v1/sessions/{EXAMPLE_INVOCATION_SESSION_ID}",
+            "deliveries": f"{base}/deliveries",
         },
         **fields,
     }
@@ -467,7 +450,10 @@ class InvocationsApi(AuthenticatedApi):
             "invocation and `Location`. Poll it, long-poll `wait`, follow its `events`, or "
             "cancel it with DELETE. With an `Idempotency-Key` header, the same key and body "
             "within 24 h return the original invocation (`Idempotent-Replayed: true`); the "
-            "same key with another body is 422."
+            "same key with another body is 422. With `webhook`, its URL is sent the run's "
+            "events (`run.started`, `run.succeeded`, `run.failed`, `run.timed_out`, "
+            "`run.cancelled`) as signed Standard Webhooks messages, retried for about 42 hours "
+            "until a 2xx; `links.deliveries` lists them."
         ),
         request=InvocationRequestSerializer,
         parameters=[IDEMPOTENCY_PARAMETER],

@@ -9,6 +9,8 @@ from typing import Any
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from invocations.webhook_http import URL_MAX_CHARS, webhook_url_problem
+from invocations.webhooks import END_EVENTS, WEBHOOK_EVENTS
 from skymarshal_api.validation import UUID4_EXPECTED, UUID4_PATTERN, is_uuid4
 
 EXAMPLE_SESSION_ID = "0b5a3f4e-8c1d-4f2a-9b7e-1c2d3e4f5a6b"
@@ -87,6 +89,62 @@ class SessionIdField(serializers.CharField):
     """A canonical UUID v4, kept as the text the client sent (documented as such)."""
 
 
+class StrictObjectSerializer(serializers.Serializer[Any]):
+    """A JSON object with only the fields declared (an unknown one is an error)."""
+
+    def to_internal_value(self, data: Any) -> Any:
+        if not isinstance(data, dict):
+            raise serializers.ValidationError(
+                {"non_field_errors": ["The request body must be a JSON object."]}
+            )
+        unknown = sorted(set(data) - set(self.fields))
+        if unknown:
+            raise serializers.ValidationError(
+                {name: [f"Unknown field; expected {', '.join(self.fields)}."] for name in unknown}
+            )
+        return super().to_internal_value(data)
+
+
+class WebhookUrlField(serializers.CharField):
+    def to_internal_value(self, data: Any) -> str:
+        if not isinstance(data, str):
+            self.fail("invalid")
+        problem = webhook_url_problem(data)
+        if problem is not None:
+            raise serializers.ValidationError(problem)
+        return data
+
+
+class WebhookRequestSerializer(StrictObjectSerializer):
+    url = WebhookUrlField(
+        max_length=URL_MAX_CHARS,
+        trim_whitespace=False,
+        help_text="Where the run's events are POSTed: an https:// URL whose host resolves to "
+        "public addresses only. Redirects are not followed.",
+    )
+    events = serializers.ListField(
+        child=serializers.ChoiceField(choices=list(WEBHOOK_EVENTS)),
+        required=False,
+        default=list(END_EVENTS),
+        min_length=1,
+        max_length=len(WEBHOOK_EVENTS),
+        help_text="The events to send (default: the run's end, whichever it is: run.succeeded, "
+        "run.failed, run.timed_out, run.cancelled).",
+    )
+
+    def to_internal_value(self, data: Any) -> Any:
+        if not isinstance(data, dict):
+            raise serializers.ValidationError(
+                {"non_field_errors": ["webhook must be a JSON object with url and events."]}
+            )
+        return super().to_internal_value(data)
+
+    def validate_events(self, value: list[str]) -> list[str]:
+        if len(set(value)) != len(value):
+            raise serializers.ValidationError("events must not repeat an event.")
+        return value
+
+
 class InvokeRequestSerializer(serializers.Serializer[Any]):
     prompt = PromptField(
         # Documents the bounds (PromptField checks them after sanitizing).
@@ -115,6 +173,11 @@ class InvokeRequestSerializer(serializers.Serializer[Any]):
         "SESSION_BUSY) or `enqueue` (run after the runs ahead, in order of acceptance; "
         "refused at once with 409 SESSION_BUSY and Retry-After when it might not get its "
         "turn in time, and always for `/invoke` behind API Gateway).",
+    )
+    webhook = WebhookRequestSerializer(
+        required=False,
+        help_text="Send the run's events to this URL as signed Standard Webhooks messages "
+        "(create a signing secret first: POST /api/v1/webhook-secrets).",
     )
 
     def to_internal_value(self, data: Any) -> Any:
@@ -192,6 +255,7 @@ class InvocationLinksSerializer(serializers.Serializer[Any]):
     events = serializers.CharField(help_text="GET: its events as Server-Sent Events.")
     wait = serializers.CharField(help_text="GET: long-poll until it ends (at most 25 s).")
     session = serializers.CharField(help_text="GET: the session's history.")
+    deliveries = serializers.CharField(help_text="GET: its webhook deliveries and attempts.")
 
 
 class InvocationSerializer(serializers.Serializer[Any]):

@@ -24,6 +24,7 @@ from invocations.runtime_client import (
     runtime_run_open,
     runtime_session_stop,
 )
+from invocations.webhooks import RUN_STARTED, webhook_notify_soon, webhook_secret_require
 from invocations.wire import ChunkData
 from sessions.models import IDEMPOTENCY_KEY_PREFIX
 from sessions.run_selectors import (
@@ -43,6 +44,7 @@ from sessions.services import (
     InteractionStatus,
     OnConflict,
     RunKind,
+    RunWebhook,
     TurnBudget,
     clock_ms,
     default_turn_budget,
@@ -197,7 +199,11 @@ class RuntimeCall:
 
 def interaction_complete(started: InteractionStarted, **outcome: Any) -> bool:
     with timed("persistence"):
-        return _interaction_complete(started, **outcome)
+        saved = _interaction_complete(started, **outcome)
+    if started.webhook is not None:
+        # After the run's final write, off its path (the sweeper covers a sender lost).
+        webhook_notify_soon(started.request_id)
+    return saved
 
 
 def _elapsed_ms(started: float) -> int:
@@ -324,6 +330,8 @@ def turn_budget_of(kind: RunKind) -> TurnBudget:
 def _open(
     started: InteractionStarted, began: float, log: RunEventLog | None = None
 ) -> tuple[RuntimeRun, RuntimeCall]:
+    if started.webhook is not None and RUN_STARTED in started.webhook.events:
+        webhook_notify_soon(started.request_id)
     call = RuntimeCall()
     seconds = sync_run_seconds() if started.kind == "invoke" else None
     try:
@@ -348,6 +356,7 @@ class InvocationRequest:
     on_conflict: OnConflict = "reject"
     idempotency_key: str | None = None
     streaming: bool = False
+    webhook: RunWebhook | None = None
 
 
 def _idempotency_claim(request: InvocationRequest, kind: RunKind) -> IdempotencyClaim | None:
@@ -356,12 +365,14 @@ def _idempotency_claim(request: InvocationRequest, kind: RunKind) -> Idempotency
     key_hash = hashlib.sha256(
         f"{request.principal_arn}\n{request.idempotency_key}".encode()
     ).hexdigest()
-    body = {
+    body: dict[str, Any] = {
         "prompt": request.prompt,
         "session_id": request.session_id,
         "on_conflict": request.on_conflict,
         "streaming": request.streaming,
     }
+    if request.webhook is not None:
+        body["webhook"] = {"url": request.webhook.url, "events": list(request.webhook.events)}
     request_hash = hashlib.sha256(
         json.dumps(body, sort_keys=True, ensure_ascii=False).encode()
     ).hexdigest()
@@ -397,6 +408,8 @@ def _accept(request: InvocationRequest, kind: RunKind) -> InteractionStarted | R
     fingerprint = prompt_fingerprint(request.prompt)
     request_fields_add(**fingerprint)
     claim = _idempotency_claim(request, kind)
+    if request.webhook is not None:
+        webhook_secret_require(request.principal_arn)
     for _ in range(_IDEMPOTENT_ATTEMPTS):
         try:
             with timed("persistence"):
@@ -409,6 +422,7 @@ def _accept(request: InvocationRequest, kind: RunKind) -> InteractionStarted | R
                     on_conflict=request.on_conflict,
                     idempotency=claim,
                     budget=turn_budget_of(kind),
+                    webhook=request.webhook,
                 )
         except IdempotentReplay as replay:
             if kind == "invoke":

@@ -11,6 +11,10 @@ every run still active past its deadline (``AGENTCORE_DEADLINE_SECONDS`` +
 hold on the session, as failed with WORKER_LOST. A run whose deadline moved (it started
 after waiting in the queue) is filed again under its new minute.
 
+The same sweep sends the run webhooks that are due (invocations/webhook_sweep.py), and
+records the webhook deliveries of every run it settles from the run's state, so that no
+event of a run whose process died is lost.
+
 It runs as ``manage.py runs_sweep`` (``--every N`` under ``make run``) and, on Lambda, as a
 scheduled event of the function (zappa_settings.json ``events``:
 ``invocations.sweeper.runs_sweep_event``).
@@ -23,6 +27,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from invocations.services import run_expire
+from invocations.webhook_sweep import DeliverySweepReport, webhooks_sweep
+from invocations.webhooks import webhook_deliveries_ensure
 from sessions.models import SWEEP_BUCKET_MS, run_deadline_key
 from sessions.run_selectors import (
     RunDeadlineEntry,
@@ -49,9 +55,15 @@ class SweepReport:
     ended: list[str] = field(default_factory=list)  # request ids ended as lost
     failed: list[str] = field(default_factory=list)  # could not be dealt with this time
     minutes: int = 0
+    deliveries: DeliverySweepReport = field(default_factory=DeliverySweepReport)
 
     def as_dict(self) -> dict[str, Any]:
-        return {"ended": len(self.ended), "failed": len(self.failed), "minutes": self.minutes}
+        return {
+            "ended": len(self.ended),
+            "failed": len(self.failed),
+            "minutes": self.minutes,
+            **self.deliveries.as_dict(),
+        }
 
 
 def _deadline_settle(entry: RunDeadlineEntry, report: SweepReport) -> None:
@@ -59,15 +71,22 @@ def _deadline_settle(entry: RunDeadlineEntry, report: SweepReport) -> None:
     forget the entry, unless filing again rewrote this very entry (a deadline that moved
     within the same minute keeps the entry's key)."""
     run = run_find(entry.request_id)
+    refiled_here = False
     if run is not None and run.active:
         if run.overdue:
             run_expire(run)
             report.ended.append(run.request_id)
         else:
             run_deadline_file(run.request_id, run.deadline_at)
-            if run_deadline_key(run.request_id, run.deadline_at) == (entry.bucket, entry.sort):
-                return
-    run_deadline_forget(entry)
+            refiled_here = run_deadline_key(run.request_id, run.deadline_at) == (
+                entry.bucket,
+                entry.sort,
+            )
+    if run is not None and run.webhook is not None:
+        # Whatever happened to the run, its webhook deliveries exist from here on.
+        webhook_deliveries_ensure(run_find(run.request_id) or run)
+    if not refiled_here:
+        run_deadline_forget(entry)
 
 
 def runs_sweep(*, now_ms: int | None = None) -> SweepReport:
@@ -98,6 +117,10 @@ def runs_sweep(*, now_ms: int | None = None) -> SweepReport:
             advance_to = minute + 1
     if advance_to != cursor:
         sweep_cursor_set(advance_to)
+    try:
+        report.deliveries = webhooks_sweep()
+    except ApplicationError as exc:
+        logger.warning("Could not sweep the webhook deliveries: %s", exc.message)
     if report.ended:
         metric_count("RunsSwept", len(report.ended))
     logger.info("runs swept", extra=report.as_dict())

@@ -14,8 +14,12 @@ partition keys ``ratelimit#…``, which no session id (a UUID) can take; they ca
 after it (``RunEvent``), and each Idempotency-Key one under ``idempotency#…``
 (``IdempotencyRecord``); none has a ``user_id`` either. Each run's deadline is also filed
 under ``sweep#<minute>`` (``RunDeadline``) for the sweeper, whose progress is the item
-``sweep#cursor`` (``SweepCursor``). One table keeps the deployment to one table and one IAM
-grant.
+``sweep#cursor`` (``SweepCursor``). A caller's webhook signing secrets are items under
+``whsecret#<sha256(owner)>`` (``WebhookSecret``, encrypted), a run's webhook deliveries
+under ``delivery#<request_id>`` (``WebhookDelivery``, one per event), and each delivery's
+next attempt is filed under ``webhookdue#<minute>`` (``WebhookDue``) for the sweeper, whose
+progress there is ``webhookdue#cursor``. One table keeps the deployment to one table and
+one IAM grant.
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ from typing import Any
 from django.conf import settings
 from pynamodb.attributes import (
     BooleanAttribute,
+    ListAttribute,
     MapAttribute,
     NumberAttribute,
     TTLAttribute,
@@ -181,6 +186,8 @@ class RunItem(_TableModel):
     worker_until = NumberAttribute(null=True)
     worker_failures = NumberAttribute(null=True)
     worker_failure = UnicodeAttribute(null=True)
+    # The caller's webhook for the run: {"url": ..., "events": [...]}.
+    webhook = MapAttribute[str, Any](null=True)
     ttl = TTLAttribute(null=True)
 
 
@@ -256,6 +263,88 @@ class IdempotencyRecord(_TableModel):
     ttl = TTLAttribute(null=True)
 
 
+WEBHOOK_SECRET_KEY_PREFIX = "whsecret#"  # noqa: S105 - a key prefix
+
+
+class WebhookSecret(_TableModel):
+    """One of a caller's webhook signing secrets. Partition key
+    ``whsecret#<sha256(owner)>``; sort key its creation time (epoch ms). The secret itself
+    is stored encrypted (``secret_token``); a secret that was rotated out has
+    ``expires_at``, and TTL removes it some time after."""
+
+    class Meta(_TableMeta):
+        pass
+
+    session_id = UnicodeAttribute(hash_key=True)
+    timestamp = NumberAttribute(range_key=True)
+    secret_id = UnicodeAttribute()
+    owner = UnicodeAttribute()
+    secret_token = UnicodeAttribute()
+    created_at = NumberAttribute()
+    expires_at = NumberAttribute(null=True)
+    ttl = TTLAttribute(null=True)
+
+
+DELIVERY_KEY_PREFIX = "delivery#"
+
+
+class WebhookDelivery(_TableModel):
+    """One webhook message of a run (one per event it was sent for) and its attempts.
+    Partition key ``delivery#<request_id>``; sort key the event's slot (1: run.started,
+    2: the run's end). ``delivery_id`` is the Standard Webhooks ``webhook-id``, the same on
+    every attempt."""
+
+    class Meta(_TableMeta):
+        pass
+
+    session_id = UnicodeAttribute(hash_key=True)
+    timestamp = NumberAttribute(range_key=True)
+    delivery_id = UnicodeAttribute()
+    request_id = UnicodeAttribute()
+    owner = UnicodeAttribute()
+    event = UnicodeAttribute()
+    url = UnicodeAttribute()
+    status = UnicodeAttribute()  # pending | delivered | failed | gone
+    created_at = NumberAttribute()
+    # When the event happened (the payload's timestamp).
+    occurred_at = NumberAttribute()
+    # The next attempt (pending only), how many scheduled attempts were made, whether the
+    # next attempt is a redelivery (one attempt, no retries), and until when a sender
+    # holds the delivery.
+    next_attempt_at = NumberAttribute(null=True)
+    scheduled_attempts = NumberAttribute(default=0)
+    redelivery = BooleanAttribute(null=True)
+    claimed_until = NumberAttribute(null=True)
+    attempts = ListAttribute[MapAttribute[str, Any]](of=MapAttribute, null=True)
+    ttl = TTLAttribute(null=True)
+
+
+WEBHOOK_DUE_KEY_PREFIX = "webhookdue#"
+WEBHOOK_DUE_CURSOR_KEY = "webhookdue#cursor"
+
+
+class WebhookDue(_TableModel):
+    """A delivery's next attempt, filed under the minute it is due in (like RunDeadline):
+    the sweeper reads the minutes that have passed and sends what is due. Partition key
+    ``webhookdue#<epoch minute>``; sort key a number drawn from the delivery and the time."""
+
+    class Meta(_TableMeta):
+        pass
+
+    session_id = UnicodeAttribute(hash_key=True)
+    timestamp = NumberAttribute(range_key=True)
+    request_id = UnicodeAttribute()
+    slot = NumberAttribute()
+    due_at = NumberAttribute()
+    ttl = TTLAttribute(null=True)
+
+
+def webhook_due_key(delivery_id: str, due_at: int) -> tuple[str, int]:
+    """The WebhookDue key of a delivery's attempt due at ``due_at``."""
+    digest = hashlib.sha256(f"{delivery_id}\n{due_at}".encode()).hexdigest()
+    return f"{WEBHOOK_DUE_KEY_PREFIX}{due_at // SWEEP_BUCKET_MS}", int(digest[:30], 16)
+
+
 class SessionsTableProbe(_TableModel):
     """The table as the health check sees it: the same binding with the health check's
     timeouts and no retry, so a DynamoDB that accepts connections and never answers costs
@@ -276,6 +365,9 @@ TABLE_MODELS: tuple[type[Model], ...] = (
     IdempotencyRecord,
     RunDeadline,
     SweepCursor,
+    WebhookSecret,
+    WebhookDelivery,
+    WebhookDue,
 )
 
 

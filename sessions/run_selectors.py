@@ -23,6 +23,7 @@ from sessions.services import (
     InteractionStarted,
     RunKind,
     RunStatus,
+    RunWebhook,
     clock_ms,
     run_key,
     storage_unavailable,
@@ -48,6 +49,7 @@ class RunRecord:
     response: dict[str, Any] | None
     error: dict[str, Any] | None
     http_status: int | None
+    webhook: RunWebhook | None = None
 
     @property
     def active(self) -> bool:
@@ -69,6 +71,7 @@ class RunRecord:
             new_session=False,
             kind=self.kind,
             queued_after=self.after,
+            webhook=self.webhook,
         )
 
 
@@ -97,7 +100,15 @@ def _record(item: RunItem) -> RunRecord:
         response=item.response.as_dict() if item.response is not None else None,
         error=item.error.as_dict() if item.error is not None else None,
         http_status=int(item.http_status) if item.http_status is not None else None,
+        webhook=_webhook(item),
     )
+
+
+def _webhook(item: RunItem) -> RunWebhook | None:
+    if item.webhook is None:
+        return None
+    webhook = item.webhook.as_dict()
+    return RunWebhook(url=str(webhook["url"]), events=tuple(webhook["events"]))
 
 
 def run_find(request_id: str) -> RunRecord | None:

@@ -184,6 +184,14 @@ class IdempotentReplay(Exception):
 
 
 @dataclass(frozen=True)
+class RunWebhook:
+    """Where a run's webhook is sent, and for which of its events (run.started, …)."""
+
+    url: str
+    events: tuple[str, ...]
+
+
+@dataclass(frozen=True)
 class InteractionStarted:
     """An interaction recorded as in progress with its run: what completing it needs."""
 
@@ -197,6 +205,7 @@ class InteractionStarted:
     # The run this one is queued behind (on_conflict "enqueue"); None when it holds the
     # session already.
     queued_after: str | None = None
+    webhook: RunWebhook | None = None
 
 
 @dataclass(frozen=True)
@@ -371,6 +380,7 @@ def interaction_begin(
     on_conflict: OnConflict = "reject",
     idempotency: IdempotencyClaim | None = None,
     budget: TurnBudget | None = None,
+    webhook: RunWebhook | None = None,
 ) -> InteractionStarted:
     """Record an interaction as ``in_progress`` and its run before the runtime is called
     (write-ahead), with the session's use and, when given, the Idempotency-Key, in one
@@ -420,6 +430,7 @@ def interaction_begin(
             deadline_at=hold_until,
             after=(queue_behind.tail or queue_behind.active) if queue_behind else None,
             run_ms=budget.run_ms,
+            webhook={"url": webhook.url, "events": list(webhook.events)} if webhook else None,
             ttl=ttl,
         )
         reasons_order = ["interaction", "run"]
@@ -498,6 +509,7 @@ def interaction_begin(
             new_session=new_session,
             kind=kind,
             queued_after=run.after if queue_behind else None,
+            webhook=webhook,
         )
     raise StorageUnavailable("Could not record the interaction; retry after Retry-After.")
 

@@ -137,6 +137,24 @@ class InvocationFinished(Conflict):
     default_message = "The invocation has already ended; there is nothing to cancel."
 
 
+class DeliveryNotFound(NotFound):
+    error_code = "DELIVERY_NOT_FOUND"
+    default_message = "The invocation has no webhook delivery with this id."
+
+
+class RedeliveryLimitReached(Conflict):
+    error_code = "REDELIVERY_LIMIT_REACHED"
+    default_message = "The delivery has been attempted as often as a delivery may be."
+
+
+class TooManyWebhookSecrets(Conflict):
+    error_code = "TOO_MANY_WEBHOOK_SECRETS"
+    default_message = (
+        "The caller already has 5 valid signing secrets (a rotated one stays valid for 24 "
+        "hours); create another once the oldest has expired."
+    )
+
+
 class IdempotencyKeyReused(ApplicationError):
     status_code = 422
     error_code = "IDEMPOTENCY_KEY_REUSED"

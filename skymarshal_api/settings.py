@@ -179,6 +179,21 @@ SPECTACULAR_SETTINGS = {
     "ENUM_NAME_OVERRIDES": {
         "ErrorStatusEnum": ["error"],
         "HealthStatusEnum": ["healthy", "degraded", "unhealthy"],
+        "InvocationStatusEnum": [
+            "queued",
+            "running",
+            "succeeded",
+            "failed",
+            "timed_out",
+            "cancelled",
+        ],
+        "WebhookEventEnum": [
+            "run.started",
+            "run.succeeded",
+            "run.failed",
+            "run.timed_out",
+            "run.cancelled",
+        ],
     },
 }
 
@@ -275,6 +290,39 @@ RUN_TASK_TIMEOUT_SECONDS = env_float("RUN_TASK_TIMEOUT_SECONDS", 300.0, minimum=
 # most 25 s everywhere.)
 REQUEST_HOLD_SECONDS = env_float("REQUEST_HOLD_SECONDS", 25.0, minimum=1.0, maximum=28.0)
 IDEMPOTENCY_TTL_HOURS = env_int("IDEMPOTENCY_TTL_HOURS", 24, minimum=1, maximum=24 * 7)
+
+# Run webhooks (invocations/webhooks.py). A delivery is tried at once, then after each
+# delay of WEBHOOK_RETRY_SCHEDULE_SECONDS (with jitter) until a 2xx or a 410: by default
+# after 5 s, 5 min, 30 min, 2 h, 5 h, 10 h and 24 h (about 42 hours in all). Each attempt
+# gives up after WEBHOOK_TIMEOUT_SECONDS.
+_webhook_schedule = env_list(
+    "WEBHOOK_RETRY_SCHEDULE_SECONDS", ("5", "300", "1800", "7200", "18000", "36000", "86400")
+)
+try:
+    WEBHOOK_RETRY_SCHEDULE_SECONDS: tuple[float, ...] = tuple(
+        float(value) for value in _webhook_schedule
+    )
+except ValueError:
+    WEBHOOK_RETRY_SCHEDULE_SECONDS = ()
+if not WEBHOOK_RETRY_SCHEDULE_SECONDS or any(
+    not 0 <= delay <= 7 * 86400 for delay in WEBHOOK_RETRY_SCHEDULE_SECONDS
+):
+    raise ImproperlyConfigured(
+        "WEBHOOK_RETRY_SCHEDULE_SECONDS: a comma-separated list of 1 or more delays, each "
+        "from 0 to 604800 seconds"
+    )
+WEBHOOK_TIMEOUT_SECONDS = env_float("WEBHOOK_TIMEOUT_SECONDS", 10.0, minimum=0.1, maximum=10.0)
+# A rotated signing secret keeps signing deliveries this long after its successor exists.
+WEBHOOK_SECRET_OVERLAP_HOURS = 24
+# Local only: webhooks may be sent over plain http to the loopback address
+# (http://127.0.0.1:PORT/...) for development and tests. Production refuses it: there a
+# webhook URL is https, and no delivery connects to a private, loopback, link-local,
+# multicast or reserved address.
+WEBHOOK_ALLOW_LOCAL_HTTP = env_bool("WEBHOOK_ALLOW_LOCAL_HTTP", False)
+if PRODUCTION and WEBHOOK_ALLOW_LOCAL_HTTP:
+    raise ImproperlyConfigured(
+        "WEBHOOK_ALLOW_LOCAL_HTTP is for local use only; production refuses it"
+    )
 
 # Health: how long a check result is reused, and how long one check may take.
 HEALTH_CACHE_SECONDS = env_float("HEALTH_CACHE_SECONDS", 5.0, minimum=0.0, maximum=300.0)

@@ -9,6 +9,11 @@ from invocations.apis import (
     InvocationWaitApi,
     InvokeApi,
 )
+from invocations.webhook_apis import (
+    InvocationDeliveriesApi,
+    InvocationRedeliverApi,
+    WebhookSecretsApi,
+)
 from sessions.apis import SessionHistoryApi, SessionListApi
 from skymarshal_api.apis import HealthApi, IdentityApi, SchemaApi
 
@@ -33,6 +38,17 @@ urlpatterns = [
         InvocationWaitApi.as_view(),
         name="invocation-wait",
     ),
+    path(
+        "api/v1/invocations/<str:request_id>/deliveries",
+        InvocationDeliveriesApi.as_view(),
+        name="invocation-deliveries",
+    ),
+    path(
+        "api/v1/invocations/<str:request_id>/deliveries/<str:delivery_id>/redeliver",
+        InvocationRedeliverApi.as_view(),
+        name="invocation-delivery-redeliver",
+    ),
+    path("api/v1/webhook-secrets", WebhookSecretsApi.as_view(), name="webhook-secrets"),
     path("api/v1/sessions", SessionListApi.as_view(), name="sessions"),
     path("api/v1/sessions/<str:session_id>", SessionHistoryApi.as_view(), name="session-history"),
     path("api/v1/schema/", SchemaApi.as_view(), name="schema"),

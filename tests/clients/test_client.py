@@ -206,3 +206,45 @@ def test_wait_gives_up_after_its_overall_timeout(client_stack: ClientStack) -> N
 def test_unsigned_requests_are_unauthorized(client_stack: ClientStack) -> None:
     response = httpx.get(f"{client_stack.api.http_url}/api/v1/identity", timeout=10)
     assert isinstance(error_from_response(response), Unauthorized)
+
+
+def test_webhooks_secret_submit_deliveries_and_redeliver(client_stack: ClientStack) -> None:
+    from skymarshal_client import DeliveryNotFound, Webhook
+    from tests.log_audit import SENT
+    from tests.webhook_receiver import webhook_receiver
+
+    api = client_stack.apis(
+        SESSION_TABLE_NAME=client_stack.table,
+        RUN_POLL_SECONDS="0.05",
+        WEBHOOK_ALLOW_LOCAL_HTTP="true",
+        WEBHOOK_RETRY_SCHEDULE_SECONDS="0.3",
+    )
+    with webhook_receiver() as receiver, client_for(api.http_url) as client:
+        created = client.webhook_secret_create()
+        SENT.credential_record(created.secret)
+        assert created.secret.startswith("whsec_")
+        assert created.secret not in repr(created)
+        run = client.submit(PROMPT, webhook=Webhook(receiver.url(), events=("run.succeeded",)))
+        assert run.links is not None
+        assert run.links.deliveries.endswith(f"{run.request_id}/deliveries")
+        client.wait(run.request_id, timeout=60)
+
+        [received] = receiver.wait_for(1)
+        assert received.verified(created.secret)["data"]["request_id"] == run.request_id
+        deadline = time.monotonic() + 20
+        while (listed := client.deliveries(run.request_id)).deliveries[0].status == "pending":
+            assert time.monotonic() < deadline
+            time.sleep(0.1)
+        [delivery] = listed.deliveries
+        assert delivery.status == "delivered"
+        assert delivery.delivery_id == received.webhook_id
+        assert delivery.payload is not None
+        assert delivery.payload.data is not None
+        assert delivery.payload.data.status == "succeeded"
+        assert [a.status_code for a in delivery.attempts] == [200]
+
+        again = client.redeliver(run.request_id, delivery.delivery_id)
+        assert again.delivery_id == delivery.delivery_id
+        assert receiver.wait_for(2)[1].webhook_id == delivery.delivery_id
+        with pytest.raises(DeliveryNotFound):
+            client.redeliver(run.request_id, "msg_" + "0" * 32)

@@ -152,3 +152,62 @@ def test_a_background_run_is_a_zappa_task_run_by_the_worker_function(
     finally:
         api.stop()
         worker.stop()
+
+
+def test_a_run_webhook_is_sent_by_the_worker_function_and_refused_a_loopback_address(
+    lambda_package_dir: Path,
+    worker_package_dir: Path,
+    package_table: str,
+    dynamodb_local: Server,
+    local_runtime: Server,
+    lambda_service: LambdaService,
+    log_dir: Path,
+) -> None:
+    """On Lambda the end of a run wakes the worker function (a Zappa task with the run's id
+    only), which sends the webhook; in production a URL whose host resolves to a loopback
+    address is never connected to, and the refusal is an attempt to retry."""
+    # One DJANGO_SECRET_KEY for both functions, as deploy_api.sh sets it: the worker reads
+    # the signing secret the API stored (encrypted with a key derived from it).
+    env = {
+        **lambda_environment(dynamodb_local, local_runtime),
+        "AWS_ENDPOINT_URL_LAMBDA": lambda_service.url,
+    }
+    api = LambdaProcess(lambda_package_dir, env, log_path=log_dir / "api-wh.log")
+    worker = LambdaProcess(worker_package_dir, env, log_path=log_dir / "task-wh.log")
+    try:
+        created = api.invoke(rest_event("POST", "/api/v1/webhook-secrets", identity=iam_identity()))
+        assert created["statusCode"] == 201, created
+        body = {"prompt": PROMPT, "webhook": {"url": "https://localhost/hook"}}
+        answered = api.invoke(
+            rest_event("POST", "/api/v1/invoke", body=body, identity=iam_identity())
+        )
+        assert answered["statusCode"] == 200, answered
+        request_id = response_json(answered)["request_id"]
+
+        [sent] = lambda_service.invocations
+        assert sent["path"] == f"/2015-03-31/functions/skymarshal-api-{STAGE}-worker/invocations"
+        assert sent["type"] == "Event"
+        assert sent["payload"]["task_path"] == "invocations.webhooks.webhook_task"
+        assert sent["payload"]["args"] == [request_id]
+
+        worker.invoke(sent["payload"])
+
+        listed = api.invoke(
+            rest_event(
+                "GET", f"/api/v1/invocations/{request_id}/deliveries", identity=iam_identity()
+            )
+        )
+        assert listed["statusCode"] == 200, listed
+        [delivery] = response_json(listed)["deliveries"]
+        assert delivery["event"] == "run.succeeded"
+        # At once, then 5 s later (a retry that soon is sent by the same worker); the next
+        # one, in 5 minutes, is the sweeper's.
+        assert delivery["status"] == "pending"
+        assert delivery["next_attempt_at"] is not None
+        assert len(delivery["attempts"]) == 2
+        for attempt in delivery["attempts"]:
+            assert attempt["status_code"] is None
+            assert attempt["error"].startswith("refused: the host resolves to a loopback address")
+    finally:
+        api.stop()
+        worker.stop()

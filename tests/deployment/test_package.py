@@ -48,6 +48,8 @@ def test_the_package_holds_the_handler_and_the_apps_and_nothing_else_of_the_proj
         "skymarshal_api/wsgi.py",
         "sessions/models.py",
         "invocations/runtime_client.py",
+        "invocations/webhooks.py",
+        "standardwebhooks/webhooks.py",  # signs run webhooks
         "zappa/handler.py",
         "django/__init__.py",
         "boto3/__init__.py",

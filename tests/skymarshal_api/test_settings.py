@@ -278,3 +278,18 @@ def test_metrics_dimensions_must_be_a_json_object() -> None:
     result = _load_settings({"SKYMARSHAL_ENV": "local", "METRICS_DIMENSIONS": '["stage"]'})
     assert result.returncode != 0
     assert "METRICS_DIMENSIONS must be a JSON object" in result.stderr
+
+
+def test_production_refuses_webhooks_over_local_http() -> None:
+    result = _load_settings({**PRODUCTION, "WEBHOOK_ALLOW_LOCAL_HTTP": "true"})
+    assert result.returncode != 0
+    assert "WEBHOOK_ALLOW_LOCAL_HTTP is for local use only" in result.stderr
+
+
+def test_the_webhook_retry_schedule_is_a_list_of_delays() -> None:
+    for value in ("5,soon", "5,-1", "5,700000", ","):
+        result = _load_settings(
+            {"SKYMARSHAL_ENV": "local", "WEBHOOK_RETRY_SCHEDULE_SECONDS": value}
+        )
+        assert result.returncode != 0, value
+        assert "WEBHOOK_RETRY_SCHEDULE_SECONDS" in result.stderr, value

@@ -48,6 +48,9 @@ from skymarshal_client.models import (
     SessionInteraction,
     SessionList,
     SessionSummary,
+    WebhookDelivery,
+    WebhookDeliveryList,
+    WebhookSecretCreated,
 )
 from skymarshal_client.signing import AwsIdentity, SigV4HttpxAuth, is_gateway_url
 from skymarshal_client.sse import sse_events
@@ -71,7 +74,7 @@ class OperationSupport:
     body: frozenset[str] = frozenset()
 
 
-_INVOKE_BODY = frozenset({"prompt", "session_id", "streaming", "on_conflict"})
+_INVOKE_BODY = frozenset({"prompt", "session_id", "streaming", "on_conflict", "webhook"})
 OPERATIONS: dict[str, OperationSupport] = {
     "health_get": OperationSupport("get", "/api/v1/health", ("health",)),
     "identity_get": OperationSupport("get", "/api/v1/identity", ("identity",)),
@@ -115,8 +118,38 @@ OPERATIONS: dict[str, OperationSupport] = {
         ("session", "session_pages"),
         frozenset({"session_id", "cursor", "limit"}),
     ),
+    "invocation_deliveries": OperationSupport(
+        "get",
+        "/api/v1/invocations/{request_id}/deliveries",
+        ("deliveries",),
+        frozenset({"request_id"}),
+    ),
+    "invocation_delivery_redeliver": OperationSupport(
+        "post",
+        "/api/v1/invocations/{request_id}/deliveries/{delivery_id}/redeliver",
+        ("redeliver",),
+        frozenset({"request_id", "delivery_id"}),
+    ),
+    "webhook_secret_create": OperationSupport(
+        "post", "/api/v1/webhook-secrets", ("webhook_secret_create",)
+    ),
     "schema_get": OperationSupport("get", "/api/v1/schema/", ("schema",), frozenset({"format"})),
 }
+
+
+@dataclass(frozen=True)
+class Webhook:
+    """A run's webhook: its events are POSTed to ``url``, signed with the caller's secret
+    (``Client.webhook_secret_create``); ``events`` None: the run's end, whichever it is."""
+
+    url: str
+    events: tuple[str, ...] | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        body: dict[str, Any] = {"url": self.url}
+        if self.events is not None:
+            body["events"] = list(self.events)
+        return body
 
 
 def _retry_after(response: httpx.Response) -> float | None:
@@ -312,7 +345,11 @@ class Client:
 
     @staticmethod
     def _invoke_body(
-        prompt: str, session_id: str | None, on_conflict: str | None, streaming: bool
+        prompt: str,
+        session_id: str | None,
+        on_conflict: str | None,
+        streaming: bool,
+        webhook: Webhook | None = None,
     ) -> dict[str, Any]:
         body: dict[str, Any] = {"prompt": prompt}
         if session_id is not None:
@@ -321,6 +358,8 @@ class Client:
             body["on_conflict"] = on_conflict
         if streaming:
             body["streaming"] = True
+        if webhook is not None:
+            body["webhook"] = webhook.as_dict()
         return body
 
     def invoke(
@@ -330,9 +369,11 @@ class Client:
         session_id: str | None = None,
         on_conflict: str | None = None,
         idempotency_key: str | None = None,
+        webhook: Webhook | None = None,
     ) -> InvokeResponse:
-        """POST /api/v1/invoke, buffered: the assessment."""
-        body = self._invoke_body(prompt, session_id, on_conflict, streaming=False)
+        """POST /api/v1/invoke, buffered: the assessment (and, with ``webhook``, the run's
+        events sent to its URL)."""
+        body = self._invoke_body(prompt, session_id, on_conflict, False, webhook)
         headers = {"Idempotency-Key": idempotency_key or str(uuid.uuid4())}
         return InvokeResponse.from_dict(
             self._json("POST", "/api/v1/invoke", json=body, headers=headers)
@@ -345,10 +386,11 @@ class Client:
         session_id: str | None = None,
         on_conflict: str | None = None,
         idempotency_key: str | None = None,
+        webhook: Webhook | None = None,
     ) -> Iterator[Event]:
         """POST /api/v1/invoke streamed: ``start``, the ``chunk``s, then ``complete`` (its
         ``data`` is the InvokeResponse). An ``error`` event is raised as its exception."""
-        body = self._invoke_body(prompt, session_id, on_conflict, streaming=True)
+        body = self._invoke_body(prompt, session_id, on_conflict, True, webhook)
         headers = {
             "Idempotency-Key": idempotency_key or str(uuid.uuid4()),
             "Accept": "text/event-stream",
@@ -368,9 +410,10 @@ class Client:
         session_id: str | None = None,
         on_conflict: str | None = None,
         idempotency_key: str | None = None,
+        webhook: Webhook | None = None,
     ) -> Invocation:
         """POST /api/v1/invocations: a background run (queued), with an Idempotency-Key."""
-        body = self._invoke_body(prompt, session_id, on_conflict, streaming=False)
+        body = self._invoke_body(prompt, session_id, on_conflict, False, webhook)
         headers = {"Idempotency-Key": idempotency_key or str(uuid.uuid4())}
         return Invocation.from_dict(
             self._json("POST", "/api/v1/invocations", json=body, headers=headers)
@@ -459,6 +502,23 @@ class Client:
             failures = 0
             if not follow or not progressed:
                 self._sleep(self.poll_interval)
+
+    def deliveries(self, request_id: str) -> WebhookDeliveryList:
+        """GET /api/v1/invocations/{request_id}/deliveries: the run's webhook deliveries
+        and their attempts (of /invoke runs too)."""
+        return WebhookDeliveryList.from_dict(
+            self._json("GET", self._run_path(request_id, "/deliveries"))
+        )
+
+    def redeliver(self, request_id: str, delivery_id: str) -> WebhookDelivery:
+        """POST …/deliveries/{delivery_id}/redeliver: send it again, same webhook-id."""
+        path = self._run_path(request_id, f"/deliveries/{quote(delivery_id, safe='')}/redeliver")
+        return WebhookDelivery.from_dict(self._json("POST", path))
+
+    def webhook_secret_create(self) -> WebhookSecretCreated:
+        """POST /api/v1/webhook-secrets: a new signing secret (shown this once); the
+        current one keeps signing for 24 hours."""
+        return WebhookSecretCreated.from_dict(self._json("POST", "/api/v1/webhook-secrets"))
 
     def sessions_page(
         self, *, active: bool | None = None, limit: int | None = None, cursor: str | None = None

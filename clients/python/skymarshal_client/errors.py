@@ -112,6 +112,18 @@ class InvocationFinished(Conflict):
     error_code = "INVOCATION_FINISHED"
 
 
+class DeliveryNotFound(NotFound):
+    error_code = "DELIVERY_NOT_FOUND"
+
+
+class RedeliveryLimitReached(Conflict):
+    error_code = "REDELIVERY_LIMIT_REACHED"
+
+
+class TooManyWebhookSecrets(Conflict):
+    error_code = "TOO_MANY_WEBHOOK_SECRETS"
+
+
 class LengthRequired(SkyMarshalError):
     error_code = "LENGTH_REQUIRED"
 

@@ -91,6 +91,7 @@ class InvocationLinks(Model):
     events: str = ""
     wait: str = ""
     session: str = ""
+    deliveries: str = ""
 
 
 @dataclass(frozen=True)
@@ -111,6 +112,80 @@ class Invocation(Model):
     @property
     def final(self) -> bool:
         return self.status in FINAL_STATUSES
+
+
+@dataclass(frozen=True)
+class WebhookRunLinks(InvocationLinks):
+    """The links of a webhook's run: a run of /invoke has session and deliveries only."""
+
+
+@dataclass(frozen=True)
+class WebhookRun(Invocation):
+    """The run a webhook carries: as GET /api/v1/invocations/{id} shows it."""
+
+    nested: ClassVar[dict[str, type[Model]]] = {"result": InvokeResponse, "links": WebhookRunLinks}
+
+
+@dataclass(frozen=True)
+class WebhookPayload(Model):
+    """The body of a webhook delivery: the event, when it happened, and the run."""
+
+    nested: ClassVar[dict[str, type[Model]]] = {"data": WebhookRun}
+    type: str = ""
+    timestamp: str = ""
+    data: WebhookRun | None = None
+
+
+@dataclass(frozen=True)
+class WebhookAttempt(Model):
+    attempted_at: str = ""
+    status_code: int | None = None
+    latency_ms: int = 0
+    error: str | None = None
+    redelivery: bool = False
+
+
+@dataclass(frozen=True)
+class WebhookDelivery(Model):
+    """One webhook message of a run (``delivery_id`` is its webhook-id) and its attempts."""
+
+    nested: ClassVar[dict[str, type[Model]]] = {
+        "attempts": WebhookAttempt,
+        "payload": WebhookPayload,
+    }
+    delivery_id: str = ""
+    event: str = ""
+    url: str = ""
+    status: str = ""
+    created_at: str = ""
+    next_attempt_at: str | None = None
+    attempts: list[WebhookAttempt] = field(default_factory=list)
+    payload: WebhookPayload | None = None
+
+
+@dataclass(frozen=True)
+class WebhookDeliveryList(Model):
+    nested: ClassVar[dict[str, type[Model]]] = {"deliveries": WebhookDelivery}
+    request_id: str = ""
+    deliveries: list[WebhookDelivery] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class WebhookSecret(Model):
+    secret_id: str = ""
+    created_at: str = ""
+    expires_at: str | None = None
+
+
+@dataclass(frozen=True)
+class WebhookSecretCreated(Model):
+    """A new signing secret: ``secret`` (whsec_…) is shown this once."""
+
+    nested: ClassVar[dict[str, type[Model]]] = {"rotated": WebhookSecret}
+    secret_id: str = ""
+    secret: str = field(default="", repr=False)
+    created_at: str = ""
+    rotated: list[WebhookSecret] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -206,6 +281,14 @@ MODELS_BY_SCHEMA: dict[str, type[Model]] = {
         InvokeResponse,
         InvocationLinks,
         Invocation,
+        WebhookRunLinks,
+        WebhookRun,
+        WebhookPayload,
+        WebhookAttempt,
+        WebhookDelivery,
+        WebhookDeliveryList,
+        WebhookSecret,
+        WebhookSecretCreated,
         SessionSummary,
         SessionList,
         SessionInteraction,

@@ -1,6 +1,6 @@
 """``python manage.py runs_sweep``: end every run past its deadline as lost (WORKER_LOST),
-with its interaction, and release its session; ``--every N`` repeats every N seconds
-(``make run`` keeps one going)."""
+with its interaction, and release its session; send the webhook deliveries that are due;
+``--every N`` repeats every N seconds (``make run`` keeps one going)."""
 
 from __future__ import annotations
 
@@ -40,6 +40,7 @@ class Command(BaseCommand):
                 self.stdout.write(
                     f"Ended {len(report.ended)} lost runs"
                     + (f"; {len(report.failed)} could not be ended" if report.failed else "")
+                    + f"; sent {len(report.deliveries.attempted)} webhook deliveries"
                 )
             if every is None:
                 return
