@@ -108,10 +108,41 @@ _workers_fingerprints: list[tuple[int, int]] = []
 @pytest.hookimpl(optionalhook=True)
 def pytest_testnodedown(node: Any, error: object) -> None:
     """The controller of a parallel run: a worker is done; keep its counts of the prompt
-    fingerprints its servers logged and of those its recorder saw."""
+    fingerprints its servers logged and of those its recorder saw, and what it asked to
+    print."""
     counts = node.workeroutput.get(_FINGERPRINTS_KEY)
     if counts is not None:
         _workers_fingerprints.append((int(counts[0]), int(counts[1])))
+    _workers_sections.extend(node.workeroutput.get(_SECTIONS_KEY, []))
+
+
+_SECTIONS_KEY = "terminal_sections"
+_workers_sections: list[list[str]] = []
+
+
+def terminal_section_print(config: pytest.Config, lines: list[str]) -> None:
+    """Print lines in the run's output: at once in a serial run; in a parallel run, where a
+    worker's own output is not shown, by the controller in its terminal summary."""
+    workeroutput = getattr(config, "workeroutput", None)
+    if workeroutput is not None:
+        workeroutput.setdefault(_SECTIONS_KEY, []).append(list(lines))
+        return
+    reporter = config.pluginmanager.get_plugin("terminalreporter")
+    capture = config.pluginmanager.get_plugin("capturemanager")
+    if reporter is None or capture is None:
+        return
+    with capture.global_and_fixture_disabled():
+        reporter.write_line("")
+        for line in lines:
+            reporter.write_line(line)
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    """The controller of a parallel run prints what its workers asked to print."""
+    for lines in _workers_sections:
+        terminalreporter.write_line("")
+        for line in lines:
+            terminalreporter.write_line(line)
 
 
 def pytest_sessionfinish(session: pytest.Session) -> None:

@@ -49,7 +49,7 @@ from sessions.run_selectors import RunRecord, run_events_after, run_find, run_la
 from sessions.selectors import session_get, session_history_get
 from sessions.services import clock_ms
 from skymarshal_api.errors import SessionNotFound
-from tests.conftest import _ApiServers, sessions_table_create
+from tests.conftest import _ApiServers, sessions_table_create, terminal_section_print
 from tests.invocations.live import BASE_ENV, PROMPT, App, assert_error, new_session_id
 from tests.signing import DEV_PRINCIPAL, botocore_headers
 
@@ -714,18 +714,14 @@ def fault_table(request: pytest.FixtureRequest) -> Iterator[list[Row]]:
     """The rows of every case; printed in the test output once the module is done."""
     rows: list[Row] = []
     yield rows
-    reporter = request.config.pluginmanager.get_plugin("terminalreporter")
-    capture = request.config.pluginmanager.get_plugin("capturemanager")
-    if reporter is None or capture is None:
-        return
-    with capture.global_and_fixture_disabled():
-        reporter.write_line("")
-        reporter.write_line(
+    terminal_section_print(
+        request.config,
+        [
             f"Fault suite: {sum(r.passed for r in rows)} of {len(rows)} runs "
-            "in their true final state"
-        )
-        for line in table_lines(rows):
-            reporter.write_line(line)
+            "in their true final state",
+            *table_lines(rows),
+        ],
+    )
 
 
 @pytest.mark.parametrize("case", list(CASES))
