@@ -31,6 +31,8 @@ logger = logging.getLogger(__name__)
 _PENDING_PER_WORKER = 4
 _pending_lock = threading.Lock()
 _pending_count = 0
+# The runs this process's threads hold (a run handed over twice is run once here).
+_in_hand: set[str] = set()
 
 
 @cache
@@ -63,6 +65,7 @@ def _run_in_thread(request_id: str) -> None:
     finally:
         with _pending_lock:
             _pending_count -= 1
+            _in_hand.discard(request_id)
 
 
 def run_dispatch(request_id: str) -> None:
@@ -91,12 +94,16 @@ def run_dispatch(request_id: str) -> None:
             raise RunDispatchFailed(details={"reason": type(exc).__name__}) from exc
         return
     with _pending_lock:
+        if request_id in _in_hand:
+            return
+        _in_hand.add(request_id)
         _pending_count += 1
     try:
         _pool().submit(_run_in_thread, request_id)
     except Exception:
         with _pending_lock:
             _pending_count -= 1
+            _in_hand.discard(request_id)
         raise
 
 

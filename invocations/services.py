@@ -59,6 +59,7 @@ from skymarshal_api.errors import (
     InvocationFinished,
     InvocationNotFound,
     RunCancelled,
+    RunDispatchFailed,
     RuntimeTimeout,
     StorageUnavailable,
     WorkerFailed,
@@ -615,6 +616,14 @@ def invocation_submit(request: InvocationRequest) -> tuple[RunRecord, bool]:
     run_capacity_check()
     accepted = _accept(request, "invocation")
     if isinstance(accepted, Replayed):
+        if accepted.run.status == "queued":
+            # The first request may have failed after its run was recorded (a write that
+            # timed out but was applied, a dispatch that never left): hand the run over
+            # again. A worker that already holds it makes this a no-op.
+            try:
+                run_dispatch(accepted.run.request_id)
+            except RunDispatchFailed:
+                logger.warning("Run %s: dispatch on replay failed", accepted.run.request_id)
         return accepted.run, True
     run = run_find(accepted.request_id)
     if run is None:  # pragma: no cover - just written

@@ -17,6 +17,7 @@ from typing import Any
 import httpx
 import pytest
 
+from scripts.stack import Server
 from tests.invocations.live import (
     BASE_ENV,
     PROMPT,
@@ -30,7 +31,7 @@ from tests.invocations.live import (
     new_session_id,
     sse_events_incrementally,
 )
-from tests.signing import botocore_headers, botocore_send
+from tests.signing import DEV_PRINCIPAL, botocore_headers, botocore_send
 
 pytestmark = pytest.mark.slow
 
@@ -369,6 +370,43 @@ def test_ten_parallel_identical_requests_with_one_key_start_one_run(slow_runs: R
     assert again.status_code == 202
     assert again.headers["Idempotent-Replayed"] == "true"
     assert again.json() == done
+
+
+def test_a_repeated_key_hands_over_again_a_run_its_first_request_left_queued(
+    runs: Runs, invoke_stack: Stack, dynamodb_local: Server
+) -> None:
+    """The first request recorded the run and died before handing it to a worker (or its
+    write timed out but was applied): the retry with the same key answers the run, and
+    hands it over, so it runs rather than wait queued for the sweeper."""
+    from invocations.services import InvocationRequest, _idempotency_claim
+    from sessions.models import sessions_table_bind
+    from sessions.services import interaction_begin
+
+    key = str(uuid.uuid4())
+    request = InvocationRequest(
+        prompt=PROMPT,
+        session_id=None,
+        principal_arn=DEV_PRINCIPAL,
+        request_id=str(uuid.uuid4()),
+        idempotency_key=key,
+    )
+    sessions_table_bind(table_name=invoke_stack.table, endpoint_url=dynamodb_local.http_url)
+    try:
+        interaction_begin(
+            session_id=None,
+            request_id=request.request_id,
+            prompt=PROMPT,
+            principal_arn=DEV_PRINCIPAL,
+            kind="invocation",
+            idempotency=_idempotency_claim(request, "invocation"),
+        )
+    finally:
+        sessions_table_bind()
+
+    again = runs.create({"prompt": PROMPT}, idempotency_key=key)
+    assert again.headers.get("Idempotent-Replayed") == "true", again.text
+    assert _accepted(again)["request_id"] == request.request_id
+    assert runs.until_final(request.request_id, within=30)["status"] == "succeeded"
 
 
 def test_the_same_key_with_another_body_is_422(runs: Runs) -> None:
