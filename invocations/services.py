@@ -655,14 +655,7 @@ def invocation_execute(request_id: str) -> bool:
         if run.overdue:
             run_expire(run)
             return False
-        try:
-            outcome = run_start(run)
-        except StorageUnavailable as exc:
-            # A storage fault while waiting is not the end of the run: it keeps its place
-            # and waits on, until its deadline (then it is ended as lost, here or by the
-            # sweeper), so that the runs queued behind it are not held up longer.
-            logger.warning("Run %s: could not try its turn: %s", request_id, exc.message)
-            outcome = "wait"
+        outcome = run_start(run)
         if outcome == "started":
             break
         if outcome == "gone":
@@ -675,10 +668,7 @@ def invocation_execute(request_id: str) -> bool:
         ):
             return True
         time.sleep(settings.RUN_POLL_SECONDS)
-        try:
-            current = run_find(request_id)
-        except StorageUnavailable:
-            continue  # as it was: tried again, until its deadline
+        current = run_find(request_id)
         if current is None or not current.active:
             return False
         run = current
