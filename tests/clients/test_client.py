@@ -24,7 +24,7 @@ from skymarshal_client import (
 )
 from skymarshal_client.client import error_from_response
 from skymarshal_client.errors import Forbidden
-from tests.clients.conftest import ClientStack, RecordingTransport, client_for
+from tests.clients.conftest import ClientStack, RecordingTransport, _table_create, client_for
 from tests.clients.cutting_proxy import CuttingProxy
 from tests.signing import DEV_KEY, DEV_PRINCIPAL
 
@@ -141,7 +141,9 @@ def test_events_resume_after_the_connection_is_cut_mid_run(client_stack: ClientS
 
 def test_a_429_is_retried_after_retry_after(client_stack: ClientStack) -> None:
     api = client_stack.apis(
-        SESSION_TABLE_NAME=client_stack.table,
+        # A table of its own: the counters are per caller and window start, and a window of
+        # 5 s may start when the other tests' windows of 60 s do, counting their requests.
+        SESSION_TABLE_NAME=_table_create(client_stack.apis.dynamodb),
         RATE_LIMIT_DEFAULT_PER_WINDOW="2",
         RATE_LIMIT_WINDOW_SECONDS="5",
     )
@@ -165,7 +167,9 @@ def test_a_429_is_retried_after_retry_after(client_stack: ClientStack) -> None:
 
 def test_a_retry_after_beyond_the_cap_is_raised(client_stack: ClientStack) -> None:
     api = client_stack.apis(
-        SESSION_TABLE_NAME=client_stack.table,
+        # A table of its own: in the first minute of an hour, the other tests' requests in
+        # their windows of 60 s were counted in this one of an hour (the same window start).
+        SESSION_TABLE_NAME=_table_create(client_stack.apis.dynamodb),
         RATE_LIMIT_DEFAULT_PER_WINDOW="1",
         # Windows are aligned to the clock: one of an hour is not about to reset (one of a
         # minute would be, in its last 2 s, and the client would rightly wait it out).
