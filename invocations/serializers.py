@@ -198,20 +198,6 @@ class InvokeRequestSerializer(serializers.Serializer[Any]):
         return value
 
 
-class AgentAssessmentSerializer(serializers.Serializer[Any]):
-    agent_name = serializers.CharField()
-    status = serializers.ChoiceField(choices=["approved", "rejected", "conditional"])
-    confidence = serializers.FloatField(min_value=0.0, max_value=1.0)
-    reasoning = serializers.CharField()
-    constraints = serializers.ListField(child=serializers.CharField())
-    recommendations = serializers.ListField(child=serializers.CharField())
-
-
-class PhaseSerializer(serializers.Serializer[Any]):
-    status = serializers.ChoiceField(choices=["approved", "rejected", "conditional"])
-    agents = AgentAssessmentSerializer(many=True)
-
-
 class InvokeResponseSerializer(serializers.Serializer[Any]):
     status = serializers.ChoiceField(choices=["success"])
     request_id = serializers.UUIDField()

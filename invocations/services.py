@@ -49,9 +49,9 @@ from sessions.services import (
     clock_ms,
     default_turn_budget,
     interaction_begin,
+    interaction_complete,
     turn_budget,
 )
-from sessions.services import interaction_complete as _interaction_complete
 from skymarshal_api.errors import (
     RETRYABLE_ERROR_CODES,
     ApplicationError,
@@ -198,9 +198,11 @@ class RuntimeCall:
         self.end("timeout" if isinstance(error, RuntimeTimeout) else "failure", stats, error)
 
 
-def interaction_complete(started: InteractionStarted, **outcome: Any) -> bool:
+def interaction_complete_timed(started: InteractionStarted, **outcome: Any) -> bool:
+    """sessions' interaction_complete, counted as persistence in Server-Timing; then the
+    run's webhook, if it has one, is told."""
     with timed("persistence"):
-        saved = _interaction_complete(started, **outcome)
+        saved = interaction_complete(started, **outcome)
     if started.webhook is not None:
         # After the run's final write, off its path (the sweeper covers a sender lost).
         webhook_notify_soon(started.request_id)
@@ -269,7 +271,7 @@ def _record_failure(
         details=error.details,
     )
     error.timestamp = body["timestamp"]
-    saved = interaction_complete(
+    saved = interaction_complete_timed(
         started,
         status=status or ("timeout" if isinstance(error, RuntimeTimeout) else "error"),
         response=None,
@@ -294,7 +296,7 @@ def _record_success(
 ) -> dict[str, Any]:
     """The InvokeResponse, once its interaction is recorded (or logged for replay)."""
     response = _response(started, data, run, execution_time_ms=_elapsed_ms(began))
-    if not interaction_complete(
+    if not interaction_complete_timed(
         started,
         status="success",
         response=_stored(response),

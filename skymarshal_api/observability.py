@@ -96,10 +96,6 @@ class RequestObservation:
 _current: ContextVar[RequestObservation | None] = ContextVar("skymarshal_request", default=None)
 
 
-def current_request_observation() -> RequestObservation | None:
-    return _current.get()
-
-
 # --- the request -----------------------------------------------------------------------
 
 
