@@ -11,7 +11,7 @@ from rest_framework import serializers
 
 from invocations.webhook_http import URL_MAX_CHARS, webhook_url_problem
 from invocations.webhooks import END_EVENTS, WEBHOOK_EVENTS
-from skymarshal_api.validation import UUID4_EXPECTED, UUID4_PATTERN, is_uuid4
+from skymarshal_api.web.validation import UUID4_EXPECTED, UUID4_PATTERN, is_uuid4
 
 EXAMPLE_SESSION_ID = "0b5a3f4e-8c1d-4f2a-9b7e-1c2d3e4f5a6b"
 

@@ -17,6 +17,7 @@ from typing import Any
 
 from django.conf import settings
 
+from invocations.background import run_capacity_check, run_dispatch
 from invocations.run_result import RunResult
 from invocations.runtime_client import (
     RunStats,
@@ -52,7 +53,15 @@ from sessions.services import (
     interaction_complete,
     turn_budget,
 )
-from skymarshal_api.errors import (
+from skymarshal_api.telemetry.logs import prompt_fingerprint
+from skymarshal_api.telemetry.observation import (
+    request_fields_add,
+    request_session_bind,
+    runtime_invocation_record,
+    runtime_subsegment_begin,
+)
+from skymarshal_api.telemetry.timing import timed
+from skymarshal_api.web.errors import (
     RETRYABLE_ERROR_CODES,
     ApplicationError,
     InvalidRuntimeResponse,
@@ -67,14 +76,6 @@ from skymarshal_api.errors import (
     as_application_error,
     error_body,
 )
-from skymarshal_api.logs import prompt_fingerprint
-from skymarshal_api.observability import (
-    request_fields_add,
-    request_session_bind,
-    runtime_invocation_record,
-    runtime_subsegment_begin,
-)
-from skymarshal_api.timing import timed
 
 logger = logging.getLogger(__name__)
 
@@ -613,8 +614,6 @@ def invocation_submit(request: InvocationRequest) -> tuple[RunRecord, bool]:
     whether it is an Idempotency-Key replay of an earlier one. Raises what
     ``invocation_run`` raises before running, and RuntimeUnavailable when the workers are
     saturated."""
-    from invocations.background import run_capacity_check, run_dispatch
-
     run_capacity_check()
     accepted = _accept(request, "invocation")
     if isinstance(accepted, Replayed):

@@ -27,7 +27,7 @@ from sessions.services import (
     run_key,
     storage_unavailable,
 )
-from skymarshal_api.errors import InvocationNotFound
+from skymarshal_api.web.errors import InvocationNotFound
 
 
 @dataclass(frozen=True)

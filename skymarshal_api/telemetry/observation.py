@@ -47,8 +47,8 @@ from weakref import WeakSet
 from django.core.signals import request_finished
 from django.http import HttpRequest, HttpResponseBase
 
-from skymarshal_api.logs import log_keys_bind, log_keys_clear
-from skymarshal_api.metrics import (
+from skymarshal_api.telemetry.logs import log_keys_bind, log_keys_clear
+from skymarshal_api.telemetry.metrics import (
     COUNT,
     MILLISECONDS,
     metric_record,
@@ -57,15 +57,15 @@ from skymarshal_api.metrics import (
     metrics_collect_start,
     metrics_record,
 )
-from skymarshal_api.request_id import REQUEST_ID_HEADER, new_request_id
-from skymarshal_api.timing import (
+from skymarshal_api.telemetry.request_id import REQUEST_ID_HEADER, new_request_id
+from skymarshal_api.telemetry.timing import (
     instrumentation_timed,
     server_timing_header,
     timing_spans,
     timing_start,
     timing_stop,
 )
-from skymarshal_api.tracing import (
+from skymarshal_api.telemetry.tracing import (
     RequestTrace,
     Subsegment,
     trace_request_begin,

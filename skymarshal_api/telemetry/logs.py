@@ -33,7 +33,7 @@ from typing import Any
 from django.conf import settings
 from django.utils.crypto import salted_hmac
 
-from skymarshal_api.timing import instrumentation_timed
+from skymarshal_api.telemetry.timing import instrumentation_timed
 
 _keys: ContextVar[dict[str, str] | None] = ContextVar("skymarshal_log_keys", default=None)
 
@@ -108,7 +108,7 @@ def log_keys_clear() -> None:
     _keys.set(None)
 
 
-PROMPT_HMAC_SALT = "skymarshal_api.logs.prompt_hmac"
+PROMPT_HMAC_SALT = "skymarshal_api.telemetry.logs.prompt_hmac"
 
 
 def prompt_hmac(prompt: str) -> str:

@@ -35,7 +35,7 @@ from typing import Any
 
 from django.conf import settings
 
-from skymarshal_api.timing import instrumentation_timed
+from skymarshal_api.telemetry.timing import instrumentation_timed
 
 _LAMBDA_TASK_ROOT = "LAMBDA_TASK_ROOT"
 _TRACE_HEADER_ENV = "_X_AMZN_TRACE_ID"
