@@ -17,6 +17,10 @@ from drf_spectacular.utils import (
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from invocations.accept import InvocationRequest, Replayed
+from invocations.cancel import invocation_cancel
+from invocations.events import invocation_events
+from invocations.execute import invocation_run, invocation_stream, invocation_submit
 from invocations.representation import invocation_representation
 from invocations.serializers import (
     InvocationEventsQuerySerializer,
@@ -26,17 +30,8 @@ from invocations.serializers import (
     InvokeRequestSerializer,
     InvokeResponseSerializer,
 )
-from invocations.services import (
-    InvocationRequest,
-    Replayed,
-    invocation_cancel,
-    invocation_events,
-    invocation_run,
-    invocation_stream,
-    invocation_submit,
-    invocation_wait,
-)
 from invocations.sse import SseStream, stored_event_frames
+from invocations.wait import invocation_wait
 from sessions.run_selectors import RunRecord
 from sessions.services import RunWebhook
 from skymarshal_api.auth.authentication import principal_of

@@ -6,7 +6,9 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Iterator
 
-from invocations.services import FollowPaused, InvocationEvents, StreamEvent
+from invocations.events import FollowPaused
+from invocations.outcome import StreamEvent
+from invocations.stream import InvocationEvents
 from sessions.run_selectors import StoredEvent
 
 

@@ -26,7 +26,7 @@ import logging
 from dataclasses import dataclass, field
 from typing import Any
 
-from invocations.services import run_expire
+from invocations.expire import run_expire
 from invocations.sweep_walk import minutes_walk
 from invocations.webhook_sweep import DeliverySweepReport, webhooks_sweep
 from invocations.webhooks import webhook_deliveries_ensure

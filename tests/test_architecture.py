@@ -219,6 +219,6 @@ def test_an_import_cycle_fails_the_check(tree_copy: Path) -> None:
 
 
 def test_websockets_outside_the_agentcore_boundary_fails_the_check(tree_copy: Path) -> None:
-    _append(tree_copy / "invocations/services.py", "import websockets  # noqa")
+    _append(tree_copy / "invocations/execute.py", "import websockets  # noqa")
     [found] = violations(tree_copy)
-    assert "invocations.services imports websockets" in found
+    assert "invocations.execute imports websockets" in found

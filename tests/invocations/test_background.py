@@ -13,8 +13,8 @@ import pytest
 def test_a_lambda_task_waits_only_while_its_run_still_fits(
     settings: Any, timeout: float, deadline: float, wait: float
 ) -> None:
-    from invocations.services import _lambda_wait_seconds
+    from invocations.deadlines import lambda_wait_seconds
 
     settings.RUN_TASK_TIMEOUT_SECONDS = timeout
     settings.AGENTCORE_DEADLINE_SECONDS = deadline
-    assert _lambda_wait_seconds() == wait
+    assert lambda_wait_seconds() == wait

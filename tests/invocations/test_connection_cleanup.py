@@ -15,7 +15,8 @@ from django.test import override_settings
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from invocations.services import InvocationRequest, invocation_run
+from invocations.accept import InvocationRequest
+from invocations.execute import invocation_run
 from scripts.stack import Server
 from skymarshal_api.web.errors import ApplicationError
 from tests.conftest import RuntimeFactory
@@ -118,7 +119,8 @@ settings_profile = settings(
 def test_a_stream_closed_before_it_was_read_closes_the_run(
     local_runtime_factory: RuntimeFactory, sessions_table: str, settings: Any
 ) -> None:
-    from invocations.services import InvocationRequest, invocation_stream
+    from invocations.accept import InvocationRequest
+    from invocations.execute import invocation_stream
     from invocations.sse import SseStream
     from sessions.selectors import session_history_get
 

@@ -378,7 +378,7 @@ def test_a_repeated_key_hands_over_again_a_run_its_first_request_left_queued(
     """The first request recorded the run and died before handing it to a worker (or its
     write timed out but was applied): the retry with the same key answers the run, and
     hands it over, so it runs rather than wait queued for the sweeper."""
-    from invocations.services import InvocationRequest, _idempotency_claim
+    from invocations.accept import InvocationRequest, _idempotency_claim
     from sessions.models import sessions_table_bind
     from sessions.services import interaction_begin
 

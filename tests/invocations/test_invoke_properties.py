@@ -16,8 +16,10 @@ from httpx_sse._decoders import SSEDecoder
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from invocations.accept import InvocationRequest
+from invocations.execute import invocation_run
+from invocations.outcome import StreamEvent
 from invocations.serializers import InvokeResponseSerializer
-from invocations.services import InvocationRequest, StreamEvent, invocation_run
 from invocations.sse import sse_frames
 from scripts.stack import Server
 from sessions.selectors import session_history_get

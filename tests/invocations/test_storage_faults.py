@@ -146,7 +146,7 @@ def test_events_waiting_for_storage_do_not_hold_up_the_run(
     the events after it wait without a retry each (the run reads its stream against its
     deadline: retrying every event held a run that had succeeded at the runtime until it
     timed out), and all are stored, in order, once DynamoDB answers again."""
-    from invocations.services import RunEventLog, StreamEvent
+    from invocations.outcome import RunEventLog, StreamEvent
     from sessions.run_selectors import run_events_after, run_find
     from sessions.services import interaction_begin, sessions_table_ensure
 

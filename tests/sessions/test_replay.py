@@ -241,7 +241,7 @@ def test_a_replayed_success_supersedes_a_worker_lost_expiry(
     tmp_path: Path,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    from invocations.services import run_expire
+    from invocations.expire import run_expire
     from sessions.models import SESSION_ITEM_TIMESTAMP, SessionItem
     from sessions.run_selectors import run_find
 
@@ -305,7 +305,7 @@ def test_a_replayed_background_run_ends_its_events_with_its_outcome(
     """A background run's events end with its outcome (``complete`` or ``error``), which
     is stored with it: replayed, the outcome is stored as the last event too, after the
     events stored, or in place of the WORKER_LOST ``error`` of an expiry meanwhile."""
-    from invocations.services import run_expire
+    from invocations.expire import run_expire
     from sessions.run_selectors import run_events_after, run_find
     from sessions.run_services import run_event_append, run_start
 
