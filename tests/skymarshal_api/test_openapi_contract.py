@@ -117,7 +117,7 @@ def contract_runtime(log_dir: Path) -> Iterator[Server]:
 def _invocations_seed(dynamodb: Server, table: str) -> None:
     """The invocations the schema's examples name: one that succeeded (with its events),
     and one queued, with no worker, to cancel."""
-    from invocations.apis import (
+    from invocations.openapi import (
         EXAMPLE_CANCELLABLE_ID,
         EXAMPLE_INVOCATION_ID,
         EXAMPLE_INVOCATION_RESULT,
