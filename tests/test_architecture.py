@@ -1,6 +1,7 @@
 """The layers of ARCHITECTURE.md, checked on every import of the code (at module level or
 inside a function, under TYPE_CHECKING or not): which part may import which, no cycle
-between modules, and the AgentCore SDK and websockets behind one boundary.
+between modules, the AgentCore SDK and websockets behind the AgentCore boundary, and
+PynamoDB behind the table's (the sessions app).
 
 The check reads the source (``ast``), so it sees the imports a test run never executes;
 the last tests show that it fails on a forbidden import and on a cycle added to a copy of
@@ -50,9 +51,15 @@ ALLOWED: Mapping[str, frozenset[str]] = {
 # Third-party packages only one boundary of the API may import: the AgentCore runtime's
 # connection (runtime_client) and control plane (runtime_status). The stand-in runtime is
 # an AgentCore app itself.
+# The sessions app is the table's boundary: the only importer of PynamoDB, where every
+# PynamoDB and botocore error becomes StorageUnavailable (or a refusal of ours).
+AGENTCORE = frozenset({"invocations.runtime_client", "invocations.runtime_status"})
 BOUNDARIES: Mapping[str, frozenset[str]] = {
     "websockets": frozenset({"invocations.runtime_client"}),
-    "bedrock_agentcore": frozenset({"invocations.runtime_client", "invocations.runtime_status"}),
+    "bedrock_agentcore": AGENTCORE,
+    "pynamodb": frozenset({"sessions"}),
+    "botocore": AGENTCORE | {"sessions"},
+    "boto3": AGENTCORE | {"sessions"},
 }
 
 
@@ -123,7 +130,10 @@ def violations(root: Path) -> list[str]:
             if (
                 top in BOUNDARIES
                 and part_of(module) != "local_runtime"
-                and (module not in BOUNDARIES[top])
+                and not any(
+                    module == inside or module.startswith(inside + ".")
+                    for inside in BOUNDARIES[top]
+                )
             ):
                 found.append(f"{where}: {module} imports {top}, which only "
                              f"{sorted(BOUNDARIES[top])} may import")  # fmt: skip
@@ -216,6 +226,12 @@ def test_an_import_cycle_fails_the_check(tree_copy: Path) -> None:
     _append(tree_copy / "sessions/models.py", "from sessions import services  # noqa")
     found = violations(tree_copy)
     assert [line for line in found if line.startswith("import cycle: ")], found
+
+
+def test_pynamodb_outside_the_table_boundary_fails_the_check(tree_copy: Path) -> None:
+    _append(tree_copy / "health/checks.py", "from pynamodb.exceptions import PynamoDBException")
+    [found] = violations(tree_copy)
+    assert "health.checks imports pynamodb" in found
 
 
 def test_websockets_outside_the_agentcore_boundary_fails_the_check(tree_copy: Path) -> None:
