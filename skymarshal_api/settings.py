@@ -416,9 +416,13 @@ CORS_ALLOW_HEADERS = (
     "x-amz-content-sha256",
     "idempotency-key",
     "last-event-id",
+    "traceparent",
+    "tracestate",
+    "baggage",
 )
 CORS_EXPOSE_HEADERS = (
     "X-Request-ID",
+    "traceparent",
     "Retry-After",
     "X-RateLimit-Limit",
     "X-RateLimit-Remaining",
