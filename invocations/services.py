@@ -7,6 +7,7 @@ replay record in the log and a warning in the response.
 
 from __future__ import annotations
 
+import contextvars
 import hashlib
 import json
 import logging
@@ -67,14 +68,20 @@ from skymarshal_api.errors import (
     as_application_error,
     error_body,
 )
-from skymarshal_api.logs import prompt_fingerprint
+from skymarshal_api.logs import log_keys_bind, prompt_fingerprint
 from skymarshal_api.observability import (
     request_fields_add,
     request_session_bind,
     runtime_invocation_record,
     runtime_subsegment_begin,
+    runtime_trace_headers,
 )
 from skymarshal_api.timing import timed
+from skymarshal_api.trace_context import (
+    trace_context_current,
+    trace_context_resume,
+    trace_context_use,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -173,6 +180,8 @@ class RuntimeCall:
     def __init__(self) -> None:
         self._began = time.monotonic()
         self._subsegment = runtime_subsegment_begin()
+        # The runtime's spans are children of this call's subsegment.
+        self.trace_headers = runtime_trace_headers(self._subsegment)
         self._ended = False
 
     def end(self, outcome: str, stats: RunStats | None, error: ApplicationError | None) -> None:
@@ -338,7 +347,11 @@ def _open(
     try:
         with timed("runtime"):
             run = runtime_run_open(
-                prompt=started.prompt, session_id=started.session_id, seconds=seconds, since=began
+                prompt=started.prompt,
+                session_id=started.session_id,
+                seconds=seconds,
+                since=began,
+                trace_headers=call.trace_headers,
             )
     except Exception as exc:
         _record_failure(started, exc, began, log=log, call=call)
@@ -402,6 +415,12 @@ def _retryable(run: RunRecord) -> bool:
 _IDEMPOTENT_ATTEMPTS = 4
 
 
+def _trace_kept(kind: RunKind) -> dict[str, str] | None:
+    """What a background run keeps of the accepting request's trace, for its worker."""
+    context = trace_context_current()
+    return context.stored() if kind == "invocation" and context is not None else None
+
+
 def _accept(request: InvocationRequest, kind: RunKind) -> InteractionStarted | Replayed:
     """Record the run (``interaction_begin``), or the original run of a repeated
     Idempotency-Key; a key whose run failed retryably (RETRYABLE_ERROR_CODES) is taken
@@ -424,6 +443,7 @@ def _accept(request: InvocationRequest, kind: RunKind) -> InteractionStarted | R
                     idempotency=claim,
                     budget=turn_budget_of(kind),
                     webhook=request.webhook,
+                    trace=_trace_kept(kind),
                 )
         except IdempotentReplay as replay:
             if kind == "invoke":
@@ -641,10 +661,26 @@ def invocation_execute(request_id: str) -> bool:
     """A worker's part of a background run: wait for its turn, run it on the runtime,
     store its events as they arrive, stop when cancelled, record its outcome. True when,
     on Lambda, the run is still waiting for its turn and must wait in a fresh invocation
-    (one that has the run's whole deadline ahead of it)."""
+    (one that has the run's whole deadline ahead of it). The run continues the trace of
+    the request that accepted it: its log lines and metrics carry that trace_id, and the
+    runtime is called in it."""
     run = run_find(request_id)
     if run is None or not run.active:
         return False
+    # In a context of its own: a pool thread's next run must not inherit this one's keys.
+    return contextvars.copy_context().run(_execute_in_trace, run)
+
+
+def _execute_in_trace(run: RunRecord) -> bool:
+    context = trace_context_resume(run.trace)
+    if context is not None:
+        trace_context_use(context)
+        log_keys_bind(request_id=run.request_id, trace_id=context.trace_id)
+    return _execute(run)
+
+
+def _execute(run: RunRecord) -> bool:
+    request_id = run.request_id
     started = run.started()
     began = time.monotonic()
     log = RunEventLog(run)
