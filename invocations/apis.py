@@ -77,6 +77,7 @@ from skymarshal_api.schema import (
     EXAMPLE_STREAM,
     INTERNAL_ERROR_RESPONSE,
     SSE_EVENT_SCHEMA,
+    TRACE_CONTEXT_PARAMETERS,
     error_response,
 )
 from skymarshal_api.validation import UUID4_PATTERN, is_uuid4
@@ -165,7 +166,7 @@ class InvokeApi(AuthenticatedApi):
             "/api/v1/invocations/{request_id}/deliveries)."
         ),
         request=InvokeRequestSerializer,
-        parameters=[IDEMPOTENCY_PARAMETER],
+        parameters=[IDEMPOTENCY_PARAMETER, *TRACE_CONTEXT_PARAMETERS],
         responses={
             (200, "application/json"): OpenApiResponse(
                 InvokeResponseSerializer,
@@ -456,7 +457,7 @@ class InvocationsApi(AuthenticatedApi):
             "until a 2xx; `links.deliveries` lists them."
         ),
         request=InvocationRequestSerializer,
-        parameters=[IDEMPOTENCY_PARAMETER],
+        parameters=[IDEMPOTENCY_PARAMETER, *TRACE_CONTEXT_PARAMETERS],
         responses={
             202: OpenApiResponse(
                 InvocationSerializer,

@@ -174,6 +174,7 @@ SPECTACULAR_SETTINGS = {
         "drf_spectacular.hooks.postprocess_schema_enums",
         "skymarshal_api.schema.gateway_errors_documented",
         "skymarshal_api.schema.header_errors_documented",
+        "skymarshal_api.schema.trace_headers_documented",
         "skymarshal_api.schema.responses_in_status_order",
     ],
     "ENUM_NAME_OVERRIDES": {

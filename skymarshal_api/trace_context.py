@@ -6,9 +6,11 @@ Unlike the headers of ``skymarshal_api.headers``, a trace header outside its gra
 never a 400: W3C Trace Context (section 4.3, "Processing model") has a receiver that cannot
 parse ``traceparent`` start a new trace and ignore ``tracestate``; a ``tracestate`` that
 cannot be parsed (or has more than 32 list-members) is dropped on its own; a ``baggage``
-outside its grammar or bounds (W3C Baggage: at most 64 list-members and 8192 bytes) is
-dropped. The bounds on length are those InvokeAgentRuntime puts on the same headers
-(traceparent 128, tracestate 512, baggage 8192, X-Amzn-Trace-Id 128 characters).
+outside its grammar or bounds (W3C Baggage: at most 64 list-members; here at most 4096
+bytes) is dropped. The bounds on length are those InvokeAgentRuntime puts on the same
+headers (traceparent 128, tracestate 512, X-Amzn-Trace-Id 128 characters), and for
+baggage AgentCore Runtime's 4 KB limit on a forwarded header's value (its 8192 would not
+pass gunicorn's 8190-byte limit on a header line either).
 
 Where a trace comes from, first match wins: a valid ``traceparent``; else a valid
 ``X-Amzn-Trace-Id`` (API Gateway sets it); else, on Lambda, the invocation's
@@ -33,13 +35,12 @@ TRACEPARENT_PATTERN = "^[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}(-[\\x2
 TRACEPARENT_MAX = 128
 TRACESTATE_MAX = 512
 TRACESTATE_MAX_MEMBERS = 32
-BAGGAGE_MAX = 8192
+BAGGAGE_MAX = 4096
 BAGGAGE_MAX_MEMBERS = 64
 XRAY_HEADER_MAX = 128
 # AgentCore Runtime passes a header of this prefix to the agent without any allow-listing;
 # each value at most 4 KB ("Pass custom headers to Amazon Bedrock AgentCore Runtime").
 RUNTIME_CUSTOM_PREFIX = "X-Amzn-Bedrock-AgentCore-Runtime-Custom-"
-RUNTIME_CUSTOM_MAX = 4096
 XRAY_HEADER = "X-Amzn-Trace-Id"
 
 _HEX = frozenset("0123456789abcdef")
@@ -127,7 +128,7 @@ def tracestate_parse(value: str | None) -> str | None:
 
 
 def baggage_parse(value: str | None) -> str | None:
-    """``baggage`` (W3C Baggage) as received, or None when absent, longer than 8192
+    """``baggage`` (W3C Baggage) as received, or None when absent, longer than 4096
     characters, of more than 64 list-members, or outside its grammar."""
     if not value or len(value) > BAGGAGE_MAX:
         return None
@@ -226,8 +227,7 @@ class TraceContext:
             headers[f"{RUNTIME_CUSTOM_PREFIX}Tracestate"] = self.tracestate
         if self.baggage:
             headers["baggage"] = self.baggage
-            if len(self.baggage) <= RUNTIME_CUSTOM_MAX:
-                headers[f"{RUNTIME_CUSTOM_PREFIX}Baggage"] = self.baggage
+            headers[f"{RUNTIME_CUSTOM_PREFIX}Baggage"] = self.baggage
         return headers
 
     def stored(self) -> dict[str, str]:

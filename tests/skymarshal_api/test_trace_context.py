@@ -127,7 +127,8 @@ def test_baggage_is_passed_through_within_its_bounds() -> None:
     value = "userId=alice,serverNode=DF%2028,isProduction=false;p=1"
     assert baggage_parse(value) == value
     assert baggage_parse(",".join(f"k{n}=v" for n in range(65))) is None
-    assert baggage_parse("k=" + "v" * 8200) is None
+    assert baggage_parse("k=" + "v" * 4094) is not None
+    assert baggage_parse("k=" + "v" * 4095) is None
     assert baggage_parse("not a member") is None
     assert baggage_parse('k="quoted"') is None
 
@@ -221,11 +222,3 @@ def test_a_stored_trace_is_resumed_as_a_child_of_the_accepting_request() -> None
     )
     assert trace_context_resume(None) is None
     assert trace_context_resume({"traceparent": "junk"}) is None
-
-
-def test_baggage_too_long_for_a_custom_header_goes_only_as_baggage() -> None:
-    baggage = "k=" + "v" * 5000
-    context = trace_context_of({"HTTP_TRACEPARENT": VALID, "HTTP_BAGGAGE": baggage})
-    headers = context.propagation_headers()
-    assert headers["baggage"] == baggage
-    assert f"{RUNTIME_CUSTOM_PREFIX}Baggage" not in headers
