@@ -12,9 +12,10 @@ headers (traceparent 128, tracestate 512, X-Amzn-Trace-Id 128 characters), and f
 baggage AgentCore Runtime's 4 KB limit on a forwarded header's value (its 8192 would not
 pass gunicorn's 8190-byte limit on a header line either).
 
-Where a trace comes from, first match wins: a valid ``traceparent``; else a valid
-``X-Amzn-Trace-Id`` (API Gateway sets it); else, on Lambda, the invocation's
-``_X_AMZN_TRACE_ID``; else a new trace. An X-Ray trace id ``1-<8 hex>-<24 hex>`` and a
+Where a trace comes from, first match wins: a valid ``traceparent``; else, on Lambda, the
+invocation's ``_X_AMZN_TRACE_ID`` (Lambda's segment is in it; with tracing on the API
+Gateway stage, that is API Gateway's trace); else a valid ``X-Amzn-Trace-Id`` (API Gateway
+or a load balancer sets it); else a new trace. An X-Ray trace id ``1-<8 hex>-<24 hex>`` and a
 W3C trace id (32 hex) are the same id: the 8 and the 24 digits concatenated.
 
 The request's own span id is also the id of its X-Ray segment, so the ``traceparent``
@@ -260,11 +261,11 @@ def trace_context_of(meta: Any) -> TraceContext:
             tracestate=tracestate_parse(meta.get("HTTP_TRACESTATE")),
             baggage=baggage,
         )
-    xray = xray_header_parse(meta.get("HTTP_X_AMZN_TRACE_ID"))
-    source = "x-amzn-trace-id"
-    if xray is None and _on_lambda():
+    xray, source = None, "lambda"
+    if _on_lambda():
         xray = xray_header_parse(os.environ.get(_LAMBDA_TRACE_ENV))
-        source = "lambda"
+    if xray is None:
+        xray, source = xray_header_parse(meta.get("HTTP_X_AMZN_TRACE_ID")), "x-amzn-trace-id"
     if xray is not None:
         return TraceContext(
             trace_id=xray.trace_id,

@@ -48,8 +48,8 @@ _DEFAULT_DAEMON = ("127.0.0.1", 2000)
 _PROTOCOL_HEADER = b'{"format":"json","version":1}\n'
 # The daemon reads datagrams of up to 64 KiB.
 _DATAGRAM_LIMIT = 64 * 1024 - len(_PROTOCOL_HEADER)
-# Trace contexts that come from the caller rather than from Lambda.
-_CALLER_SOURCES = frozenset({"traceparent", "x-amzn-trace-id"})
+# On Lambda, the trace contexts that are the caller's own rather than Lambda's.
+_CALLER_SOURCES = frozenset({"traceparent"})
 
 
 def _entity_id() -> str:

@@ -207,8 +207,11 @@ def test_on_lambda_the_invocations_trace_is_continued(monkeypatch: pytest.Monkey
         "_X_AMZN_TRACE_ID",
         "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1",
     )
-    context = trace_context_of({})
+    # Its trace comes before an X-Amzn-Trace-Id of the event (API Gateway's, when the stage
+    # does not trace): Lambda's segment is in the invocation's trace.
+    context = trace_context_of({"HTTP_X_AMZN_TRACE_ID": "Root=1-6b104c23-cc5ee7de146e4783b28f251c"})
     assert (context.trace_id, context.source) == ("5759e988bd862e3fe1be46a994272793", "lambda")
+    assert context.parent_id == "53995c3f42cd8ad8"
 
 
 def test_a_stored_trace_is_resumed_as_a_child_of_the_accepting_request() -> None:
