@@ -27,6 +27,7 @@ from sessions.services import (
 from skymarshal_api.telemetry.logs import prompt_fingerprint
 from skymarshal_api.telemetry.observation import request_fields_add, request_session_bind
 from skymarshal_api.telemetry.timing import timed
+from skymarshal_api.telemetry.trace_context import trace_context_current
 from skymarshal_api.web.errors import RETRYABLE_ERROR_CODES, StorageUnavailable
 
 logger = logging.getLogger(__name__)
@@ -88,6 +89,12 @@ def _retryable(run: RunRecord) -> bool:
 _IDEMPOTENT_ATTEMPTS = 4
 
 
+def _trace_kept(kind: RunKind) -> dict[str, str] | None:
+    """What a background run keeps of the accepting request's trace, for its worker."""
+    context = trace_context_current()
+    return context.stored() if kind == "invocation" and context is not None else None
+
+
 def run_accept(request: InvocationRequest, kind: RunKind) -> InteractionStarted | Replayed:
     """Record the run (``interaction_begin``), or the original run of a repeated
     Idempotency-Key; a key whose run failed retryably (RETRYABLE_ERROR_CODES) is taken
@@ -110,6 +117,7 @@ def run_accept(request: InvocationRequest, kind: RunKind) -> InteractionStarted 
                     idempotency=claim,
                     budget=turn_budget_of(kind),
                     webhook=request.webhook,
+                    trace=_trace_kept(kind),
                 )
         except IdempotentReplay as replay:
             if kind == "invoke":

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import contextvars
 import logging
 import time
 from typing import Any
@@ -26,7 +27,9 @@ from invocations.webhooks import RUN_STARTED, webhook_notify_soon
 from sessions.run_selectors import RunRecord, run_cancel_requested, run_find
 from sessions.run_services import run_start
 from sessions.services import InteractionStarted
+from skymarshal_api.telemetry.logs import log_keys_bind
 from skymarshal_api.telemetry.timing import timed
+from skymarshal_api.telemetry.trace_context import trace_context_resume, trace_context_use
 from skymarshal_api.web.errors import RunDispatchFailed, StorageUnavailable
 
 logger = logging.getLogger(__name__)
@@ -42,7 +45,11 @@ def _open(
     try:
         with timed("runtime"):
             run = runtime_run_open(
-                prompt=started.prompt, session_id=started.session_id, seconds=seconds, since=began
+                prompt=started.prompt,
+                session_id=started.session_id,
+                seconds=seconds,
+                since=began,
+                trace_headers=call.trace_headers,
             )
     except Exception as exc:
         record_failure(started, exc, began, log=log, call=call)
@@ -118,10 +125,26 @@ def invocation_execute(request_id: str) -> bool:
     """A worker's part of a background run: wait for its turn, run it on the runtime,
     store its events as they arrive, stop when cancelled, record its outcome. True when,
     on Lambda, the run is still waiting for its turn and must wait in a fresh invocation
-    (one that has the run's whole deadline ahead of it)."""
+    (one that has the run's whole deadline ahead of it). The run continues the trace of
+    the request that accepted it: its log lines and metrics carry that trace_id, and the
+    runtime is called in it."""
     run = run_find(request_id)
     if run is None or not run.active:
         return False
+    # In a context of its own: a pool thread's next run must not inherit this one's keys.
+    return contextvars.copy_context().run(_execute_in_trace, run)
+
+
+def _execute_in_trace(run: RunRecord) -> bool:
+    context = trace_context_resume(run.trace)
+    if context is not None:
+        trace_context_use(context)
+        log_keys_bind(request_id=run.request_id, trace_id=context.trace_id)
+    return _execute(run)
+
+
+def _execute(run: RunRecord) -> bool:
+    request_id = run.request_id
     started = run.started()
     began = time.monotonic()
     log = RunEventLog(run)

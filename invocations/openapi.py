@@ -62,6 +62,7 @@ from skymarshal_api.web.schema import (
     EXAMPLE_STREAM,
     INTERNAL_ERROR_RESPONSE,
     SSE_EVENT_SCHEMA,
+    TRACE_CONTEXT_PARAMETERS,
     error_response,
 )
 from skymarshal_api.web.validation import UUID4_PATTERN
@@ -275,7 +276,7 @@ INVOKE_POST = extend_schema(
         "/api/v1/invocations/{request_id}/deliveries)."
     ),
     request=InvokeRequestSerializer,
-    parameters=[IDEMPOTENCY_PARAMETER],
+    parameters=[IDEMPOTENCY_PARAMETER, *TRACE_CONTEXT_PARAMETERS],
     responses={
         (200, "application/json"): OpenApiResponse(
             InvokeResponseSerializer,
@@ -386,7 +387,7 @@ INVOCATIONS_POST = extend_schema(
         "until a 2xx; `links.deliveries` lists them."
     ),
     request=InvocationRequestSerializer,
-    parameters=[IDEMPOTENCY_PARAMETER],
+    parameters=[IDEMPOTENCY_PARAMETER, *TRACE_CONTEXT_PARAMETERS],
     responses={
         202: OpenApiResponse(
             InvocationSerializer,

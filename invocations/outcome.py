@@ -18,7 +18,11 @@ from invocations.webhooks import webhook_notify_soon
 from sessions.run_selectors import RunRecord
 from sessions.run_services import run_event_append
 from sessions.services import InteractionStarted, InteractionStatus, interaction_complete
-from skymarshal_api.telemetry.observation import runtime_invocation_record, runtime_subsegment_begin
+from skymarshal_api.telemetry.observation import (
+    runtime_invocation_record,
+    runtime_subsegment_begin,
+    runtime_trace_headers,
+)
 from skymarshal_api.telemetry.timing import timed
 from skymarshal_api.web.errors import (
     ApplicationError,
@@ -130,6 +134,8 @@ class RuntimeCall:
     def __init__(self) -> None:
         self._began = time.monotonic()
         self._subsegment = runtime_subsegment_begin()
+        # The runtime's spans are children of this call's subsegment.
+        self.trace_headers = runtime_trace_headers(self._subsegment)
         self._ended = False
 
     def end(self, outcome: str, stats: RunStats | None, error: ApplicationError | None) -> None:

@@ -7,6 +7,13 @@ they are given twice). Local mode: ``AGENTCORE_WS_URL`` with the
 ``X-Amzn-Bedrock-AgentCore-Runtime-Session-Id`` header. The API's session id is the
 runtime session id.
 
+The handshake carries the request's trace as InvokeAgentRuntime takes it (its service
+model: the headers traceparent, tracestate, baggage and X-Amzn-Trace-Id), and W3C's three
+again as ``X-Amzn-Bedrock-AgentCore-Runtime-Custom-Traceparent`` etc.: AgentCore Runtime
+passes the agent only headers of that prefix and those of the runtime's
+``requestHeaderAllowlist`` ("Pass custom headers to Amazon Bedrock AgentCore Runtime";
+values at most 4 KB), so an agent reads traceparent either way.
+
 Contract: one ``invoke`` message out; ``chunk`` messages, then one ``complete`` or one
 ``error`` in. The reader is tolerant: a ``complete`` message as design.md writes it (no
 ``final_decision``, no phases) is completed from the assessment and the chunks
@@ -33,7 +40,7 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from functools import cache
 from typing import Any
@@ -109,16 +116,23 @@ def _agentcore_client(region: str) -> Any:
     return AgentCoreRuntimeClient(region)
 
 
-def runtime_target(session_id: str) -> RuntimeTarget:
-    """Where to connect for ``session_id``, and with which headers."""
+def runtime_target(
+    session_id: str, trace_headers: Mapping[str, str] | None = None
+) -> RuntimeTarget:
+    """Where to connect for ``session_id``, and with which headers: the session's, and
+    ``trace_headers`` (``TraceContext.propagation_headers``) to carry the trace. In AWS
+    mode these go after the SigV4 signature, unsigned, as the SDK adds the session header:
+    SigV4 requires only host and x-amz-date to be signed, and X-Amzn-Trace-Id must not be
+    (botocore leaves it out of every signature, since X-Ray may rewrite it in transit)."""
+    extra = dict(trace_headers or {})
     if settings.AGENTCORE_MODE == "local":
-        return RuntimeTarget(settings.AGENTCORE_WS_URL, {SESSION_HEADER: session_id})
+        return RuntimeTarget(settings.AGENTCORE_WS_URL, {SESSION_HEADER: session_id, **extra})
     url, headers = _agentcore_client(settings.AWS_REGION).generate_ws_connection(
         settings.AGENTCORE_RUNTIME_ARN,
         session_id=session_id,
         endpoint_name=settings.AGENTCORE_ENDPOINT_NAME,
     )
-    return RuntimeTarget(url, handshake_headers_drop(headers))
+    return RuntimeTarget(url, {**handshake_headers_drop(headers), **extra})
 
 
 @cache
@@ -349,10 +363,12 @@ def runtime_run_open(
     retry_delays: tuple[float, ...] | None = None,
     seconds: float | None = None,
     since: float | None = None,
+    trace_headers: Mapping[str, str] | None = None,
 ) -> RuntimeRun:
     """Connect (retrying connection failures only), send the invoke message, and return
     the run to read, which must end ``seconds`` (AGENTCORE_DEADLINE_SECONDS by default)
-    after ``since`` (a ``time.monotonic()``; now by default). Raises
+    after ``since`` (a ``time.monotonic()``; now by default). ``trace_headers`` go with
+    the handshake (see ``runtime_target``). Raises
     RuntimeConnectionFailed, RuntimeAccessDenied, RuntimeUnavailable, RuntimeTimeout."""
     delays = retry_delays if retry_delays is not None else settings.AGENTCORE_RETRY_DELAYS
     seconds = settings.AGENTCORE_DEADLINE_SECONDS if seconds is None else seconds
@@ -366,7 +382,7 @@ def runtime_run_open(
             raise runtime_timeout(seconds)
         stats.connect_attempts += 1
         try:
-            target = runtime_target(session_id)
+            target = runtime_target(session_id, trace_headers)
             connection = connect(
                 target.url,
                 additional_headers=target.headers,

@@ -20,6 +20,10 @@ oversize-frame     ``fault_after`` chunks, then one chunk of ``oversize_bytes``,
 =================  ==========================================================================
 
 Faults apply to the WebSocket; POST /invocations only honours ``busy``.
+
+Each run logs, as one JSON line (logger ``local_runtime.trace``), the trace context its
+request carried (trace_id, parent span id, tracestate, baggage), as a real agent's
+OpenTelemetry would continue it.
 """
 
 from __future__ import annotations
@@ -28,9 +32,10 @@ import asyncio
 import contextlib
 import json
 import logging
+import re
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal, get_args
 
@@ -46,6 +51,12 @@ from local_runtime.runs import run_messages
 from local_runtime.simulation import SessionMemory
 
 logger = logging.getLogger("local_runtime")
+# One JSON line per run with the trace context the runtime received, as an agent's
+# OpenTelemetry reads it (``serve`` writes this logger's messages as they are).
+TRACE_LOGGER = "local_runtime.trace"
+_trace_logger = logging.getLogger(TRACE_LOGGER)
+_CUSTOM_PREFIX = "x-amzn-bedrock-agentcore-runtime-custom-"
+_TRACEPARENT = re.compile(r"[0-9a-f]{2}-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})(?:-.*)?")
 
 Fault = Literal[
     "none",
@@ -101,10 +112,13 @@ def app_build(config: RuntimeConfig) -> BedrockAgentCoreApp:
                 {"error": "ValidationException", "details": _validation_details(exc)},
                 status_code=400,
             )
+        session_id = session_of(context, request)
+        if context.request is not None:
+            trace_context_log(context.request.headers, session_id=session_id, transport="http")
         return _paced_sync(
             run_messages(
                 prompt=request.prompt,
-                session_id=session_of(context, request),
+                session_id=session_id,
                 request_id=BedrockAgentCoreContext.get_request_id() or str(uuid.uuid4()),
                 memory=memory,
             ),
@@ -145,6 +159,7 @@ def app_build(config: RuntimeConfig) -> BedrockAgentCoreApp:
             return
         session_id = session_of(context, request.payload)
         logger.info("run session=%s fault=%s", session_id, config.fault)
+        trace_context_log(websocket.headers, session_id=session_id, transport="websocket")
         messages = run_messages(
             prompt=request.payload.prompt,
             session_id=session_id,
@@ -154,6 +169,32 @@ def app_build(config: RuntimeConfig) -> BedrockAgentCoreApp:
         await _stream(websocket, messages, config)
 
     return app
+
+
+def trace_context_log(
+    headers: Mapping[str, str], *, session_id: str, transport: Literal["websocket", "http"]
+) -> None:
+    """Log the trace context of a run's request: W3C traceparent (or, when AgentCore
+    forwarded only its custom-prefixed copy, that), tracestate, baggage, and the X-Ray
+    header. A request without a valid traceparent is logged with ``trace_id`` null, as an
+    agent's OpenTelemetry would then start a trace of its own."""
+    traceparent = headers.get("traceparent") or headers.get(f"{_CUSTOM_PREFIX}traceparent")
+    match = _TRACEPARENT.fullmatch(traceparent or "")
+    tracestate = headers.get("tracestate") or headers.get(f"{_CUSTOM_PREFIX}tracestate")
+    baggage = headers.get("baggage") or headers.get(f"{_CUSTOM_PREFIX}baggage")
+    line = {
+        "message": "trace context",
+        "session_id": session_id,
+        "transport": transport,
+        "trace_id": match[1] if match else None,
+        "parent_span_id": match[2] if match else None,
+        "sampled": bool(int(match[3], 16) & 1) if match else None,
+        "traceparent": traceparent,
+        "tracestate": tracestate,
+        "baggage": baggage,
+        "xray_trace_header": headers.get("x-amzn-trace-id"),
+    }
+    _trace_logger.info(json.dumps(line, separators=(",", ":")))
 
 
 async def _stream(

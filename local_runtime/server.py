@@ -10,7 +10,7 @@ import uvicorn
 from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
 from websockets.http11 import Request
 
-from local_runtime.app import ABORT_EXTENSION, RuntimeConfig, app_build
+from local_runtime.app import ABORT_EXTENSION, TRACE_LOGGER, RuntimeConfig, app_build
 
 
 class AbortableWebSocketProtocol(WebSocketsSansIOProtocol):
@@ -30,6 +30,12 @@ def serve(config: RuntimeConfig, *, host: str, port: int, log_level: str) -> Non
     logger.addHandler(handler)
     logger.setLevel(log_level.upper())
     logger.propagate = False
+    trace_handler = logging.StreamHandler()
+    trace_handler.setFormatter(logging.Formatter("%(message)s"))
+    trace_logger = logging.getLogger(TRACE_LOGGER)
+    trace_logger.addHandler(trace_handler)
+    trace_logger.setLevel(logging.INFO)
+    trace_logger.propagate = False
     uvicorn.run(
         app_build(config),
         host=host,

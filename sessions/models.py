@@ -189,6 +189,9 @@ class RunItem(_TableModel):
     worker_failure = UnicodeAttribute(null=True)
     # The caller's webhook for the run: {"url": ..., "events": [...]}.
     webhook = MapAttribute[str, Any](null=True)
+    # A background run's trace, as the accepting request left it for the worker:
+    # {"traceparent": ..., "tracestate": ..., "baggage": ...}; absent on older items.
+    trace = MapAttribute[str, Any](null=True)
     ttl = TTLAttribute(null=True)
 
 

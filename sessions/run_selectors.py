@@ -49,6 +49,8 @@ class RunRecord:
     error: dict[str, Any] | None
     http_status: int | None
     webhook: RunWebhook | None = None
+    # The accepting request's trace headers (background runs); None on older items.
+    trace: dict[str, str] | None = None
 
     @property
     def active(self) -> bool:
@@ -100,7 +102,14 @@ def _record(item: RunItem) -> RunRecord:
         error=item.error.as_dict() if item.error is not None else None,
         http_status=int(item.http_status) if item.http_status is not None else None,
         webhook=_webhook(item),
+        trace=_trace(item),
     )
+
+
+def _trace(item: RunItem) -> dict[str, str] | None:
+    if item.trace is None:
+        return None
+    return {str(k): str(v) for k, v in item.trace.as_dict().items() if isinstance(v, str)}
 
 
 def _webhook(item: RunItem) -> RunWebhook | None:

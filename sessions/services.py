@@ -7,6 +7,7 @@ import logging
 import random
 import time
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
@@ -382,10 +383,12 @@ def interaction_begin(
     idempotency: IdempotencyClaim | None = None,
     budget: TurnBudget | None = None,
     webhook: RunWebhook | None = None,
+    trace: Mapping[str, str] | None = None,
 ) -> InteractionStarted:
     """Record an interaction as ``in_progress`` and its run before the runtime is called
     (write-ahead), with the session's use and, when given, the Idempotency-Key, in one
-    transaction. A session id that does not exist yet starts a session with that id;
+    transaction; ``trace`` (the accepting request's trace headers) is kept on the run for
+    its worker. A session id that does not exist yet starts a session with that id;
     without one, a new session is created. One run holds a session at a time: a
     synchronous run holds it at once (``running``); a background run holds it while
     ``queued`` for its worker; with ``on_conflict="enqueue"`` a run on a busy session is
@@ -432,6 +435,7 @@ def interaction_begin(
             after=(queue_behind.tail or queue_behind.active) if queue_behind else None,
             run_ms=budget.run_ms,
             webhook={"url": webhook.url, "events": list(webhook.events)} if webhook else None,
+            trace=dict(trace) if trace else None,
             ttl=ttl,
         )
         reasons_order = ["interaction", "run"]

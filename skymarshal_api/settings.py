@@ -175,6 +175,7 @@ SPECTACULAR_SETTINGS = {
         "drf_spectacular.hooks.postprocess_schema_enums",
         "skymarshal_api.web.schema.gateway_errors_documented",
         "skymarshal_api.web.schema.header_errors_documented",
+        "skymarshal_api.web.schema.trace_headers_documented",
         "skymarshal_api.web.schema.responses_in_status_order",
     ],
     "ENUM_NAME_OVERRIDES": {
@@ -419,9 +420,13 @@ CORS_ALLOW_HEADERS = (
     "x-amz-content-sha256",
     "idempotency-key",
     "last-event-id",
+    "traceparent",
+    "tracestate",
+    "baggage",
 )
 CORS_EXPOSE_HEADERS = (
     "X-Request-ID",
+    "traceparent",
     "Retry-After",
     "X-RateLimit-Limit",
     "X-RateLimit-Remaining",

@@ -2,8 +2,10 @@
 
 Every line is one JSON object: ``timestamp`` (UTC, RFC 3339, milliseconds), ``level``,
 ``name`` (the logger), ``location`` (function:line), ``message``, ``service``, then the
-correlation keys of the request being served (request_id, session_id once known, principal
-once authenticated, and on Lambda apigw_request_id and lambda_request_id), then the line's
+correlation keys of the request being served (request_id, trace_id — the W3C trace id of
+the request's trace, see ``skymarshal_api.telemetry.trace_context`` —, session_id once known,
+principal once authenticated, and on Lambda apigw_request_id and lambda_request_id; a
+background run's lines carry its request_id and trace_id), then the line's
 own fields (``extra=``); an error's ``exception`` (traceback) and ``exception_name``; on
 Lambda the ``xray_trace_id`` of the invocation. The shape is that of aws-lambda-powertools'
 ``LambdaPowertoolsFormatter`` (less its structured ``stack_trace``), so its CloudWatch Logs
@@ -84,7 +86,11 @@ class JsonFormatter(logging.Formatter):
             line["stack_info"] = self.formatStack(record.stack_info)
         trace = os.environ.get(_XRAY_TRACE_ENV)
         if trace:
-            line["xray_trace_id"] = trace.split(";")[0].replace("Root=", "")
+            root = trace.split(";")[0].replace("Root=", "")
+            line["xray_trace_id"] = root
+            if "trace_id" not in line and root.startswith("1-"):
+                # Outside a request on Lambda: the invocation's trace, as a W3C id.
+                line["trace_id"] = root[2:].replace("-", "")
         return json.dumps(line, default=str, separators=(",", ":"), ensure_ascii=False)
 
 

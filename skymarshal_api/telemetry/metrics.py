@@ -8,8 +8,9 @@ CloudWatch Logs turns into metrics under METRICS_NAMESPACE. Every metric has the
 Within a request, metrics are kept and written together when the request ends: as few
 documents as EMF allows (one metric directive per set of dimensions; a second document
 only where two sets give one dimension different values, e.g. two DynamoDB operations),
-values of one metric as an EMF array, with the request_id as a property so that a metric
-can be traced back to its log lines. Outside a request (a management command) the metrics
+values of one metric as an EMF array, with the request_id and the trace_id as properties
+so that a metric can be traced back to its log lines and its trace (a background run's
+metrics carry its trace_id too). Outside a request (a management command) the metrics
 of one call are written at once.
 
 The documents are built here rather than with aws-lambda-powertools' EMF provider, which
@@ -29,6 +30,8 @@ from typing import Any
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.metrics.functions import is_metrics_disabled
 from django.conf import settings
+
+from skymarshal_api.telemetry.trace_context import trace_context_current
 
 EMF_LOGGER = "skymarshal_api.emf"
 _emf = logging.getLogger(EMF_LOGGER)
@@ -107,6 +110,10 @@ def _fits(
 def _write(samples: list[MetricSample], properties: dict[str, Any] | None) -> None:
     if not samples or is_metrics_disabled():
         return
+    if properties is None or "trace_id" not in properties:
+        trace = trace_context_current()
+        if trace is not None:
+            properties = {**(properties or {}), "trace_id": trace.trace_id}
     # One write of all the documents, one per line: CloudWatch Logs reads each line as an event.
     _emf.info(
         "\n".join(

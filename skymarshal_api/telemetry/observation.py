@@ -1,5 +1,7 @@
-"""What a request leaves for the on-call engineer: its correlation keys on every log line,
-one sanitized ``request`` line when it ends, its metrics (EMF) and its X-Ray segment.
+"""What a request leaves for the on-call engineer: its correlation keys on every log line
+(``trace_id`` among them: the W3C trace id of ``skymarshal_api.telemetry.trace_context``), one
+sanitized ``request`` line when it ends, its metrics (EMF, with the trace id) and its X-Ray
+segment in the same trace.
 
 ``ObservabilityMiddleware`` opens a request's observation and ends it when the response is
 done: at once for a plain response, when the stream is closed for a streamed one (the
@@ -65,6 +67,12 @@ from skymarshal_api.telemetry.timing import (
     timing_start,
     timing_stop,
 )
+from skymarshal_api.telemetry.trace_context import (
+    TraceContext,
+    trace_context_current,
+    trace_context_of,
+    trace_context_use,
+)
 from skymarshal_api.telemetry.tracing import (
     RequestTrace,
     Subsegment,
@@ -90,6 +98,7 @@ class RequestObservation:
     status: int = 200
     fields: dict[str, Any] = field(default_factory=dict)
     trace: RequestTrace | None = None
+    trace_context: TraceContext | None = None
     finished: bool = False
 
 
@@ -121,16 +130,25 @@ def request_observe_begin(request: HttpRequest) -> RequestObservation:
     metrics_collect_start()
     request_id = new_request_id()
     request.request_id = request_id  # type: ignore[attr-defined]
+    trace_context = trace_context_of(request.META)
+    trace_context_use(trace_context)
     observation = RequestObservation(
         request_id=request_id,
         method=request.method or "GET",
         path=request.path,
         started=began,
-        keys={"request_id": request_id, **_lambda_ids(request.META)},
+        keys={
+            "request_id": request_id,
+            "trace_id": trace_context.trace_id,
+            **_lambda_ids(request.META),
+        },
+        trace_context=trace_context,
     )
     _current.set(observation)
     log_keys_bind(**observation.keys)
-    observation.trace = trace_request_begin(method=observation.method, path=observation.path)
+    observation.trace = trace_request_begin(
+        method=observation.method, path=observation.path, context=trace_context
+    )
     return observation
 
 
@@ -212,7 +230,10 @@ def _observe_end(
     metric_record("Latency", MILLISECONDS, latency_ms, route=observation.route)
     if observation.error_code:
         metric_record("Errors", COUNT, 1, error_code=observation.error_code)
-    metrics_collect_flush({"request_id": observation.request_id})
+    properties = {"request_id": observation.request_id}
+    if observation.trace_context is not None:
+        properties["trace_id"] = observation.trace_context.trace_id
+    metrics_collect_flush(properties)
     trace_request_end(
         observation.trace,
         status=status,
@@ -235,6 +256,7 @@ def _request_finished(**_: Any) -> None:
         )
     _current.set(None)
     metrics_collect_flush()
+    trace_context_use(None)
     log_keys_clear()
     timing_stop()
 
@@ -242,9 +264,14 @@ def _request_finished(**_: Any) -> None:
 request_finished.connect(_request_finished, dispatch_uid="skymarshal_observability")
 
 
+TRACEPARENT_HEADER = "traceparent"
+
+
 class ObservabilityMiddleware:
-    """Gives each request its id (``request.request_id``, echoed in X-Request-ID), reports
-    where its time went in Server-Timing, and observes it (see the module docstring)."""
+    """Gives each request its id (``request.request_id``, echoed in X-Request-ID) and its
+    place in a trace (continued from the caller's, returned in ``traceparent`` naming the
+    request's own span), reports where its time went in Server-Timing, and observes it
+    (see the module docstring)."""
 
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponseBase]) -> None:
         self.get_response = get_response
@@ -254,6 +281,8 @@ class ObservabilityMiddleware:
         response = self.get_response(request)
         observation.route = _route_of(request)
         response[REQUEST_ID_HEADER] = observation.request_id
+        if observation.trace_context is not None:
+            response[TRACEPARENT_HEADER] = observation.trace_context.traceparent()
         observation.status = response.status_code
         if not response.streaming:  # a stream ends in _request_finished, once closed
             request_observe_end(
@@ -277,6 +306,15 @@ def runtime_subsegment_begin() -> Subsegment:
         observation.trace if observation else None, "agentcore-runtime-websocket"
     )
     return subsegment
+
+
+def runtime_trace_headers(subsegment: Subsegment | None = None) -> dict[str, str]:
+    """The headers that carry the current trace to the runtime, the runtime call's
+    subsegment (else this service's span) as the parent; none outside a trace."""
+    context = trace_context_current()
+    if context is None:
+        return {}
+    return context.propagation_headers(subsegment.id if subsegment is not None else None)
 
 
 @instrumentation_timed()

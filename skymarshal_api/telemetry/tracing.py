@@ -1,11 +1,15 @@
 """AWS X-Ray traces: a segment per request, with subsegments for the runtime WebSocket call
 and for each DynamoDB call, sent to the X-Ray daemon as segment documents over UDP.
 
-On Lambda, Lambda owns the invocation's segment; its trace header (``_X_AMZN_TRACE_ID``,
-set per invocation: Root, Parent, Sampled) makes the request an independent subsegment of
-it (``"type": "subsegment"``, named ``## <METHOD> <path>``), sent only when Lambda sampled
-the invocation. Elsewhere (gunicorn, with an X-Ray daemon at AWS_XRAY_DAEMON_ADDRESS) the
-request is a segment of its own in a new trace, every request sampled.
+Every document is in the request's trace (``skymarshal_api.telemetry.trace_context``: the caller's
+traceparent or X-Amzn-Trace-Id continued, else a new trace), and the request's segment id
+is its W3C span id. On Lambda, Lambda owns the invocation's segment; its trace header
+(``_X_AMZN_TRACE_ID``, set per invocation: Root, Parent, Sampled) makes a request in
+Lambda's trace an independent subsegment of it (``"type": "subsegment"``, named
+``## <METHOD> <path>``), sent only when Lambda sampled the invocation; a request that
+continues a caller's other trace is a segment of that trace, sent when the caller sampled
+it. Elsewhere (gunicorn, with an X-Ray daemon at AWS_XRAY_DAEMON_ADDRESS) the request is a
+segment, every request sampled.
 
 A request's document is sent once, when it ends, with its subsegments inside it (as
 independent subsegments after it if together they pass a UDP datagram's limit). Sending
@@ -36,6 +40,7 @@ from typing import Any
 from django.conf import settings
 
 from skymarshal_api.telemetry.timing import instrumentation_timed
+from skymarshal_api.telemetry.trace_context import TraceContext, trace_context_of
 
 _LAMBDA_TASK_ROOT = "LAMBDA_TASK_ROOT"
 _TRACE_HEADER_ENV = "_X_AMZN_TRACE_ID"
@@ -43,14 +48,12 @@ _DEFAULT_DAEMON = ("127.0.0.1", 2000)
 _PROTOCOL_HEADER = b'{"format":"json","version":1}\n'
 # The daemon reads datagrams of up to 64 KiB.
 _DATAGRAM_LIMIT = 64 * 1024 - len(_PROTOCOL_HEADER)
+# On Lambda, the trace contexts that are the caller's own rather than Lambda's.
+_CALLER_SOURCES = frozenset({"traceparent"})
 
 
 def _entity_id() -> str:
     return os.urandom(8).hex()
-
-
-def _new_trace_id(now: float) -> str:
-    return f"1-{int(now):08x}-{os.urandom(12).hex()}"
 
 
 def daemon_address(value: str | None) -> tuple[str, int]:
@@ -106,21 +109,36 @@ class RequestTrace:
     ended: bool = False
 
 
-def trace_request_begin(*, method: str, path: str) -> RequestTrace | None:
-    """Open the request's segment; None when tracing is off or Lambda did not sample."""
+def trace_request_begin(
+    *, method: str, path: str, context: TraceContext | None = None
+) -> RequestTrace | None:
+    """Open the request's segment in the trace of ``context`` (the request's trace
+    context; a new trace when None), its id the request's span id. None when tracing is
+    off, or on Lambda when neither Lambda nor the caller sampled the trace.
+
+    On Lambda the request is a subsegment of Lambda's segment when it is in Lambda's
+    trace; a caller's own trace (a traceparent whose trace is not Lambda's) gets a segment
+    of its own, the caller's span its parent, so that every document of the request is in
+    the trace the caller and the runtime see."""
     if not settings.TRACING_ENABLED:
         return None
+    if context is None:
+        context = trace_context_of({})
     now = time.time()
-    document: dict[str, Any] = {"id": _entity_id(), "start_time": now}
-    if _on_lambda():
-        parent = _lambda_parent()
-        if parent is None:
-            return None
-        document.update(
-            name=f"## {method} {path}", type="subsegment", trace_id=parent[0], parent_id=parent[1]
-        )
+    document: dict[str, Any] = {
+        "id": context.span_id,
+        "start_time": now,
+        "trace_id": context.xray_trace_id,
+    }
+    lambda_parent = _lambda_parent() if _on_lambda() else None
+    if lambda_parent is not None and lambda_parent[0] == context.xray_trace_id:
+        document.update(name=f"## {method} {path}", type="subsegment", parent_id=lambda_parent[1])
+    elif _on_lambda() and not (context.source in _CALLER_SOURCES and context.sampled):
+        return None
     else:
-        document.update(name=settings.TRACING_SERVICE, trace_id=_new_trace_id(now))
+        document["name"] = settings.TRACING_SERVICE
+        if context.parent_id:
+            document["parent_id"] = context.parent_id
     document["http"] = {"request": {"method": method, "url": path}}
     return RequestTrace(document=document)
 
@@ -175,6 +193,7 @@ class Subsegment:
 
     def __init__(self, document: dict[str, Any] | None) -> None:
         self._document = document
+        self.id: str | None = document["id"] if document is not None else None
 
     def annotate(self, **annotations: str | int | float | bool) -> None:
         if self._document is not None:

@@ -17,8 +17,14 @@ from pathlib import Path
 from typing import Any
 
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
-from drf_spectacular.utils import OpenApiExample, OpenApiResponse
+from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiResponse
 
+from skymarshal_api.telemetry.trace_context import (
+    BAGGAGE_MAX,
+    TRACEPARENT_MAX,
+    TRACEPARENT_PATTERN,
+    TRACESTATE_MAX,
+)
 from skymarshal_api.web.errors import (
     ApplicationError,
     InternalError,
@@ -309,4 +315,59 @@ def header_errors_documented(
                 examples.setdefault(
                     name, {"value": example.value, "summary": f"{error.error_code} (a header)"}
                 )
+    return result
+
+
+# --- trace context -------------------------------------------------------------------------
+
+TRACE_CONTEXT_PARAMETERS = [
+    OpenApiParameter(
+        "traceparent",
+        {"type": "string", "pattern": TRACEPARENT_PATTERN, "maxLength": TRACEPARENT_MAX},
+        OpenApiParameter.HEADER,
+        description="W3C Trace Context: the caller's span, continued by the API and the "
+        "runtime (e.g. 00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01). An invalid "
+        "value is ignored and a new trace starts; it is never an error. Without it, "
+        "X-Amzn-Trace-Id (set by API Gateway) is continued.",
+    ),
+    OpenApiParameter(
+        "tracestate",
+        {"type": "string", "maxLength": TRACESTATE_MAX},
+        OpenApiParameter.HEADER,
+        description="W3C Trace Context: vendor state passed on to the runtime with "
+        "traceparent (at most 32 list-members); dropped when invalid.",
+    ),
+    OpenApiParameter(
+        "baggage",
+        {"type": "string", "maxLength": BAGGAGE_MAX},
+        OpenApiParameter.HEADER,
+        description="W3C Baggage passed on to the runtime (at most 64 list-members and "
+        "4096 bytes, what AgentCore Runtime forwards); dropped when invalid.",
+    ),
+]
+_TRACEPARENT_RESPONSE_HEADER = {
+    "schema": {"type": "string", "pattern": "^00-[0-9a-f]{32}-[0-9a-f]{16}-0[01]$"},
+    "description": "W3C Trace Context: this request's span in its trace (the caller's "
+    "traceparent continued, else a new trace); its id is the request's X-Ray segment id.",
+}
+
+
+def trace_headers_documented(
+    result: dict[str, Any], generator: Any, request: Any, public: bool
+) -> dict[str, Any]:
+    """drf-spectacular postprocessing hook: every response the API writes carries
+    ``traceparent`` (the observability middleware sets it on all of them), documented
+    once as a component header."""
+    result.setdefault("components", {}).setdefault("headers", {})["traceparent"] = (
+        _TRACEPARENT_RESPONSE_HEADER
+    )
+    for path_item in result.get("paths", {}).values():
+        for operation in path_item.values():
+            if not isinstance(operation, dict) or "responses" not in operation:
+                continue
+            for response in operation["responses"].values():
+                if isinstance(response, dict) and "$ref" not in response:
+                    response.setdefault("headers", {})["traceparent"] = {
+                        "$ref": "#/components/headers/traceparent"
+                    }
     return result

@@ -252,3 +252,32 @@ def test_webhooks_secret_submit_deliveries_and_redeliver(client_stack: ClientSta
         assert receiver.wait_for(2)[1].webhook_id == delivery.delivery_id
         with pytest.raises(DeliveryNotFound):
             client.redeliver(run.request_id, "msg_" + "0" * 32)
+
+
+def _runtime_received(runtime: object, trace_id: str) -> list[dict[str, object]]:
+    deadline = time.monotonic() + 10
+    while True:
+        found = [
+            line
+            for line in runtime.json_documents()  # type: ignore[attr-defined]
+            if line.get("message") == "trace context" and line.get("trace_id") == trace_id
+        ]
+        if found or time.monotonic() > deadline:
+            return found
+        time.sleep(0.1)
+
+
+def test_invoke_and_submit_carry_the_callers_trace_to_the_runtime(
+    client_stack: ClientStack,
+) -> None:
+    with client_for(client_stack.api.http_url) as client:
+        for call in ("invoke", "submit"):
+            trace_id = uuid.uuid4().hex
+            traceparent = f"00-{trace_id}-{uuid.uuid4().hex[:16]}-01"
+            if call == "invoke":
+                assert client.invoke(PROMPT, traceparent=traceparent, baggage="k=v").status
+            else:
+                run = client.submit(PROMPT, traceparent=traceparent, baggage="k=v")
+                assert client.wait(run.request_id, timeout=30).status == "succeeded"
+            [received] = _runtime_received(client_stack.runtime, trace_id)
+            assert received["baggage"] == "k=v", call

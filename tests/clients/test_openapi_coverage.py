@@ -17,8 +17,11 @@ from tests.openapi import openapi_document, operations
 
 
 def _refs(node: Any) -> set[str]:
+    """The schema components ``node`` refers to (not its header components)."""
     if isinstance(node, dict):
-        found = {node["$ref"].rsplit("/", 1)[-1]} if isinstance(node.get("$ref"), str) else set()
+        ref = node.get("$ref")
+        schema = isinstance(ref, str) and ref.startswith("#/components/schemas/")
+        found = {ref.rsplit("/", 1)[-1]} if schema else set()
         for value in node.values():
             found |= _refs(value)
         return found

@@ -90,3 +90,27 @@ def test_an_unsampled_invocation_sends_nothing(
     result = traced_lambda.invoke(rest_event("GET", "/api/v1/health"))
     assert result["statusCode"] == 200, result
     assert documents_receive(daemon, 1.0) == []
+
+
+def test_a_callers_traceparent_on_lambda_is_a_segment_of_the_callers_trace(
+    traced_lambda: LambdaProcess, daemon: socket.socket
+) -> None:
+    """A caller's own trace (not Lambda's) is continued: the response's traceparent and the
+    request's segment are in it, the caller's span the segment's parent."""
+    header, lambda_root, _ = _trace_header(sampled=True)
+    trace_id, caller_span = os.urandom(16).hex(), os.urandom(8).hex()
+    event = rest_event("GET", "/api/v1/health")
+    event["headers"]["traceparent"] = f"00-{trace_id}-{caller_span}-01"
+    event["multiValueHeaders"] = {name: [value] for name, value in event["headers"].items()}
+    result = traced_lambda.invoke(event, trace_header=header)
+    assert result["statusCode"] == 200, result
+    headers = {name.lower(): value for name, value in result["headers"].items()}
+    version, returned_trace, span, flags = headers["traceparent"].split("-")
+    assert (version, returned_trace, flags) == ("00", trace_id, "01")
+
+    xray_trace = f"1-{trace_id[:8]}-{trace_id[8:]}"
+    received = documents_receive(daemon, 1.0)
+    [document] = [d for d in received if d.get("trace_id") == xray_trace]
+    assert "type" not in document  # a segment, not a subsegment of Lambda's
+    assert (document["id"], document["parent_id"]) == (span, caller_span)
+    assert not [d for d in received if d.get("trace_id") == lambda_root]

@@ -20,6 +20,7 @@ import encodings
 import encodings.aliases
 import json
 import pkgutil
+import re
 import socket
 from collections import Counter
 from collections.abc import Iterator
@@ -38,6 +39,7 @@ from tests.signing import botocore_headers
 
 ERROR_KEYS = {"status", "request_id", "error_code", "error_message", "details", "timestamp"}
 MAX_RSS_GROWTH_MIB = 96
+TRACEPARENT_SENT = re.compile("00-[0-9a-f]{32}-[0-9a-f]{16}-0[01]")
 EVENTS = "/api/v1/invocations/3f6b2d1c-9e4a-4b7d-8c5e-2a1f0e9d8c7b/events?follow=false"
 IDENTITY = "/api/v1/identity"
 INVOKE = "/api/v1/invoke"
@@ -181,6 +183,8 @@ header_values = st.one_of(
     st.binary(max_size=40),
 ).map(_no_framing)
 
+# Never refused: an invalid trace header is ignored (W3C Trace Context: a new trace starts).
+TRACE_HEADERS = ("traceparent", "tracestate", "baggage", "X-Amzn-Trace-Id")
 READ_HEADERS = (
     "Last-Event-ID",
     "Idempotency-Key",
@@ -192,6 +196,7 @@ READ_HEADERS = (
     "X-Amz-Security-Token",
     "X-Amz-Target",
     "Authorization",
+    *TRACE_HEADERS,
 )
 # Seeds: inputs known to have found a 500 (Last-Event-ID: 0xB2) or to be hard to handle.
 HEADER_SEEDS = (
@@ -204,6 +209,13 @@ HEADER_SEEDS = (
     ("X-Amz-Date", "\uff12\uff10\uff12\uff16".encode()),  # 2026, fullwidth
     ("Authorization", b"AWS4-HMAC-SHA256 Credential=\xc3\xa9"),
     ("Idempotency-Key", b"\x01"),
+    ("traceparent", b"00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"),
+    ("traceparent", b"00-4BF92F3577B34DA6A3CE929D0E0E4736-00f067aa0ba902b7-01"),
+    ("traceparent", ("00-" + "\u0663" * 32 + "-00f067aa0ba902b7-01").encode()),
+    ("traceparent", b"cc-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01-\xff"),
+    ("tracestate", b"congo=" + b"x" * 7_000),
+    ("baggage", b"k=v," * 2_000),
+    ("X-Amzn-Trace-Id", b"Root=1-5759e988-bd862e3fe1be46a994272793;Parent=\xb2"),
 )
 
 
@@ -268,6 +280,9 @@ def test_fuzzed_headers_never_5xx(api: Server, rss: None) -> None:
         if name == "Last-Event-ID" and target == EVENTS and "x-request-id" in answer.headers:
             valid = value.isascii() and value.isdigit() and 1 <= len(value) <= 18
             assert answer.status != 400 or not valid, answer.body
+        if name in TRACE_HEADERS and "x-request-id" in answer.headers:
+            assert answer.status != 400, answer.body
+            assert TRACEPARENT_SENT.fullmatch(answer.headers["traceparent"]), answer.headers
 
     for name, value in HEADER_SEEDS:
         check = example(name, value, EVENTS)(check)

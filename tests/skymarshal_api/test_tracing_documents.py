@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 from django.test import override_settings
 
+from skymarshal_api.telemetry.trace_context import trace_context_of
 from skymarshal_api.telemetry.tracing import (
     daemon_address,
     trace_request_begin,
@@ -112,3 +113,42 @@ def test_lambdas_trace_header_makes_the_request_its_subsegment(
 
     monkeypatch.setenv("_X_AMZN_TRACE_ID", "Root=1-5759e988-bd862e3fe1be46a994272793;Sampled=0")
     assert trace_request_begin(method="POST", path="/dev/api/v1/invoke") is None
+
+
+def test_a_callers_trace_is_kept_and_its_span_is_the_parent(daemon: socket.socket) -> None:
+    context = trace_context_of(
+        {"HTTP_TRACEPARENT": "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"}
+    )
+    trace = trace_request_begin(method="GET", path="/api/v1/health", context=context)
+    subsegment = trace_subsegment_begin(trace, "agentcore-runtime-websocket")
+    subsegment.end()
+    trace_request_end(trace, status=200, annotations={}, error=False)
+    [document] = _documents(daemon, 1)
+    assert document["trace_id"] == "1-4bf92f35-77b34da6a3ce929d0e0e4736"
+    assert document["id"] == context.span_id
+    assert document["parent_id"] == "00f067aa0ba902b7"
+    assert document["subsegments"][0]["id"] == subsegment.id
+
+
+def test_on_lambda_a_callers_other_trace_gets_a_segment_of_its_own(
+    daemon: socket.socket, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("LAMBDA_TASK_ROOT", "/var/task")
+    monkeypatch.setenv(
+        "_X_AMZN_TRACE_ID",
+        "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1",
+    )
+    caller = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-0"
+    trace = trace_request_begin(
+        method="GET",
+        path="/dev/api/v1/health",
+        context=trace_context_of({"HTTP_TRACEPARENT": caller + "1"}),
+    )
+    trace_request_end(trace, status=200, annotations={}, error=False)
+    [document] = _documents(daemon, 1)
+    assert "type" not in document
+    assert document["trace_id"] == "1-4bf92f35-77b34da6a3ce929d0e0e4736"
+    assert document["parent_id"] == "00f067aa0ba902b7"
+    # Unsampled by the caller: nothing is sent for it.
+    unsampled = trace_context_of({"HTTP_TRACEPARENT": caller + "0"})
+    assert trace_request_begin(method="GET", path="/", context=unsampled) is None

@@ -9,6 +9,8 @@ What every caller would otherwise write by hand:
   jitter, capped by ``max_retry_delay``. Every request is signed anew on each attempt.
 - **Idempotency.** ``invoke`` and ``submit`` send an ``Idempotency-Key`` (a new UUID unless
   given), the same on every retry: a retried submit never starts a second run.
+- **Tracing.** ``invoke``, ``invoke_stream`` and ``submit`` take ``traceparent`` (and
+  ``tracestate``, ``baggage``): the run continues the caller's trace, down to the runtime.
 - **Waiting.** ``wait`` repeats long-polls of ``long_poll_seconds`` (under API Gateway's
   29 s integration limit) until the run ends or the overall ``timeout`` passes.
 - **Events.** ``events`` follows a run's events and, when the connection drops, reconnects
@@ -74,6 +76,15 @@ class OperationSupport:
     body: frozenset[str] = frozenset()
 
 
+def _trace_headers(
+    traceparent: str | None, tracestate: str | None, baggage: str | None
+) -> dict[str, str]:
+    """The W3C trace headers given: the API and the runtime continue that trace."""
+    given = {"traceparent": traceparent, "tracestate": tracestate, "baggage": baggage}
+    return {name: value for name, value in given.items() if value}
+
+
+_TRACE_HEADERS = frozenset({"traceparent", "tracestate", "baggage"})
 _INVOKE_BODY = frozenset({"prompt", "session_id", "streaming", "on_conflict", "webhook"})
 OPERATIONS: dict[str, OperationSupport] = {
     "health_get": OperationSupport("get", "/api/v1/health", ("health",)),
@@ -82,11 +93,15 @@ OPERATIONS: dict[str, OperationSupport] = {
         "post",
         "/api/v1/invoke",
         ("invoke", "invoke_stream"),
-        frozenset({"Idempotency-Key"}),
+        frozenset({"Idempotency-Key", *_TRACE_HEADERS}),
         _INVOKE_BODY,
     ),
     "invocation_create": OperationSupport(
-        "post", "/api/v1/invocations", ("submit",), frozenset({"Idempotency-Key"}), _INVOKE_BODY
+        "post",
+        "/api/v1/invocations",
+        ("submit",),
+        frozenset({"Idempotency-Key", *_TRACE_HEADERS}),
+        _INVOKE_BODY,
     ),
     "invocation_get": OperationSupport(
         "get", "/api/v1/invocations/{request_id}", ("get",), frozenset({"request_id"})
@@ -370,11 +385,17 @@ class Client:
         on_conflict: str | None = None,
         idempotency_key: str | None = None,
         webhook: Webhook | None = None,
+        traceparent: str | None = None,
+        tracestate: str | None = None,
+        baggage: str | None = None,
     ) -> InvokeResponse:
         """POST /api/v1/invoke, buffered: the assessment (and, with ``webhook``, the run's
         events sent to its URL)."""
         body = self._invoke_body(prompt, session_id, on_conflict, False, webhook)
-        headers = {"Idempotency-Key": idempotency_key or str(uuid.uuid4())}
+        headers = {
+            "Idempotency-Key": idempotency_key or str(uuid.uuid4()),
+            **_trace_headers(traceparent, tracestate, baggage),
+        }
         return InvokeResponse.from_dict(
             self._json("POST", "/api/v1/invoke", json=body, headers=headers)
         )
@@ -387,6 +408,9 @@ class Client:
         on_conflict: str | None = None,
         idempotency_key: str | None = None,
         webhook: Webhook | None = None,
+        traceparent: str | None = None,
+        tracestate: str | None = None,
+        baggage: str | None = None,
     ) -> Iterator[Event]:
         """POST /api/v1/invoke streamed: ``start``, the ``chunk``s, then ``complete`` (its
         ``data`` is the InvokeResponse). An ``error`` event is raised as its exception."""
@@ -394,6 +418,7 @@ class Client:
         headers = {
             "Idempotency-Key": idempotency_key or str(uuid.uuid4()),
             "Accept": "text/event-stream",
+            **_trace_headers(traceparent, tracestate, baggage),
         }
         with self._request("POST", "/api/v1/invoke", json=body, headers=headers) as response:
             for event in sse_events(response.iter_lines()):
@@ -411,10 +436,16 @@ class Client:
         on_conflict: str | None = None,
         idempotency_key: str | None = None,
         webhook: Webhook | None = None,
+        traceparent: str | None = None,
+        tracestate: str | None = None,
+        baggage: str | None = None,
     ) -> Invocation:
         """POST /api/v1/invocations: a background run (queued), with an Idempotency-Key."""
         body = self._invoke_body(prompt, session_id, on_conflict, False, webhook)
-        headers = {"Idempotency-Key": idempotency_key or str(uuid.uuid4())}
+        headers = {
+            "Idempotency-Key": idempotency_key or str(uuid.uuid4()),
+            **_trace_headers(traceparent, tracestate, baggage),
+        }
         return Invocation.from_dict(
             self._json("POST", "/api/v1/invocations", json=body, headers=headers)
         )
