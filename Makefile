@@ -71,7 +71,7 @@ typecheck: $(STAMP)
 	SKYMARSHAL_ENV=test $(BIN)/mypy
 
 security: $(STAMP)
-	$(BIN)/bandit -q -ll -c pyproject.toml -r skymarshal_api sessions invocations local_runtime scripts clients/python/skymarshal_client
+	$(BIN)/bandit -q -ll -c pyproject.toml -r skymarshal_api health sessions invocations local_runtime scripts clients/python/skymarshal_client
 
 # The OpenAPI schema. `make schema` writes it to openapi.yaml; `make schema-check` (part of
 # `make test`) validates it and fails on any drf-spectacular warning. A test fails when

@@ -416,7 +416,7 @@ def _bench_sigv4(count: int) -> None:
 
     from django.conf import settings
 
-    from skymarshal_api.sigv4 import SignedRequest, local_keys_parse, sigv4_verify
+    from skymarshal_api.auth.sigv4 import SignedRequest, local_keys_parse, sigv4_verify
     from tests.signing import botocore_headers
 
     url = "http://127.0.0.1:8000/api/v1/sessions?limit=50&active=true"

@@ -39,9 +39,10 @@ from invocations.services import (
 from invocations.sse import SseStream, stored_event_frames
 from sessions.run_selectors import RunRecord
 from sessions.services import RunWebhook
-from skymarshal_api.apis import AuthenticatedApi
-from skymarshal_api.authentication import principal_of
-from skymarshal_api.errors import (
+from skymarshal_api.auth.authentication import principal_of
+from skymarshal_api.telemetry.request_id import request_id_of
+from skymarshal_api.views import AuthenticatedApi
+from skymarshal_api.web.errors import (
     IdempotencyKeyReused,
     InvalidJson,
     InvalidRequest,
@@ -62,15 +63,14 @@ from skymarshal_api.errors import (
     StorageUnavailable,
     UnsupportedMediaType,
 )
-from skymarshal_api.headers import (
+from skymarshal_api.web.headers import (
     IDEMPOTENCY_KEY_PATTERN,
     LAST_EVENT_ID_PATTERN,
     InvalidHeader,
     idempotency_key_parse,
     last_event_id_parse,
 )
-from skymarshal_api.request_id import request_id_of
-from skymarshal_api.schema import (
+from skymarshal_api.web.schema import (
     AUTHENTICATED_ERRORS,
     EXAMPLE_PROMPT,
     EXAMPLE_RESPONSE,
@@ -80,7 +80,7 @@ from skymarshal_api.schema import (
     TRACE_CONTEXT_PARAMETERS,
     error_response,
 )
-from skymarshal_api.validation import UUID4_PATTERN, is_uuid4
+from skymarshal_api.web.validation import UUID4_PATTERN, is_uuid4
 
 IDEMPOTENCY_HEADER = "Idempotency-Key"
 _REPLAYED_HEADER = "Idempotent-Replayed"

@@ -17,15 +17,43 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from functools import cache
 
 from django.conf import settings
 
-from skymarshal_api.errors import ApplicationError, RunDispatchFailed, RuntimeUnavailable
-from skymarshal_api.metrics import metric_count
+from skymarshal_api.telemetry.metrics import metric_count
+from skymarshal_api.web.errors import ApplicationError, RunDispatchFailed, RuntimeUnavailable
 
 logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class RunWork:
+    """What the executor is handed to run (the invocations app registers it when it is
+    ready, so that this module imports none of the run lifecycle): ``execute`` runs one
+    background run in this process, in its turn, and answers whether it still waits for
+    its turn (a handover); ``end_by_worker`` ends a run the worker cannot run."""
+
+    execute: Callable[[str], bool]
+    end_by_worker: Callable[..., None]
+
+
+_work: RunWork | None = None
+
+
+def run_work_register(work: RunWork) -> None:
+    global _work
+    _work = work
+
+
+def _work_get() -> RunWork:
+    if _work is None:
+        raise RuntimeError("No run work registered: the invocations app is not ready.")
+    return _work
+
 
 # Runs waiting for a thread, beyond the threads themselves, before new ones are refused.
 _PENDING_PER_WORKER = 4
@@ -56,10 +84,8 @@ def run_capacity_check() -> None:
 
 def _run_in_thread(request_id: str) -> None:
     global _pending_count
-    from invocations.services import invocation_execute
-
     try:
-        invocation_execute(request_id)
+        _work_get().execute(request_id)
     except Exception:
         logger.exception("Background run %s failed in its worker", request_id)
     finally:
@@ -115,26 +141,26 @@ def run_task(request_id: str) -> None:
     be resumed. An unexpected failure is recorded on the run and raised, so that Lambda
     retries it, until the run has failed RUN_MAX_ATTEMPTS times: then it is ended as
     WORKER_FAILED with the last reason."""
-    from invocations.services import invocation_execute, run_end_by_worker
     from sessions.run_services import run_worker_claim, run_worker_release
     from sessions.services import clock_ms
 
+    work = _work_get()
     until = clock_ms() + int(settings.RUN_TASK_TIMEOUT_SECONDS * 1000)
     claim = run_worker_claim(request_id, until_ms=until)
     if claim is None:
         logger.info("Run %s has ended or another worker holds it", request_id)
         return
     if claim.failures >= settings.RUN_MAX_ATTEMPTS or claim.status == "running":
-        run_end_by_worker(request_id, failures=claim.failures, reason=claim.last_failure)
+        work.end_by_worker(request_id, failures=claim.failures, reason=claim.last_failure)
         return
     try:
-        handover = invocation_execute(request_id)
+        handover = work.execute(request_id)
     except Exception as exc:
         reason = _failure_reason(exc)
         logger.exception("Run %s failed in its worker", request_id)
         failures = run_worker_release(request_id, until_ms=until, failure=reason)
         if failures >= settings.RUN_MAX_ATTEMPTS:
-            run_end_by_worker(request_id, failures=failures, reason=reason)
+            work.end_by_worker(request_id, failures=failures, reason=reason)
             return
         raise  # Lambda retries the event
     run_worker_release(request_id, until_ms=until)

@@ -68,7 +68,8 @@ from invocations.wire import (
     RuntimeMessage,
     UnknownMessage,
 )
-from skymarshal_api.errors import (
+from skymarshal_api.telemetry.metrics import metric_count
+from skymarshal_api.web.errors import (
     InvalidRuntimeResponse,
     RuntimeAccessDenied,
     RuntimeConnectionFailed,
@@ -76,7 +77,6 @@ from skymarshal_api.errors import (
     RuntimeTimeout,
     RuntimeUnavailable,
 )
-from skymarshal_api.metrics import metric_count
 
 logger = logging.getLogger(__name__)
 

@@ -11,7 +11,7 @@ from rest_framework import serializers
 
 from invocations.webhook_http import URL_MAX_CHARS, webhook_url_problem
 from invocations.webhooks import END_EVENTS, WEBHOOK_EVENTS
-from skymarshal_api.validation import UUID4_EXPECTED, UUID4_PATTERN, is_uuid4
+from skymarshal_api.web.validation import UUID4_EXPECTED, UUID4_PATTERN, is_uuid4
 
 EXAMPLE_SESSION_ID = "0b5a3f4e-8c1d-4f2a-9b7e-1c2d3e4f5a6b"
 
@@ -196,20 +196,6 @@ class InvokeRequestSerializer(serializers.Serializer[Any]):
         if not is_uuid4(value):
             raise serializers.ValidationError(f"session_id {UUID4_EXPECTED}")
         return value
-
-
-class AgentAssessmentSerializer(serializers.Serializer[Any]):
-    agent_name = serializers.CharField()
-    status = serializers.ChoiceField(choices=["approved", "rejected", "conditional"])
-    confidence = serializers.FloatField(min_value=0.0, max_value=1.0)
-    reasoning = serializers.CharField()
-    constraints = serializers.ListField(child=serializers.CharField())
-    recommendations = serializers.ListField(child=serializers.CharField())
-
-
-class PhaseSerializer(serializers.Serializer[Any]):
-    status = serializers.ChoiceField(choices=["approved", "rejected", "conditional"])
-    agents = AgentAssessmentSerializer(many=True)
 
 
 class InvokeResponseSerializer(serializers.Serializer[Any]):

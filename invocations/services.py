@@ -18,6 +18,7 @@ from typing import Any
 
 from django.conf import settings
 
+from invocations.background import run_capacity_check, run_dispatch
 from invocations.run_result import RunResult
 from invocations.runtime_client import (
     RunStats,
@@ -50,10 +51,24 @@ from sessions.services import (
     clock_ms,
     default_turn_budget,
     interaction_begin,
+    interaction_complete,
     turn_budget,
 )
-from sessions.services import interaction_complete as _interaction_complete
-from skymarshal_api.errors import (
+from skymarshal_api.telemetry.logs import log_keys_bind, prompt_fingerprint
+from skymarshal_api.telemetry.observation import (
+    request_fields_add,
+    request_session_bind,
+    runtime_invocation_record,
+    runtime_subsegment_begin,
+    runtime_trace_headers,
+)
+from skymarshal_api.telemetry.timing import timed
+from skymarshal_api.telemetry.trace_context import (
+    trace_context_current,
+    trace_context_resume,
+    trace_context_use,
+)
+from skymarshal_api.web.errors import (
     RETRYABLE_ERROR_CODES,
     ApplicationError,
     InvalidRuntimeResponse,
@@ -67,20 +82,6 @@ from skymarshal_api.errors import (
     WorkerLost,
     as_application_error,
     error_body,
-)
-from skymarshal_api.logs import log_keys_bind, prompt_fingerprint
-from skymarshal_api.observability import (
-    request_fields_add,
-    request_session_bind,
-    runtime_invocation_record,
-    runtime_subsegment_begin,
-    runtime_trace_headers,
-)
-from skymarshal_api.timing import timed
-from skymarshal_api.trace_context import (
-    trace_context_current,
-    trace_context_resume,
-    trace_context_use,
 )
 
 logger = logging.getLogger(__name__)
@@ -207,9 +208,11 @@ class RuntimeCall:
         self.end("timeout" if isinstance(error, RuntimeTimeout) else "failure", stats, error)
 
 
-def interaction_complete(started: InteractionStarted, **outcome: Any) -> bool:
+def interaction_complete_timed(started: InteractionStarted, **outcome: Any) -> bool:
+    """sessions' interaction_complete, counted as persistence in Server-Timing; then the
+    run's webhook, if it has one, is told."""
     with timed("persistence"):
-        saved = _interaction_complete(started, **outcome)
+        saved = interaction_complete(started, **outcome)
     if started.webhook is not None:
         # After the run's final write, off its path (the sweeper covers a sender lost).
         webhook_notify_soon(started.request_id)
@@ -278,7 +281,7 @@ def _record_failure(
         details=error.details,
     )
     error.timestamp = body["timestamp"]
-    saved = interaction_complete(
+    saved = interaction_complete_timed(
         started,
         status=status or ("timeout" if isinstance(error, RuntimeTimeout) else "error"),
         response=None,
@@ -303,7 +306,7 @@ def _record_success(
 ) -> dict[str, Any]:
     """The InvokeResponse, once its interaction is recorded (or logged for replay)."""
     response = _response(started, data, run, execution_time_ms=_elapsed_ms(began))
-    if not interaction_complete(
+    if not interaction_complete_timed(
         started,
         status="success",
         response=_stored(response),
@@ -631,8 +634,6 @@ def invocation_submit(request: InvocationRequest) -> tuple[RunRecord, bool]:
     whether it is an Idempotency-Key replay of an earlier one. Raises what
     ``invocation_run`` raises before running, and RuntimeUnavailable when the workers are
     saturated."""
-    from invocations.background import run_capacity_check, run_dispatch
-
     run_capacity_check()
     accepted = _accept(request, "invocation")
     if isinstance(accepted, Replayed):

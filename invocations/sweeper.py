@@ -27,9 +27,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from invocations.services import run_expire
+from invocations.sweep_walk import minutes_walk
 from invocations.webhook_sweep import DeliverySweepReport, webhooks_sweep
 from invocations.webhooks import webhook_deliveries_ensure
-from sessions.models import SWEEP_BUCKET_MS, run_deadline_key
+from sessions.models import run_deadline_key
 from sessions.run_selectors import (
     RunDeadlineEntry,
     run_deadlines_in,
@@ -38,8 +39,8 @@ from sessions.run_selectors import (
 )
 from sessions.run_services import run_deadline_file, run_deadline_forget, sweep_cursor_set
 from sessions.services import clock_ms
-from skymarshal_api.errors import ApplicationError
-from skymarshal_api.metrics import metric_count
+from skymarshal_api.telemetry.metrics import metric_count
+from skymarshal_api.web.errors import ApplicationError
 
 logger = logging.getLogger(__name__)
 
@@ -94,29 +95,30 @@ def runs_sweep(*, now_ms: int | None = None) -> SweepReport:
     failed with WORKER_LOST. A run that ends meanwhile is left as it ended. Raises
     StorageUnavailable when the deadlines cannot be read."""
     now = clock_ms() if now_ms is None else now_ms
-    current = now // SWEEP_BUCKET_MS
-    cursor = sweep_cursor_get()
-    start = current - _FIRST_SWEEP_MINUTES if cursor is None else cursor
-    end = min(current, start + _MAX_MINUTES_PER_SWEEP)
     report = SweepReport()
-    advance_to = start
-    for minute in range(start, end + 1):
-        report.minutes += 1
-        settled = True
-        for entry in run_deadlines_in(minute):
-            if entry.deadline_at >= now:
-                settled = False  # not due yet (the current minute)
-                continue
-            try:
-                _deadline_settle(entry, report)
-            except ApplicationError as exc:
-                logger.warning("Could not settle run %s: %s", entry.request_id, exc.message)
-                report.failed.append(entry.request_id)
-                settled = False
-        if settled and advance_to == minute and minute < current:
-            advance_to = minute + 1
-    if advance_to != cursor:
-        sweep_cursor_set(advance_to)
+
+    def settle(entry: RunDeadlineEntry) -> bool:
+        try:
+            _deadline_settle(entry, report)
+        except ApplicationError as exc:
+            logger.warning("Could not settle run %s: %s", entry.request_id, exc.message)
+            report.failed.append(entry.request_id)
+            return False
+        return True
+
+    cursor = sweep_cursor_get()
+    walk = minutes_walk(
+        now_ms=now,
+        cursor=cursor,
+        first_minutes=_FIRST_SWEEP_MINUTES,
+        max_minutes=_MAX_MINUTES_PER_SWEEP,
+        notes_in=run_deadlines_in,
+        due=lambda entry: entry.deadline_at < now,
+        settle=settle,
+    )
+    report.minutes = walk.minutes
+    if walk.advance_to != cursor:
+        sweep_cursor_set(walk.advance_to)
     try:
         report.deliveries = webhooks_sweep()
     except ApplicationError as exc:

@@ -31,16 +31,16 @@ from invocations.webhooks import (
 )
 from sessions.run_selectors import RunRecord, run_find
 from sessions.webhook_selectors import DeliveryRecord, SigningSecret
-from skymarshal_api.apis import AuthenticatedApi
-from skymarshal_api.authentication import principal_of
-from skymarshal_api.errors import (
+from skymarshal_api.auth.authentication import principal_of
+from skymarshal_api.views import AuthenticatedApi
+from skymarshal_api.web.errors import (
     DeliveryNotFound,
     InvocationNotFound,
     RedeliveryLimitReached,
     StorageUnavailable,
     TooManyWebhookSecrets,
 )
-from skymarshal_api.schema import AUTHENTICATED_ERRORS, INTERNAL_ERROR_RESPONSE, error_response
+from skymarshal_api.web.schema import AUTHENTICATED_ERRORS, INTERNAL_ERROR_RESPONSE, error_response
 
 _EXAMPLE_SECRET_ID = "c1d2e3f4-a5b6-4c7d-8e9f-0a1b2c3d4e5f"  # noqa: S105 - an id
 _EXAMPLE_ROTATED_ID = "9a8b7c6d-5e4f-4a3b-9c2d-1e0f9a8b7c6d"

@@ -54,14 +54,14 @@ from sessions.webhook_services import (
     webhook_redelivery_schedule,
     webhook_secret_create,
 )
-from skymarshal_api.errors import (
+from skymarshal_api.telemetry.metrics import metric_count
+from skymarshal_api.web.errors import (
     ApplicationError,
     DeliveryNotFound,
     InvalidRequest,
     InvocationNotFound,
     RedeliveryLimitReached,
 )
-from skymarshal_api.metrics import metric_count
 
 logger = logging.getLogger(__name__)
 

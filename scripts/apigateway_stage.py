@@ -7,7 +7,7 @@
   browser's unsigned CORS preflight reaches the app, which answers it), all with the same
   Lambda proxy integration and credentials as Zappa's own methods.
 - **API Gateway's own answers in the API's error shape**: a gateway response for every
-  response type (``skymarshal_api/gateway_responses.py``), with the CORS headers of the
+  response type (``skymarshal_api/web/gateway_responses.py``), with the CORS headers of the
   stage's ``CORS_ALLOWED_ORIGINS`` (its ``environment_variables`` in zappa_settings.json,
   the app's one source of allowed origins). Applied before the deployment, which is what
   makes them live.
@@ -37,13 +37,18 @@ from botocore.exceptions import ClientError
 
 
 def _gateway_responses_module() -> ModuleType:
-    """skymarshal_api.gateway_responses; loaded by path when Zappa runs this file without
+    """skymarshal_api.web.gateway_responses; loaded by path when Zappa runs this file without
     the project on sys.path."""
     try:
-        from skymarshal_api import gateway_responses
+        from skymarshal_api.web import gateway_responses
     except ImportError:
-        name = "skymarshal_api.gateway_responses"
-        path = Path(__file__).resolve().parent.parent / "skymarshal_api" / "gateway_responses.py"
+        name = "skymarshal_api.web.gateway_responses"
+        path = (
+            Path(__file__).resolve().parent.parent
+            / "skymarshal_api"
+            / "web"
+            / "gateway_responses.py"
+        )
         spec = importlib.util.spec_from_file_location(name, path)
         if spec is None or spec.loader is None:
             raise

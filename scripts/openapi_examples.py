@@ -4,7 +4,7 @@ run, for the OpenAPI schema.
 Starts DynamoDB Local (in memory), the local SkyMarshal runtime (agents at their default
 40 ms) and the API, sends the schema's example prompt signed with the development key,
 once buffered and once streamed, and writes the answers verbatim to
-``skymarshal_api/openapi_examples/``. Run ``make schema`` afterwards to put them in
+``skymarshal_api/web/openapi_examples/``. Run ``make schema`` afterwards to put them in
 openapi.yaml. tests/invocations/test_invoke_openapi_examples.py checks that the app still
 answers the same (ids and timings aside).
 """
@@ -20,7 +20,7 @@ from pathlib import Path
 
 from scripts.stack import ROOT, start_api, start_dynamodb_local, start_local_runtime
 
-EXAMPLES_DIR = ROOT / "skymarshal_api" / "openapi_examples"
+EXAMPLES_DIR = ROOT / "skymarshal_api" / "web" / "openapi_examples"
 RESPONSE_FILE = EXAMPLES_DIR / "invoke_response.json"
 STREAM_FILE = EXAMPLES_DIR / "invoke_stream.txt"
 TABLE = "openapi-examples-sessions"
@@ -51,7 +51,7 @@ def main() -> int:
     import django
 
     django.setup()
-    from skymarshal_api.schema import EXAMPLE_PROMPT
+    from skymarshal_api.web.schema import EXAMPLE_PROMPT
 
     log_dir = Path(tempfile.mkdtemp(prefix="openapi-examples-"))
     servers = []

@@ -239,6 +239,9 @@ def dynamodb_local_jar() -> Path:
     return Path(jars[-1])
 
 
+# DynamoDB Local's working directory (it writes its metadata file there).
+DYNAMODB_LOCAL_HOME = ROOT / ".local" / "dynamodb-local"
+
 # JVM options that halve DynamoDB Local's start on a busy machine (the client compiler
 # only, the serial collector), for tests that stop and start it again mid-run.
 JVM_QUICK_START = ("-XX:TieredStopAtLevel=1", "-XX:+UseSerialGC")
@@ -252,8 +255,13 @@ def start_dynamodb_local(
     jvm_options: Sequence[str] = (),
 ) -> Server:
     """DynamoDB Local with -sharedDb; in memory unless ``db_path`` is given; ``jvm_options``
-    go to the JVM (e.g. JVM_QUICK_START)."""
+    go to the JVM (e.g. JVM_QUICK_START).
+
+    Telemetry is off (``-disableTelemetry`` and ``DDB_LOCAL_TELEMETRY=0``, AWS's "Telemetry
+    in DynamoDB local"), and it runs in DYNAMODB_LOCAL_HOME, where it writes its
+    ``dynamodb-local-metadata.json``, never in the checkout."""
     jar = dynamodb_local_jar()
+    DYNAMODB_LOCAL_HOME.mkdir(parents=True, exist_ok=True)
     storage = ["-dbPath", str(db_path)] if db_path is not None else ["-inMemory"]
     if db_path is not None:
         db_path.mkdir(parents=True, exist_ok=True)
@@ -268,6 +276,7 @@ def start_dynamodb_local(
             "-jar",
             str(jar),
             "-sharedDb",
+            "-disableTelemetry",
             "-port",
             str(chosen),
             *storage,
@@ -278,6 +287,8 @@ def start_dynamodb_local(
             port=chosen,
             ready=lambda p: _http_answers(f"http://{HOST}:{p}/"),
             log_dir=log_dir,
+            env={"DDB_LOCAL_TELEMETRY": "0"},
+            cwd=DYNAMODB_LOCAL_HOME,
         )
 
     return _with_port_retry(start, port)

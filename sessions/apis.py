@@ -15,18 +15,23 @@ from sessions.serializers import (
     SessionListQuerySerializer,
     SessionListSerializer,
 )
-from skymarshal_api.apis import AuthenticatedApi
-from skymarshal_api.authentication import principal_of
-from skymarshal_api.errors import InvalidCursor, InvalidRequest, SessionNotFound, StorageUnavailable
-from skymarshal_api.observability import request_session_bind
-from skymarshal_api.schema import (
+from skymarshal_api.auth.authentication import principal_of
+from skymarshal_api.telemetry.observation import request_session_bind
+from skymarshal_api.views import AuthenticatedApi
+from skymarshal_api.web.errors import (
+    InvalidCursor,
+    InvalidRequest,
+    SessionNotFound,
+    StorageUnavailable,
+)
+from skymarshal_api.web.schema import (
     AUTHENTICATED_ERRORS,
     EXAMPLE_PROMPT,
     EXAMPLE_RESPONSE,
     INTERNAL_ERROR_RESPONSE,
     error_response,
 )
-from skymarshal_api.validation import UUID4_PATTERN, session_id_validate
+from skymarshal_api.web.validation import UUID4_PATTERN, session_id_validate
 
 # The session of the invoke example, as its owner reads it back.
 _EXAMPLE_AT = 1795428000000

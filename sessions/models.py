@@ -25,6 +25,7 @@ one IAM grant.
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 from typing import Any
 
@@ -42,7 +43,7 @@ from pynamodb.constants import PAY_PER_REQUEST_BILLING_MODE
 from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
 from pynamodb.models import Model
 
-from skymarshal_api.observability import dynamodb_client_instrument
+from skymarshal_api.telemetry.observation import dynamodb_client_instrument
 
 USER_SESSIONS_INDEX = "user-sessions-index"
 
@@ -70,7 +71,7 @@ class _TableMeta:
 
 class _TableModel(Model):
     """Base of the table's models: each call of their botocore client is observed (latency,
-    failures, an X-Ray subsegment; ``skymarshal_api.observability``). Every PynamoDB
+    failures, an X-Ray subsegment; ``skymarshal_api.telemetry.observation``). Every PynamoDB
     operation, and every direct use of the client here, goes through _get_connection."""
 
     @classmethod
@@ -411,3 +412,31 @@ def sessions_table_rebind_on_change(*, setting: str, **_: Any) -> None:
 
 def _aws_credentials_configured() -> bool:
     return bool(os.environ.get("AWS_ACCESS_KEY_ID") or os.environ.get("AWS_PROFILE"))
+
+
+# DynamoDB's item size limit is 400 KB, attribute names and values together
+# (https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/ServiceQuotas.html);
+# a runtime message may be up to AGENTCORE_MAX_MESSAGE_BYTES (1 MiB).
+EVENT_DATA_MAX_BYTES = 380_000
+# What a truncated event keeps of its data: JSON escaping may double it.
+_TRUNCATED_PREFIX_BYTES = EVENT_DATA_MAX_BYTES // 2 - 1024
+TRUNCATED_NOTE = (
+    "The event was larger than a DynamoDB item can hold; only its beginning was stored "
+    "(a live stream received it whole)."
+)
+
+
+def event_data_storable(data: str, *, keep_prefix: bool = True) -> str:
+    """``data`` (an event's JSON), or, when too large for an item (or not ``keep_prefix``),
+    a JSON object with a note, its size and (``keep_prefix``) the beginning of its text."""
+    size = len(data.encode())
+    if size <= EVENT_DATA_MAX_BYTES and keep_prefix:
+        return data
+    truncated: dict[str, object] = {
+        "truncated": True,
+        "original_bytes": size,
+        "note": TRUNCATED_NOTE,
+    }
+    if keep_prefix:
+        truncated["data_prefix"] = data.encode()[:_TRUNCATED_PREFIX_BYTES].decode(errors="ignore")
+    return json.dumps(truncated, separators=(",", ":"), ensure_ascii=False)

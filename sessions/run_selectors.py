@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from typing import Any
 
@@ -28,7 +27,7 @@ from sessions.services import (
     run_key,
     storage_unavailable,
 )
-from skymarshal_api.errors import InvocationNotFound
+from skymarshal_api.web.errors import InvocationNotFound
 
 
 @dataclass(frozen=True)
@@ -187,11 +186,6 @@ def run_last_event_number(request_id: str) -> int:
     except (PynamoDBException, BotoCoreError) as exc:
         raise storage_unavailable("read the invocation's events", exc) from exc
     return 0
-
-
-def event_data(event: StoredEvent) -> dict[str, Any]:
-    data: dict[str, Any] = json.loads(event.data)
-    return data
 
 
 @dataclass(frozen=True)

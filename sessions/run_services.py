@@ -3,7 +3,6 @@ queued run when its turn comes, asking a run to stop, storing a run's events."""
 
 from __future__ import annotations
 
-import json
 import logging
 from dataclasses import dataclass
 from typing import Literal
@@ -22,6 +21,7 @@ from sessions.models import (
     RunItem,
     SessionItem,
     SweepCursor,
+    event_data_storable,
 )
 from sessions.run_selectors import RunDeadlineEntry, RunRecord
 from sessions.services import (
@@ -134,34 +134,6 @@ def run_cancel_request(request_id: str) -> bool:
     except (PynamoDBException, BotoCoreError) as exc:
         raise storage_unavailable("cancel the invocation", exc) from exc
     return True
-
-
-# DynamoDB's item size limit is 400 KB, attribute names and values together
-# (https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/ServiceQuotas.html);
-# a runtime message may be up to AGENTCORE_MAX_MESSAGE_BYTES (1 MiB).
-EVENT_DATA_MAX_BYTES = 380_000
-# What a truncated event keeps of its data: JSON escaping may double it.
-_TRUNCATED_PREFIX_BYTES = EVENT_DATA_MAX_BYTES // 2 - 1024
-TRUNCATED_NOTE = (
-    "The event was larger than a DynamoDB item can hold; only its beginning was stored "
-    "(a live stream received it whole)."
-)
-
-
-def event_data_storable(data: str, *, keep_prefix: bool = True) -> str:
-    """``data`` (an event's JSON), or, when too large for an item (or not ``keep_prefix``),
-    a JSON object with a note, its size and (``keep_prefix``) the beginning of its text."""
-    size = len(data.encode())
-    if size <= EVENT_DATA_MAX_BYTES and keep_prefix:
-        return data
-    truncated: dict[str, object] = {
-        "truncated": True,
-        "original_bytes": size,
-        "note": TRUNCATED_NOTE,
-    }
-    if keep_prefix:
-        truncated["data_prefix"] = data.encode()[:_TRUNCATED_PREFIX_BYTES].decode(errors="ignore")
-    return json.dumps(truncated, separators=(",", ":"), ensure_ascii=False)
 
 
 def run_event_append(run: RunRecord, *, number: int, event: str, data: str) -> None:

@@ -21,8 +21,8 @@ from sessions.models import (
     SessionsTableProbe,
 )
 from sessions.services import clock_ms, idle_cutoff_ms, storage_unavailable
-from skymarshal_api.cursors import cursor_decode, cursor_encode
-from skymarshal_api.errors import InvalidCursor, SessionNotFound, StorageUnavailable
+from skymarshal_api.web.cursors import cursor_decode, cursor_encode
+from skymarshal_api.web.errors import InvalidCursor, SessionNotFound, StorageUnavailable
 
 
 @dataclass(frozen=True)

@@ -31,10 +31,12 @@ from sessions.models import (
     RunItem,
     SessionInteraction,
     SessionItem,
+    event_data_storable,
     run_deadline_key,
 )
 from sessions.records import replay_record_messages
-from skymarshal_api.errors import (
+from skymarshal_api.telemetry.metrics import metric_count
+from skymarshal_api.web.errors import (
     ApplicationError,
     IdempotencyKeyReused,
     InternalError,
@@ -43,7 +45,6 @@ from skymarshal_api.errors import (
     SessionNotFound,
     StorageUnavailable,
 )
-from skymarshal_api.metrics import metric_count
 
 logger = logging.getLogger(__name__)
 
@@ -937,8 +938,6 @@ def _run_final_event_replay(record: dict[str, Any]) -> None:
     InvokeResponse as ``complete``, or the error as ``error``), so that its events end
     with its true outcome: after the events stored, or in place of the WORKER_LOST
     ``error`` an expiry stored meanwhile. Raises StorageUnavailable."""
-    from sessions.run_services import event_data_storable  # it builds on this module
-
     run: dict[str, Any] = record["run"]
     request_id = str(record["request_id"])
     event, data = (

@@ -37,7 +37,7 @@ from sessions.webhook_selectors import (
     webhook_secrets_key,
     webhook_secrets_valid,
 )
-from skymarshal_api.errors import Conflict, TooManyWebhookSecrets
+from skymarshal_api.web.errors import Conflict, TooManyWebhookSecrets
 
 # Standard Webhooks: a secret is base64 of 24 to 64 random bytes, prefixed whsec_.
 _SECRET_BYTES = 32

@@ -1,4 +1,4 @@
-"""Project-level endpoints."""
+"""The project's own endpoints: who the caller is, and the OpenAPI schema."""
 
 from __future__ import annotations
 
@@ -9,116 +9,19 @@ from django.http import Http404
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiExample, OpenApiResponse, extend_schema
 from drf_spectacular.views import SpectacularAPIView
-from rest_framework.permissions import AllowAny
 from rest_framework.renderers import BaseRenderer, JSONRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
-from rest_framework.views import APIView
 
-from skymarshal_api.authentication import principal_of
-from skymarshal_api.errors import InvalidRequest
-from skymarshal_api.health import health_report_get
-from skymarshal_api.observability import request_principal_bind
-from skymarshal_api.rate_limits import rate_limit_consume
-from skymarshal_api.schema import (
+from skymarshal_api.auth.authentication import principal_of
+from skymarshal_api.views import AuthenticatedApi
+from skymarshal_api.web.errors import InvalidRequest
+from skymarshal_api.web.schema import (
     AUTHENTICATED_ERRORS,
-    EXAMPLE_TIMESTAMP,
     INTERNAL_ERROR_RESPONSE,
     error_response,
 )
-from skymarshal_api.serializers import HealthResponseSerializer, IdentityResponseSerializer
-
-
-def _health_example(name: str, status: str, dynamodb: dict[str, Any]) -> OpenApiExample:
-    return OpenApiExample(
-        name,
-        value={
-            "status": status,
-            "version": "0.1.0",
-            "timestamp": EXAMPLE_TIMESTAMP,
-            "checks": {
-                "agentcore": {"status": "healthy", "latency_ms": 4.9, "message": "Healthy"},
-                "dynamodb": dynamodb,
-            },
-        },
-    )
-
-
-class HealthApi(APIView):
-    """Unauthenticated status of the API and what it depends on; never invokes the runtime."""
-
-    authentication_classes = ()
-    permission_classes = (AllowAny,)
-
-    @extend_schema(
-        operation_id="health_get",
-        summary="Service health",
-        description=(
-            "healthy: every check passed. degraded: the API works but a dependency is busy or "
-            "slow (HTTP 200). unhealthy: a dependency is unreachable (HTTP 503). Results are "
-            "cached for a few seconds."
-        ),
-        responses={
-            200: OpenApiResponse(
-                HealthResponseSerializer,
-                description="healthy or degraded.",
-                examples=[
-                    _health_example(
-                        "Healthy",
-                        "healthy",
-                        {"status": "healthy", "latency_ms": 10.3, "message": "table ACTIVE"},
-                    )
-                ],
-            ),
-            503: OpenApiResponse(
-                HealthResponseSerializer,
-                description="unhealthy: a dependency is unreachable (the same body).",
-                examples=[
-                    _health_example(
-                        "DynamoDB unreachable",
-                        "unhealthy",
-                        {
-                            "status": "unhealthy",
-                            "latency_ms": 2003.7,
-                            "message": "the sessions table is not reachable",
-                        },
-                    )
-                ],
-            ),
-            **INTERNAL_ERROR_RESPONSE,
-        },
-        auth=[],
-    )
-    def get(self, request: Request) -> Response:
-        report = health_report_get()
-        status = 503 if report.status == "unhealthy" else 200
-        response = Response(HealthResponseSerializer(report.as_dict()).data, status=status)
-        response["Cache-Control"] = "no-store"
-        return response
-
-
-class AuthenticatedApi(APIView):
-    """Base of every endpoint that needs a caller: the default authentication (SigV4 or
-    API Gateway identity), then the caller's rate limit for ``rate_limit_scope``, whose
-    X-RateLimit headers go on the response."""
-
-    rate_limit_scope = "default"
-
-    def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
-        super().initial(request, *args, **kwargs)
-        principal = principal_of(request)
-        request_principal_bind(principal.verified_arn)
-        # Counted per owner: in IDENTITY_MODE=role, new session names add no allowance.
-        state = rate_limit_consume(principal_arn=principal.arn, scope=self.rate_limit_scope)
-        request.rate_limit_headers = state.headers()  # type: ignore[attr-defined]
-
-    def finalize_response(
-        self, request: Request, response: Response, *args: Any, **kwargs: Any
-    ) -> Response:
-        response = super().finalize_response(request, response, *args, **kwargs)
-        for name, value in getattr(request, "rate_limit_headers", {}).items():
-            response.setdefault(name, value)
-        return response
+from skymarshal_api.web.serializers import IdentityResponseSerializer
 
 
 class IdentityApi(AuthenticatedApi):

@@ -7,4 +7,5 @@ class SkyMarshalApiConfig(AppConfig):
 
     def ready(self) -> None:
         # Registers the OpenAPI authentication extensions and the system checks.
-        from skymarshal_api import checks, schema  # noqa: F401
+        from skymarshal_api import checks  # noqa: F401
+        from skymarshal_api.web import schema  # noqa: F401

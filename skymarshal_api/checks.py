@@ -8,7 +8,7 @@ from typing import Any
 from django.conf import settings
 from django.core.checks import CheckMessage, Error, register
 
-from skymarshal_api.sigv4 import local_keys_parse
+from skymarshal_api.auth.sigv4 import local_keys_parse
 
 
 @register()

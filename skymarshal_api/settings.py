@@ -13,6 +13,7 @@ from typing import Any
 
 from django.core.exceptions import ImproperlyConfigured
 
+from skymarshal_api.auth.identity import IDENTITY_MODES, trusted_session_roles_parse
 from skymarshal_api.environment import (
     env_bool,
     env_choice,
@@ -23,8 +24,7 @@ from skymarshal_api.environment import (
     env_required,
     env_str,
 )
-from skymarshal_api.identity import IDENTITY_MODES, trusted_session_roles_parse
-from skymarshal_api.tracing import daemon_address
+from skymarshal_api.telemetry.tracing import daemon_address
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -73,16 +73,17 @@ INSTALLED_APPS = [
     "skymarshal_api.apps.SkyMarshalApiConfig",
     "sessions.apps.SessionsConfig",
     "invocations.apps.InvocationsConfig",
+    "health.apps.HealthConfig",
 ]
 
 MIDDLEWARE = [
-    "skymarshal_api.observability.ObservabilityMiddleware",
+    "skymarshal_api.telemetry.observation.ObservabilityMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "corsheaders.middleware.CorsMiddleware",
-    "skymarshal_api.middleware.ApiSecurityHeadersMiddleware",
-    "skymarshal_api.middleware.HeaderGrammarMiddleware",
-    "skymarshal_api.middleware.BodyLimitMiddleware",
+    "skymarshal_api.web.middleware.ApiSecurityHeadersMiddleware",
+    "skymarshal_api.web.middleware.HeaderGrammarMiddleware",
+    "skymarshal_api.web.middleware.BodyLimitMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
@@ -145,16 +146,16 @@ REST_FRAMEWORK = {
         "rest_framework.renderers.JSONRenderer",
         "rest_framework.renderers.BrowsableAPIRenderer",
     ],
-    "DEFAULT_PARSER_CLASSES": ["skymarshal_api.parsers.SafeJSONParser"],
-    "DEFAULT_CONTENT_NEGOTIATION_CLASS": "skymarshal_api.negotiation.JsonFallbackNegotiation",
+    "DEFAULT_PARSER_CLASSES": ["skymarshal_api.web.parsers.SafeJSONParser"],
+    "DEFAULT_CONTENT_NEGOTIATION_CLASS": "skymarshal_api.web.negotiation.JsonFallbackNegotiation",
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "skymarshal_api.authentication.ApiGatewayIamAuthentication",
-        "skymarshal_api.authentication.SigV4Authentication",
-        "skymarshal_api.authentication.StaffSessionAuthentication",
-        "skymarshal_api.authentication.LocalNoAuthentication",
+        "skymarshal_api.auth.authentication.ApiGatewayIamAuthentication",
+        "skymarshal_api.auth.authentication.SigV4Authentication",
+        "skymarshal_api.auth.authentication.StaffSessionAuthentication",
+        "skymarshal_api.auth.authentication.LocalNoAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
-    "EXCEPTION_HANDLER": "skymarshal_api.errors.exception_handler",
+    "EXCEPTION_HANDLER": "skymarshal_api.web.errors.exception_handler",
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "UNAUTHENTICATED_USER": None,
 }
@@ -172,10 +173,10 @@ SPECTACULAR_SETTINGS = {
     "SERVE_AUTHENTICATION": [],
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
-        "skymarshal_api.schema.gateway_errors_documented",
-        "skymarshal_api.schema.header_errors_documented",
-        "skymarshal_api.schema.trace_headers_documented",
-        "skymarshal_api.schema.responses_in_status_order",
+        "skymarshal_api.web.schema.gateway_errors_documented",
+        "skymarshal_api.web.schema.header_errors_documented",
+        "skymarshal_api.web.schema.trace_headers_documented",
+        "skymarshal_api.web.schema.responses_in_status_order",
     ],
     "ENUM_NAME_OVERRIDES": {
         "ErrorStatusEnum": ["error"],
@@ -372,7 +373,7 @@ LOCAL_PRINCIPAL_ARN = "arn:aws:iam::000000000000:user/skymarshal-local"
 # relational database).
 STAFF_LOGIN_ENABLED = not PRODUCTION
 
-# --- Caller identity: who owns sessions and runs (skymarshal_api/identity.py) -----------
+# --- Caller identity: who owns sessions and runs (skymarshal_api/auth/identity.py) -----------
 
 # role: a role session is owned by its role (everyone who can assume it shares), except
 #       sessions of IDENTITY_TRUSTED_SESSION_ROLES, whose names AWS sets (one owner each);
@@ -401,6 +402,8 @@ except ValueError as exc:
 RATE_LIMIT_INVOKE_PER_WINDOW = env_int("RATE_LIMIT_INVOKE_PER_WINDOW", 100, minimum=1)
 RATE_LIMIT_DEFAULT_PER_WINDOW = env_int("RATE_LIMIT_DEFAULT_PER_WINDOW", 600, minimum=1)
 RATE_LIMIT_WINDOW_SECONDS = env_int("RATE_LIMIT_WINDOW_SECONDS", 60, minimum=1, maximum=3600)
+# Where the rate limits count (skymarshal_api.limits imports no app): the sessions table.
+RATE_LIMIT_COUNTER = "sessions.services.rate_limit_counter_increment"
 
 # --- CORS and request limits -------------------------------------------------------------
 
@@ -454,12 +457,12 @@ if PRODUCTION:
 
 # --- Observability -----------------------------------------------------------------------
 
-# Logs: one JSON object per line (skymarshal_api.logs). A prompt's text is never logged
+# Logs: one JSON object per line (skymarshal_api.telemetry.logs). A prompt's text is never logged
 # unless LOG_PROMPTS, a local debugging aid that production refuses.
 LOG_PROMPTS = env_bool("LOG_PROMPTS", False)
 if PRODUCTION and LOG_PROMPTS:
     raise ImproperlyConfigured("LOG_PROMPTS is for local debugging only; production refuses it")
-# Metrics (CloudWatch EMF, skymarshal_api.metrics): the namespace, the ``service``
+# Metrics (CloudWatch EMF, skymarshal_api.telemetry.metrics): the namespace, the ``service``
 # dimension, and dimensions added to every metric (e.g. {"stage": "prod"}).
 METRICS_NAMESPACE = env_str("METRICS_NAMESPACE", "SkyMarshalApi") or "SkyMarshalApi"
 METRICS_SERVICE = env_str("METRICS_SERVICE", "skymarshal-api") or "skymarshal-api"
@@ -468,7 +471,7 @@ METRICS_DIMENSIONS: dict[str, str] = {
 }
 if len(METRICS_DIMENSIONS) > 25:
     raise ImproperlyConfigured("METRICS_DIMENSIONS: at most 25 dimensions (CloudWatch allows 30)")
-# Traces (AWS X-Ray, skymarshal_api.tracing): on by default on Lambda only; elsewhere an
+# Traces (AWS X-Ray, skymarshal_api.telemetry.tracing): on by default on Lambda only; elsewhere an
 # X-Ray daemon must listen at AWS_XRAY_DAEMON_ADDRESS (default 127.0.0.1:2000).
 TRACING_ENABLED = env_bool("TRACING_ENABLED", bool(os.environ.get("AWS_LAMBDA_FUNCTION_NAME")))
 TRACING_SERVICE = env_str("TRACING_SERVICE", METRICS_SERVICE) or METRICS_SERVICE
@@ -481,14 +484,17 @@ LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {
-        "json": {"()": "skymarshal_api.logs.JsonFormatter", "service": METRICS_SERVICE},
+        "json": {"()": "skymarshal_api.telemetry.logs.JsonFormatter", "service": METRICS_SERVICE},
         # EMF documents are JSON already: written as they are, one per line.
         "emf": {"format": "%(message)s"},
     },
     "handlers": {
-        "console": {"class": "skymarshal_api.logs.InstrumentedStreamHandler", "formatter": "json"},
+        "console": {
+            "class": "skymarshal_api.telemetry.logs.InstrumentedStreamHandler",
+            "formatter": "json",
+        },
         "emf": {
-            "class": "skymarshal_api.logs.InstrumentedStreamHandler",
+            "class": "skymarshal_api.telemetry.logs.InstrumentedStreamHandler",
             "formatter": "emf",
             "stream": "ext://sys.stdout",
         },

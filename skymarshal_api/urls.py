@@ -2,6 +2,7 @@ from django.conf import settings
 from django.urls import include, path
 from drf_spectacular.views import SpectacularRedocView, SpectacularSwaggerView
 
+from health.apis import HealthApi
 from invocations.apis import (
     InvocationApi,
     InvocationEventsApi,
@@ -15,12 +16,12 @@ from invocations.webhook_apis import (
     WebhookSecretsApi,
 )
 from sessions.apis import SessionHistoryApi, SessionListApi
-from skymarshal_api.apis import HealthApi, IdentityApi, SchemaApi
+from skymarshal_api.apis import IdentityApi, SchemaApi
 
-handler400 = "skymarshal_api.errors.bad_request_view"
-handler403 = "skymarshal_api.errors.permission_denied_view"
-handler404 = "skymarshal_api.errors.not_found_view"
-handler500 = "skymarshal_api.errors.server_error_view"
+handler400 = "skymarshal_api.web.errors.bad_request_view"
+handler403 = "skymarshal_api.web.errors.permission_denied_view"
+handler404 = "skymarshal_api.web.errors.not_found_view"
+handler500 = "skymarshal_api.web.errors.server_error_view"
 
 urlpatterns = [
     path("api/v1/health", HealthApi.as_view(), name="health"),

@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import logging
 import uuid
+from collections import Counter
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from _pytest.nodeid import NodeId
 from django.conf import LazySettings, settings
 from django.utils.crypto import salted_hmac
 from hypothesis import settings as hypothesis_settings
@@ -21,7 +23,7 @@ from hypothesis import settings as hypothesis_settings
 from scripts.stack import Server, start_api, start_dynamodb_local, start_local_runtime
 from sessions.models import sessions_table_bind
 from sessions.services import sessions_table_ensure
-from skymarshal_api.logs import PROMPT_HMAC_SALT, JsonFormatter
+from skymarshal_api.telemetry.logs import PROMPT_HMAC_SALT, JsonFormatter
 from tests.log_audit import (
     SENT,
     log_files_lines,
@@ -43,10 +45,27 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     order, the same on every worker), the files holding a test marked ``slow`` come first,
     so the longest start early and the short ones fill the workers in at the end; each
     group keeps its order. A run in one process keeps the collection's order."""
+    _unique_node_ids(items)
     if not hasattr(config, "workerinput"):
         return
     slow = {item.path for item in items if item.get_closest_marker("slow") is not None}
     items.sort(key=lambda item: item.path not in slow)
+
+
+def _unique_node_ids(items: list[pytest.Item]) -> None:
+    """Every item its own node id. Schemathesis gives each operation of a schema-driven
+    test the test's own id (``file::test``, the operation only in the item's name), and
+    xdist schedules by node id: of items sharing one, a worker would run one and the others
+    would silently not run. Such an item takes its name (``file::test[GET /path]``)."""
+    counts = Counter(item.nodeid for item in items)
+    for item in items:
+        if counts[item.nodeid] > 1:
+            parent = item.nodeid.rsplit("::", 1)[0]
+            item._id = NodeId.parse(f"{parent}::{item.name}")
+    seen = Counter(item.nodeid for item in items)
+    shared = sorted(nodeid for nodeid, n in seen.items() if n > 1)
+    if shared:
+        raise pytest.UsageError(f"tests share node ids, a parallel run would skip them: {shared}")
 
 
 @pytest.fixture(scope="session")

@@ -85,7 +85,7 @@ def _text(value: Any) -> str:
     return value.decode("latin-1") if isinstance(value, bytes) else str(value)
 
 
-_PACKAGES = ("skymarshal_api", "sessions", "invocations")
+_PACKAGES = ("skymarshal_api", "health", "sessions", "invocations")
 _WORD = re.compile(r"[A-Za-z0-9_.:/-]+")
 
 

@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 
 from scripts.stack import ROOT, Server, start_api
-from skymarshal_api.logs import JsonFormatter
+from skymarshal_api.telemetry.logs import JsonFormatter
 from tests.log_audit import Sent, log_files_lines, log_leaks_find
 from tests.signing import botocore_headers
 

@@ -12,7 +12,7 @@ import pytest
 
 from scripts.apigateway_stage import stage_environment
 from scripts.lambda_invoke import LambdaProcess
-from skymarshal_api.gateway_responses import (
+from skymarshal_api.web.gateway_responses import (
     GATEWAY_ERRORS,
     cors_allowed_origins,
     gateway_cors_origin,

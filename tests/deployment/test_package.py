@@ -49,6 +49,7 @@ def test_the_package_holds_the_handler_and_the_apps_and_nothing_else_of_the_proj
         "sessions/models.py",
         "invocations/runtime_client.py",
         "invocations/webhooks.py",
+        "health/checks.py",
         "standardwebhooks/webhooks.py",  # signs run webhooks
         "zappa/handler.py",
         "django/__init__.py",

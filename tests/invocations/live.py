@@ -17,7 +17,7 @@ from typing import Any
 import httpx
 
 from scripts.stack import Server, start_local_runtime
-from skymarshal_api.validation import is_uuid4
+from skymarshal_api.web.validation import is_uuid4
 from tests.conftest import ApiFactory
 from tests.signing import DEV_KEY, DEV_PRINCIPAL, DEV_SECRET, botocore_headers, botocore_send
 

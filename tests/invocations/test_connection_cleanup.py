@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 
 from invocations.services import InvocationRequest, invocation_run
 from scripts.stack import Server
-from skymarshal_api.errors import ApplicationError
+from skymarshal_api.web.errors import ApplicationError
 from tests.conftest import RuntimeFactory
 
 pytestmark = pytest.mark.slow

@@ -13,7 +13,7 @@ from typing import Any
 
 import httpx
 
-from skymarshal_api.logs import prompt_hmac
+from skymarshal_api.telemetry.logs import prompt_hmac
 from tests.invocations.live import (
     LIMITED,
     PROMPT,

@@ -10,7 +10,7 @@ from typing import Any
 import httpx
 import pytest
 
-from skymarshal_api.schema import EXAMPLE_PROMPT, EXAMPLE_RESPONSE, EXAMPLE_STREAM
+from skymarshal_api.web.schema import EXAMPLE_PROMPT, EXAMPLE_RESPONSE, EXAMPLE_STREAM
 from tests.invocations.live import App, Stack, sse_parse
 from tests.openapi import documented_error, openapi_document
 from tests.signing import botocore_send

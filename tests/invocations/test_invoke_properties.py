@@ -21,8 +21,8 @@ from invocations.services import InvocationRequest, StreamEvent, invocation_run
 from invocations.sse import sse_frames
 from scripts.stack import Server
 from sessions.selectors import session_history_get
-from skymarshal_api.errors import RuntimeTimeout
-from skymarshal_api.validation import is_uuid4
+from skymarshal_api.web.errors import RuntimeTimeout
+from skymarshal_api.web.validation import is_uuid4
 from tests.conftest import ApiFactory, RuntimeFactory
 from tests.signing import botocore_headers
 

@@ -20,7 +20,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from invocations.serializers import InvokeRequestSerializer, prompt_sanitize
-from skymarshal_api.validation import is_uuid4
+from skymarshal_api.web.validation import is_uuid4
 from tests.invocations.live import PROMPT, App, Stack, assert_error
 
 pytestmark = pytest.mark.slow

@@ -48,7 +48,7 @@ from sessions.records import REPLAY_MARKER, ReplayRecordFound, replay_log_read
 from sessions.run_selectors import RunRecord, run_events_after, run_find, run_last_event_number
 from sessions.selectors import session_get, session_history_get
 from sessions.services import clock_ms
-from skymarshal_api.errors import SessionNotFound
+from skymarshal_api.web.errors import SessionNotFound
 from tests.conftest import _ApiServers, sessions_table_create, terminal_section_print
 from tests.invocations.live import BASE_ENV, PROMPT, App, assert_error, new_session_id
 from tests.signing import DEV_PRINCIPAL, botocore_headers

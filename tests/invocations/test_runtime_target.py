@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from invocations.runtime_client import SESSION_HEADER, _agentcore_client, runtime_target
-from skymarshal_api.trace_context import trace_context_of
+from skymarshal_api.telemetry.trace_context import trace_context_of
 
 RUNTIME_ARN = "arn:aws:bedrock-agentcore:us-east-1:123456789012:runtime/skymarshal-abc123"
 TRACEPARENT = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"

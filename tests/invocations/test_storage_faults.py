@@ -18,7 +18,7 @@ import httpx
 import pytest
 
 from scripts.stack import Server, start_dynamodb_local, start_local_runtime
-from sessions.run_services import TRUNCATED_NOTE
+from sessions.models import TRUNCATED_NOTE
 from tests.conftest import _ApiServers, sessions_table_create
 from tests.invocations.live import BASE_ENV, PROMPT, App, Stack, new_session_id, sse_parse
 from tests.signing import botocore_headers

@@ -21,7 +21,7 @@ from scripts.apigateway_stage import (
     stage_environment,
     zappa_post_deploy,
 )
-from skymarshal_api.gateway_responses import GATEWAY_ERRORS
+from skymarshal_api.web.gateway_responses import GATEWAY_ERRORS
 
 API = "a1b2c3d4e5"
 STAGE = "dev"
@@ -431,7 +431,7 @@ def test_every_response_type_api_gateway_has_is_answered() -> None:
 
 
 def test_with_several_origins_the_gateway_names_the_first_and_refuses_a_wildcard() -> None:
-    from skymarshal_api.gateway_responses import cors_allowed_origins, gateway_cors_origin
+    from skymarshal_api.web.gateway_responses import cors_allowed_origins, gateway_cors_origin
 
     several = {"CORS_ALLOWED_ORIGINS": "https://ops.example.com, https://crew.example.com"}
     assert gateway_cors_origin(cors_allowed_origins(several)) == "https://ops.example.com"

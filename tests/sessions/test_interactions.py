@@ -12,8 +12,8 @@ from django.conf import LazySettings
 
 from sessions.selectors import session_history_get, sessions_list
 from sessions.services import interaction_begin, interaction_complete, session_create
-from skymarshal_api.errors import SessionExpired, SessionNotFound
-from skymarshal_api.validation import is_uuid4
+from skymarshal_api.web.errors import SessionExpired, SessionNotFound
+from skymarshal_api.web.validation import is_uuid4
 
 ALICE = "arn:aws:iam::111111111111:user/alice"
 BOB = "arn:aws:iam::222222222222:user/bob"

@@ -24,8 +24,8 @@ from hypothesis import strategies as st
 from sessions.models import SESSION_ITEM_TIMESTAMP, SessionInteraction, SessionItem
 from sessions.selectors import session_history_get, sessions_list
 from sessions.services import FINAL_STATUSES, interaction_begin, interaction_complete
-from skymarshal_api.errors import SessionExpired
-from skymarshal_api.validation import is_uuid4
+from skymarshal_api.web.errors import SessionExpired
+from skymarshal_api.web.validation import is_uuid4
 
 # Hundreds of DynamoDB Local round trips a test: about 50 s on a quiet machine, three times
 # that while the suite's other workers (and other jobs) load it; the 120 s default would

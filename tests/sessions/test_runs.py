@@ -18,7 +18,7 @@ from sessions.services import (
     interaction_begin,
     interaction_complete,
 )
-from skymarshal_api.errors import IdempotencyKeyReused, SessionBusy
+from skymarshal_api.web.errors import IdempotencyKeyReused, SessionBusy
 
 ALICE = "arn:aws:iam::111111111111:user/alice"
 PROMPT = "Flight AA123 delayed 3 hours due to weather at ORD"

@@ -24,7 +24,7 @@ import pytest
 from scripts.stack import Server
 from sessions.models import sessions_table_bind
 from sessions.services import InteractionStarted, interaction_begin, interaction_complete
-from skymarshal_api.cursors import cursor_encode
+from skymarshal_api.web.cursors import cursor_encode
 from tests.conftest import ApiFactory
 from tests.signing import DEV_KEY, DEV_PRINCIPAL, DEV_SECRET, botocore_send
 

@@ -31,7 +31,7 @@ from sessions.services import (
     interaction_begin,
     interaction_complete,
 )
-from skymarshal_api.errors import SessionBusy
+from skymarshal_api.web.errors import SessionBusy
 
 pytestmark = pytest.mark.slow
 

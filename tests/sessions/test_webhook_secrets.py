@@ -15,7 +15,7 @@ from invocations.webhooks import webhook_signature
 from sessions.models import WebhookSecret
 from sessions.webhook_selectors import webhook_secrets_key, webhook_secrets_valid
 from sessions.webhook_services import MAX_VALID_SECRETS, webhook_secret_create
-from skymarshal_api.errors import TooManyWebhookSecrets
+from skymarshal_api.web.errors import TooManyWebhookSecrets
 from tests.log_audit import SENT
 
 OWNER = "arn:aws:iam::000000000000:user/webhook-secrets"

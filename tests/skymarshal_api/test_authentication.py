@@ -12,7 +12,7 @@ import pytest
 import requests
 
 from scripts.stack import ROOT, Server
-from skymarshal_api.errors import SignatureMismatch
+from skymarshal_api.web.errors import SignatureMismatch
 from tests.conftest import ApiFactory
 from tests.signing import (
     DEV_KEY,

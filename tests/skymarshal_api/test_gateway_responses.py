@@ -1,4 +1,4 @@
-"""API Gateway's own answers (skymarshal_api/gateway_responses.py), rendered as API Gateway
+"""API Gateway's own answers (skymarshal_api/web/gateway_responses.py), rendered as API Gateway
 renders a gateway response's body (simple substitution of $context variables, no VTL) and
 checked against the ErrorResponse component of the committed openapi.yaml."""
 
@@ -13,13 +13,13 @@ from typing import Any
 import jsonschema
 import pytest
 
-from skymarshal_api.gateway_responses import (
+from skymarshal_api.web.gateway_responses import (
     GATEWAY_ERRORS,
     GatewayError,
     gateway_response_parameters,
     gateway_response_templates,
 )
-from skymarshal_api.serializers import GATEWAY_TIME_PATTERN
+from skymarshal_api.web.serializers import GATEWAY_TIME_PATTERN
 from tests.openapi import openapi_document
 
 REQUEST_ID = "c6af9ac6-7b61-11e6-9a41-93e8deadbeef"  # the form of $context.requestId

@@ -1,4 +1,4 @@
-"""skymarshal_api/identity.py: what owns a caller's sessions and runs, for every form of
+"""skymarshal_api/auth/identity.py: what owns a caller's sessions and runs, for every form of
 IAM principal API Gateway's IAM authorizer passes as requestContext.identity.userArn; and
 the IDENTITY_* settings, which refuse what cannot work."""
 
@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from skymarshal_api.identity import (
+from skymarshal_api.auth.identity import (
     caller_arn_parse,
     owner_identity,
     trusted_session_roles_parse,

@@ -39,7 +39,7 @@ from schemathesis.specs.openapi.checks import (
 )
 
 from scripts.stack import Server, start_local_runtime
-from skymarshal_api.schema import EXAMPLE_PROMPT, EXAMPLE_RESPONSE
+from skymarshal_api.web.schema import EXAMPLE_PROMPT, EXAMPLE_RESPONSE
 from tests.conftest import ApiFactory
 from tests.openapi import OPENAPI_YAML, REGENERATE, openapi_document
 from tests.signing import DEV_KEY, DEV_PRINCIPAL, DEV_SECRET, aws4auth, botocore_send

@@ -16,8 +16,8 @@ from django.core.management import call_command
 from django.urls import URLPattern, URLResolver, get_resolver
 from rest_framework.views import APIView
 
-from skymarshal_api import errors
-from skymarshal_api.gateway_responses import GATEWAY_ERRORS
+from skymarshal_api.web import errors
+from skymarshal_api.web.gateway_responses import GATEWAY_ERRORS
 from tests.openapi import (
     OPENAPI_YAML,
     REGENERATE,

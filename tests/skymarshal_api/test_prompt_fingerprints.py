@@ -19,7 +19,7 @@ KEY_B = "deployment-b-secret-key-0123456789-abcdefghijklmnop"
 def _fingerprint_in_a_new_process(secret_key: str) -> dict[str, object]:
     code = (
         "import django, json; django.setup(); "
-        "from skymarshal_api.logs import prompt_fingerprint; "
+        "from skymarshal_api.telemetry.logs import prompt_fingerprint; "
         f"print(json.dumps(prompt_fingerprint({PROMPT!r})))"
     )
     result = subprocess.run(

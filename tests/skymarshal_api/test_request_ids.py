@@ -11,7 +11,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from scripts.stack import Server
-from skymarshal_api.validation import is_uuid4
+from skymarshal_api.web.validation import is_uuid4
 from tests.conftest import ApiFactory
 
 PATHS = ["/api/v1/health", "/api/v1/identity", "/api/v1/nowhere", "/api/v1/sessions"]

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from django.test import Client
 
-from skymarshal_api.logs import JsonFormatter
+from skymarshal_api.telemetry.logs import JsonFormatter
 
 ROLE_ARN = "arn:aws:sts::123456789012:assumed-role/ops-controller/jane"
 APIGW_REQUEST_ID = "c6af9ac6-7b61-11e6-9a41-93e8deadbeef"
@@ -111,7 +111,7 @@ def test_a_line_after_the_request_carries_none_of_its_keys(
 def test_an_unexpected_error_logs_its_traceback_and_answers_without_it(
     settings: Any, json_lines: io.StringIO, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from skymarshal_api import apis
+    from health import apis
 
     def broken() -> None:
         raise ZeroDivisionError("the health report failed")

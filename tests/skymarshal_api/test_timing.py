@@ -5,8 +5,8 @@ from __future__ import annotations
 import logging
 import time
 
-from skymarshal_api.logs import InstrumentedStreamHandler
-from skymarshal_api.timing import (
+from skymarshal_api.telemetry.logs import InstrumentedStreamHandler
+from skymarshal_api.telemetry.timing import (
     instrumentation_timed,
     server_timing_header,
     timing_spans,

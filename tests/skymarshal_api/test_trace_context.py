@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from skymarshal_api.trace_context import (
+from skymarshal_api.telemetry.trace_context import (
     RUNTIME_CUSTOM_PREFIX,
     TRACEPARENT_PATTERN,
     baggage_parse,

@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 from django.test import override_settings
 
-from skymarshal_api.trace_context import trace_context_of
-from skymarshal_api.tracing import (
+from skymarshal_api.telemetry.trace_context import trace_context_of
+from skymarshal_api.telemetry.tracing import (
     daemon_address,
     trace_request_begin,
     trace_request_end,

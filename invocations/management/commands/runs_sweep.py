@@ -10,7 +10,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from invocations.sweeper import runs_sweep
-from skymarshal_api.errors import ApplicationError
+from skymarshal_api.web.errors import ApplicationError
 
 
 class Command(BaseCommand):

@@ -8,7 +8,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from sessions.models import sessions_table_bind
 from sessions.services import sessions_table_ensure
-from skymarshal_api.errors import ApplicationError
+from skymarshal_api.web.errors import ApplicationError
 
 
 class Command(BaseCommand):

@@ -12,7 +12,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from sessions.records import ReplayLineUnreadable, replay_log_read
 from sessions.services import interaction_replay
-from skymarshal_api.errors import ApplicationError
+from skymarshal_api.web.errors import ApplicationError
 
 
 class Command(BaseCommand):

@@ -1,5 +1,5 @@
 """Cross-cutting request middleware (the request id, timing and observation are in
-``skymarshal_api.observability``)."""
+``skymarshal_api.telemetry.observation``)."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ class BodyLimitMiddleware:
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponseBase:
-        from skymarshal_api.errors import (
+        from skymarshal_api.web.errors import (
             InvalidRequest,
             LengthRequired,
             PayloadTooLarge,
@@ -46,15 +46,15 @@ class BodyLimitMiddleware:
 
 class HeaderGrammarMiddleware:
     """400 INVALID_REQUEST naming the header (415 for a charset other than UTF-8) for any
-    header the API reads whose value is outside its grammar (``skymarshal_api.headers``),
+    header the API reads whose value is outside its grammar (``skymarshal_api.web.headers``),
     before any view or authentication reads it."""
 
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponseBase]) -> None:
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponseBase:
-        from skymarshal_api.errors import ApplicationError, error_response
-        from skymarshal_api.headers import request_headers_check
+        from skymarshal_api.web.errors import ApplicationError, error_response
+        from skymarshal_api.web.headers import request_headers_check
 
         try:
             request_headers_check(request.META, authorization=settings.AUTH_MODE == "sigv4")

@@ -38,24 +38,6 @@ class ErrorResponseSerializer(serializers.Serializer[Any]):
     timestamp = ErrorTimestampField()
 
 
-class HealthCheckSerializer(serializers.Serializer[Any]):
-    status = serializers.ChoiceField(choices=["healthy", "degraded", "unhealthy"])
-    latency_ms = serializers.FloatField()
-    message = serializers.CharField()
-
-
-class HealthChecksSerializer(serializers.Serializer[Any]):
-    agentcore = HealthCheckSerializer()
-    dynamodb = HealthCheckSerializer()
-
-
-class HealthResponseSerializer(serializers.Serializer[Any]):
-    status = serializers.ChoiceField(choices=["healthy", "degraded", "unhealthy"])
-    version = serializers.CharField()
-    timestamp = serializers.DateTimeField()
-    checks = HealthChecksSerializer()
-
-
 class IdentityResponseSerializer(serializers.Serializer[Any]):
     principal = serializers.CharField(
         help_text="The IAM principal ARN whose signature was verified (for a role, the session)."

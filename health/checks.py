@@ -22,7 +22,7 @@ from django.conf import settings
 
 from invocations.runtime_status import runtime_status_get
 from sessions.selectors import sessions_table_status
-from skymarshal_api.errors import StorageUnavailable, utc_now_iso
+from skymarshal_api.web.errors import StorageUnavailable, utc_now_iso
 
 logger = logging.getLogger(__name__)
 

@@ -12,7 +12,7 @@
 
 ``request.user`` is always a Principal, whichever class authenticated the request. For IAM
 principals (``iam`` and ``sigv4``), its ``arn`` is the owner IDENTITY_MODE makes of the
-verified ARN (skymarshal_api/identity.py).
+verified ARN (skymarshal_api/auth/identity.py).
 """
 
 from __future__ import annotations
@@ -30,9 +30,9 @@ from rest_framework import exceptions as drf_exceptions
 from rest_framework.authentication import BaseAuthentication, SessionAuthentication
 from rest_framework.request import Request
 
-from skymarshal_api.errors import ApplicationError, Unauthorized
-from skymarshal_api.identity import owner_identity
-from skymarshal_api.sigv4 import LocalKey, SignedRequest, local_keys_parse, sigv4_verify
+from skymarshal_api.auth.identity import owner_identity
+from skymarshal_api.auth.sigv4 import LocalKey, SignedRequest, local_keys_parse, sigv4_verify
+from skymarshal_api.web.errors import ApplicationError, Unauthorized
 
 PrincipalSource = Literal["api_gateway", "sigv4", "staff", "local"]
 

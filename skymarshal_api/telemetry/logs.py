@@ -3,7 +3,7 @@
 Every line is one JSON object: ``timestamp`` (UTC, RFC 3339, milliseconds), ``level``,
 ``name`` (the logger), ``location`` (function:line), ``message``, ``service``, then the
 correlation keys of the request being served (request_id, trace_id — the W3C trace id of
-the request's trace, see ``skymarshal_api.trace_context`` —, session_id once known,
+the request's trace, see ``skymarshal_api.telemetry.trace_context`` —, session_id once known,
 principal once authenticated, and on Lambda apigw_request_id and lambda_request_id; a
 background run's lines carry its request_id and trace_id), then the line's
 own fields (``extra=``); an error's ``exception`` (traceback) and ``exception_name``; on
@@ -35,7 +35,7 @@ from typing import Any
 from django.conf import settings
 from django.utils.crypto import salted_hmac
 
-from skymarshal_api.timing import instrumentation_timed
+from skymarshal_api.telemetry.timing import instrumentation_timed
 
 _keys: ContextVar[dict[str, str] | None] = ContextVar("skymarshal_log_keys", default=None)
 
@@ -114,7 +114,7 @@ def log_keys_clear() -> None:
     _keys.set(None)
 
 
-PROMPT_HMAC_SALT = "skymarshal_api.logs.prompt_hmac"
+PROMPT_HMAC_SALT = "skymarshal_api.telemetry.logs.prompt_hmac"
 
 
 def prompt_hmac(prompt: str) -> str:

@@ -1,7 +1,7 @@
 """AWS X-Ray traces: a segment per request, with subsegments for the runtime WebSocket call
 and for each DynamoDB call, sent to the X-Ray daemon as segment documents over UDP.
 
-Every document is in the request's trace (``skymarshal_api.trace_context``: the caller's
+Every document is in the request's trace (``skymarshal_api.telemetry.trace_context``: the caller's
 traceparent or X-Amzn-Trace-Id continued, else a new trace), and the request's segment id
 is its W3C span id. On Lambda, Lambda owns the invocation's segment; its trace header
 (``_X_AMZN_TRACE_ID``, set per invocation: Root, Parent, Sampled) makes a request in
@@ -39,8 +39,8 @@ from typing import Any
 
 from django.conf import settings
 
-from skymarshal_api.timing import instrumentation_timed
-from skymarshal_api.trace_context import TraceContext, trace_context_of
+from skymarshal_api.telemetry.timing import instrumentation_timed
+from skymarshal_api.telemetry.trace_context import TraceContext, trace_context_of
 
 _LAMBDA_TASK_ROOT = "LAMBDA_TASK_ROOT"
 _TRACE_HEADER_ENV = "_X_AMZN_TRACE_ID"

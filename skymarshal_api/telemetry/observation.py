@@ -1,5 +1,5 @@
 """What a request leaves for the on-call engineer: its correlation keys on every log line
-(``trace_id`` among them: the W3C trace id of ``skymarshal_api.trace_context``), one
+(``trace_id`` among them: the W3C trace id of ``skymarshal_api.telemetry.trace_context``), one
 sanitized ``request`` line when it ends, its metrics (EMF, with the trace id) and its X-Ray
 segment in the same trace.
 
@@ -49,8 +49,8 @@ from weakref import WeakSet
 from django.core.signals import request_finished
 from django.http import HttpRequest, HttpResponseBase
 
-from skymarshal_api.logs import log_keys_bind, log_keys_clear
-from skymarshal_api.metrics import (
+from skymarshal_api.telemetry.logs import log_keys_bind, log_keys_clear
+from skymarshal_api.telemetry.metrics import (
     COUNT,
     MILLISECONDS,
     metric_record,
@@ -59,21 +59,21 @@ from skymarshal_api.metrics import (
     metrics_collect_start,
     metrics_record,
 )
-from skymarshal_api.request_id import REQUEST_ID_HEADER, new_request_id
-from skymarshal_api.timing import (
+from skymarshal_api.telemetry.request_id import REQUEST_ID_HEADER, new_request_id
+from skymarshal_api.telemetry.timing import (
     instrumentation_timed,
     server_timing_header,
     timing_spans,
     timing_start,
     timing_stop,
 )
-from skymarshal_api.trace_context import (
+from skymarshal_api.telemetry.trace_context import (
     TraceContext,
     trace_context_current,
     trace_context_of,
     trace_context_use,
 )
-from skymarshal_api.tracing import (
+from skymarshal_api.telemetry.tracing import (
     RequestTrace,
     Subsegment,
     trace_request_begin,
@@ -103,10 +103,6 @@ class RequestObservation:
 
 
 _current: ContextVar[RequestObservation | None] = ContextVar("skymarshal_request", default=None)
-
-
-def current_request_observation() -> RequestObservation | None:
-    return _current.get()
 
 
 # --- the request -----------------------------------------------------------------------

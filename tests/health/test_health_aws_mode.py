@@ -13,8 +13,8 @@ import pytest
 from botocore.stub import Stubber
 from django.test import Client
 
+from health.checks import health_cache_clear
 from invocations import runtime_status
-from skymarshal_api.health import health_cache_clear
 
 ARN = "arn:aws:bedrock-agentcore:us-east-1:123456789012:runtime/skymarshal-Ab12Cd34Ef"
 

@@ -19,8 +19,8 @@ from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from rest_framework import exceptions as drf_exceptions
 from rest_framework.response import Response
 
-from skymarshal_api.observability import request_error_record
-from skymarshal_api.request_id import request_id_of
+from skymarshal_api.telemetry.observation import request_error_record
+from skymarshal_api.telemetry.request_id import request_id_of
 
 logger = logging.getLogger(__name__)
 

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from skymarshal_api.errors import InvalidRequest, UnsupportedMediaType
+from skymarshal_api.web.errors import InvalidRequest, UnsupportedMediaType
 
 # RFC 9110 5.6.2 token, 5.6.4 quoted-string (obs-text excluded: ASCII only), 5.6.3 OWS.
 _TOKEN = r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+"  # noqa: S105 - a grammar, not a secret

@@ -19,7 +19,13 @@ from typing import Any
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiResponse
 
-from skymarshal_api.errors import (
+from skymarshal_api.telemetry.trace_context import (
+    BAGGAGE_MAX,
+    TRACEPARENT_MAX,
+    TRACEPARENT_PATTERN,
+    TRACESTATE_MAX,
+)
+from skymarshal_api.web.errors import (
     ApplicationError,
     InternalError,
     RateLimited,
@@ -27,15 +33,9 @@ from skymarshal_api.errors import (
     Unauthorized,
     UnsupportedMediaType,
 )
-from skymarshal_api.gateway_responses import GATEWAY_ERRORS, GatewayError, gateway_body_render
-from skymarshal_api.headers import InvalidHeader
-from skymarshal_api.serializers import ErrorResponseSerializer
-from skymarshal_api.trace_context import (
-    BAGGAGE_MAX,
-    TRACEPARENT_MAX,
-    TRACEPARENT_PATTERN,
-    TRACESTATE_MAX,
-)
+from skymarshal_api.web.gateway_responses import GATEWAY_ERRORS, GatewayError, gateway_body_render
+from skymarshal_api.web.headers import InvalidHeader
+from skymarshal_api.web.serializers import ErrorResponseSerializer
 
 # A real SkyMarshal prompt, and the local runtime's answers to it (buffered and streamed)
 # through the API, recorded by `make openapi-examples`.
@@ -113,7 +113,7 @@ INTERNAL_ERROR_RESPONSE = {
 }
 
 
-# API Gateway's own answers (skymarshal_api/gateway_responses.py) that any operation may get,
+# API Gateway's own answers (skymarshal_api/web/gateway_responses.py) that any operation may get,
 # and that a signed operation may get besides.
 GATEWAY_ON_EVERY_OPERATION = (
     "THROTTLED",
@@ -232,7 +232,7 @@ SIGV4_SCHEME = {
 
 
 class SigV4Scheme(OpenApiAuthenticationExtension):
-    target_class = "skymarshal_api.authentication.SigV4Authentication"
+    target_class = "skymarshal_api.auth.authentication.SigV4Authentication"
     name = "sigv4"
 
     def get_security_definition(self, auto_schema: Any) -> dict[str, Any]:
@@ -255,18 +255,18 @@ class _SameContract(OpenApiAuthenticationExtension):
 
 
 class ApiGatewayIamScheme(_SameContract):
-    target_class = "skymarshal_api.authentication.ApiGatewayIamAuthentication"
+    target_class = "skymarshal_api.auth.authentication.ApiGatewayIamAuthentication"
 
 
 class LocalNoAuthScheme(_SameContract):
-    target_class = "skymarshal_api.authentication.LocalNoAuthentication"
+    target_class = "skymarshal_api.auth.authentication.LocalNoAuthentication"
 
 
 class StaffSessionScheme(_SameContract):
-    target_class = "skymarshal_api.authentication.StaffSessionAuthentication"
+    target_class = "skymarshal_api.auth.authentication.StaffSessionAuthentication"
 
 
-# Any operation: a header the API reads outside its grammar (skymarshal_api.headers), or a
+# Any operation: a header the API reads outside its grammar (skymarshal_api.web.headers), or a
 # request body declared in a charset other than UTF-8.
 _HEADER_ERRORS = {
     "400": (

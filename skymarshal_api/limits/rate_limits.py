@@ -1,10 +1,11 @@
 """Per-principal rate limits, shared by every process and Lambda container.
 
 A fixed window of RATE_LIMIT_WINDOW_SECONDS per principal and scope, counted with one
-conditional UpdateItem in DynamoDB: the count is only incremented while it is below the
-limit, so the requests accepted in a window never exceed it, however many containers
-serve them. If DynamoDB cannot be reached the request is let through (and logged): the
-limit protects the runtime from a runaway client, not from our own storage outage.
+conditional UpdateItem in DynamoDB by RATE_LIMIT_COUNTER (the sessions app's counter: this
+package imports no app): the count is only incremented while it is below the limit, so the
+requests accepted in a window never exceed it, however many containers serve them. If
+DynamoDB cannot be reached the request is let through (and logged): the limit protects the
+runtime from a runaway client, not from our own storage outage.
 """
 
 from __future__ import annotations
@@ -12,14 +13,16 @@ from __future__ import annotations
 import logging
 import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
+from functools import cache
 
 from django.conf import settings
+from django.utils.module_loading import import_string
 
-from sessions.services import rate_limit_counter_increment
-from skymarshal_api.errors import RateLimited, StorageUnavailable
-from skymarshal_api.observability import rate_limit_rejection_record
-from skymarshal_api.timing import timed
+from skymarshal_api.telemetry.observation import rate_limit_rejection_record
+from skymarshal_api.telemetry.timing import timed
+from skymarshal_api.web.errors import RateLimited, StorageUnavailable
 
 logger = logging.getLogger(__name__)
 
@@ -36,6 +39,15 @@ class RateLimitState:
             "X-RateLimit-Remaining": str(self.remaining),
             "X-RateLimit-Reset": str(self.reset_seconds),
         }
+
+
+CountFunction = Callable[..., int | None]
+
+
+@cache
+def _counter(path: str) -> CountFunction:
+    counter: CountFunction = import_string(path)
+    return counter
 
 
 def rate_limit_for(scope: str) -> int:
@@ -56,7 +68,7 @@ def rate_limit_consume(
     limit = rate_limit_for(scope)
     try:
         with timed("persistence"):
-            count = rate_limit_counter_increment(
+            count = _counter(settings.RATE_LIMIT_COUNTER)(
                 key=f"{scope}#{principal_arn}",
                 window_start=window_start,
                 limit=limit,

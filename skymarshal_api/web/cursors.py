@@ -7,7 +7,7 @@ from typing import Any
 
 from django.core import signing
 
-from skymarshal_api.errors import InvalidCursor
+from skymarshal_api.web.errors import InvalidCursor
 
 
 def cursor_encode(position: dict[str, Any], *, purpose: str) -> str:

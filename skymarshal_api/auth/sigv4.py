@@ -5,7 +5,7 @@ The canonical request follows the SigV4 specification for services other than S3
 path normalized, then URI-encoded again; query parameters decoded, re-encoded and sorted;
 header values trimmed), which is what botocore's SigV4Auth, requests-aws4auth and awscurl
 sign. Missing credentials raise Unauthorized (401), signing headers outside their grammar
-InvalidHeader (400, ``skymarshal_api.headers``), and credentials that are present but do
+InvalidHeader (400, ``skymarshal_api.web.headers``), and credentials that are present but do
 not verify SignatureMismatch (403), with one message whatever the reason.
 """
 
@@ -22,8 +22,8 @@ from datetime import datetime
 from typing import Any, NoReturn
 from urllib.parse import quote, unquote_plus
 
-from skymarshal_api.errors import SignatureMismatch, Unauthorized
-from skymarshal_api.headers import (
+from skymarshal_api.web.errors import SignatureMismatch, Unauthorized
+from skymarshal_api.web.headers import (
     SIGNING_HINT,
     amz_content_sha256_parse,
     amz_date_parse,

@@ -31,7 +31,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.metrics.functions import is_metrics_disabled
 from django.conf import settings
 
-from skymarshal_api.trace_context import trace_context_current
+from skymarshal_api.telemetry.trace_context import trace_context_current
 
 EMF_LOGGER = "skymarshal_api.emf"
 _emf = logging.getLogger(EMF_LOGGER)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from skymarshal_api.errors import InvalidRequest
+from skymarshal_api.web.errors import InvalidRequest
 
 # Canonical text of a UUID version 4: lower-case hex, hyphens, version nibble 4 and the
 # RFC 4122 variant. (uuid.UUID(s, version=4) does not check the version: it overwrites it.)

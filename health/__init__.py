@@ -1,0 +1,1 @@
+"""Health: the unauthenticated status of the API and of what it depends on."""

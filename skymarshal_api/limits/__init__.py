@@ -1,0 +1,1 @@
+"""Request limits: the per-caller rate limits."""

@@ -1,0 +1,2 @@
+"""Observability: the request's observation, JSON logs, EMF metrics, X-Ray segments, Server-
+Timing, request ids."""
