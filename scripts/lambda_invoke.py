@@ -1,5 +1,5 @@
 """Run an unzipped Lambda package's ``handler.lambda_handler`` on this machine, the way the
-Lambda python3.11 runtime does: a fresh interpreter whose import path is the package
+Lambda python3.13 runtime does: a fresh interpreter whose import path is the package
 directory and the standard library only (``-I -S``: no site-packages, no PYTHONPATH), its
 working directory the package, one process for many events (a warm container).
 

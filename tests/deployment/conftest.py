@@ -91,7 +91,7 @@ def lambda_environment(dynamodb: Server, runtime: Server) -> dict[str, str]:
     return {
         "AWS_LAMBDA_FUNCTION_NAME": f"skymarshal-api-{STAGE}",
         "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "512",
-        "AWS_EXECUTION_ENV": "AWS_Lambda_python3.11",
+        "AWS_EXECUTION_ENV": "AWS_Lambda_python3.13",
         "AWS_DEFAULT_REGION": "us-east-1",
         "AWS_ACCESS_KEY_ID": "ASIALAMBDAEXAMPLE000",
         "AWS_SECRET_ACCESS_KEY": "lambda-role-session-secret-example",

@@ -53,10 +53,10 @@ def _allowed(stage: str, action: str, resource: str) -> bool:
 
 
 @pytest.mark.parametrize("stage", STAGES)
-def test_the_stage_runs_python311_behind_an_iam_authorized_regional_gateway(stage: str) -> None:
+def test_the_stage_runs_python313_behind_an_iam_authorized_regional_gateway(stage: str) -> None:
     config = stage_settings(stage)
     expected = {
-        "runtime": "python3.11",
+        "runtime": "python3.13",
         "architecture": "x86_64",
         "memory_size": 512,
         # No request holds the function past REQUEST_HOLD_SECONDS (25 s, under API
