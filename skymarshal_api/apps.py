@@ -8,3 +8,7 @@ class SkyMarshalApiConfig(AppConfig):
     def ready(self) -> None:
         # Registers the OpenAPI authentication extensions and the system checks.
         from skymarshal_api import checks, schema  # noqa: F401
+        from skymarshal_api.snapstart import snapstart_hooks_register
+
+        # Lambda runs them only with SnapStart on; elsewhere they are never called.
+        snapstart_hooks_register()
