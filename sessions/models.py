@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import threading
 from functools import cache
 from typing import Any
 
@@ -80,13 +81,44 @@ class _TableModel(Model):
         connection = super()._get_connection()
         inner: Any = connection.connection
         if inner._client is None:
-            # PynamoDB gives each model's connection a botocore session of its own, and
-            # each would parse botocore's endpoint data and DynamoDB's model again (about
-            # 0.3 s apiece, for each of the table's models, on a first request); the
-            # sessions share one loader of that static data instead.
-            inner.session.register_component("data_loader", _botocore_loader())
+            # PynamoDB gives each model's connection a botocore session and client of its
+            # own: a first request would create up to one per model (0.2-0.5 s apiece on
+            # a loaded 2-core machine, most of it parsing botocore's endpoint data and
+            # DynamoDB's model). The models of one table with the same settings share
+            # one client, created through a loader that parses that data once.
+            key = _client_key(inner)
+            with _clients_lock:
+                shared = _clients.get(key)
+                if shared is None:
+                    inner.session.register_component("data_loader", _botocore_loader())
+                    shared = _clients[key] = inner.client
+                inner._client = shared
         dynamodb_client_instrument(inner.client)
         return connection
+
+
+_clients: dict[tuple[str, ...], Any] = {}
+_clients_lock = threading.Lock()
+
+
+def _client_key(inner: Any) -> tuple[str, ...]:
+    """What a PynamoDB connection builds its botocore client from."""
+    return tuple(
+        repr(getattr(inner, name))
+        for name in (
+            "host",
+            "region",
+            "_connect_timeout_seconds",
+            "_read_timeout_seconds",
+            "_max_retry_attempts_exception",
+            "_retry_configuration",
+            "_max_pool_connections",
+            "_extra_headers",
+            "_aws_access_key_id",
+            "_aws_secret_access_key",
+            "_aws_session_token",
+        )
+    )
 
 
 @cache
@@ -397,6 +429,8 @@ def sessions_table_bind(
     run without an AWS account.
     """
     bound: tuple[type[Model], ...] = (*TABLE_MODELS, SessionsTableProbe)
+    with _clients_lock:
+        _clients.clear()
     for model in bound:
         meta: Any = model.Meta
         meta.table_name = table_name or settings.SESSION_TABLE_NAME
@@ -421,6 +455,8 @@ def sessions_connections_reset() -> None:
     connection pool. The next operation opens a new one with the same binding (after a
     SnapStart restore, skymarshal_api/snapstart.py)."""
     models: tuple[type[Model], ...] = (*TABLE_MODELS, SessionsTableProbe)
+    with _clients_lock:
+        _clients.clear()
     for model in models:
         model._connection = None
 

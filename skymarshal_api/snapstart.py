@@ -32,6 +32,7 @@ import os
 import random
 import sys
 import threading
+from collections.abc import Callable
 from typing import Any
 
 logger = logging.getLogger(__name__)
@@ -113,8 +114,25 @@ def restore_refresh() -> None:
         boto3.DEFAULT_SESSION = None
     tasks: Any = sys.modules.get("zappa.asynchronous")
     if tasks is not None and getattr(tasks, "LAMBDA_CLIENT", None) is not None:
-        # Zappa's task sends go through this module-level client unless given a session.
-        tasks.LAMBDA_CLIENT = tasks.boto3.Session().client("lambda")
+        # Zappa's task sends go through this module-level client unless given a session;
+        # a new one is created on the first send (creating it here would add about half
+        # a second to every restore for a client most requests never use).
+        tasks.LAMBDA_CLIENT = _LazyClient(lambda: tasks.boto3.Session().client("lambda"))
+
+
+class _LazyClient:
+    """A botocore client created, with a new session and credentials, when first used."""
+
+    def __init__(self, create: Callable[[], Any]) -> None:
+        self._create = create
+        self._client: Any = None
+        self._lock = threading.Lock()
+
+    def __getattr__(self, name: str) -> Any:
+        with self._lock:
+            if self._client is None:
+                self._client = self._create()
+        return getattr(self._client, name)
 
 
 def snapstart_state() -> dict[str, Any]:
