@@ -3,7 +3,7 @@
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
 
-PYTHON ?= python3.11
+PYTHON ?= python3.13
 VENV := .venv
 BIN := $(VENV)/bin
 UV_VERSION := 0.13.9

@@ -142,6 +142,19 @@ def _agentcore_data_client(region: str) -> Any:
     return boto3.client("bedrock-agentcore", region_name=region)
 
 
+def runtime_clients_warm() -> None:
+    """Create the AgentCore clients (their service models); no request is sent."""
+    _agentcore_client(settings.AWS_REGION)
+    _agentcore_data_client(settings.AWS_REGION)
+
+
+def runtime_clients_reset() -> None:
+    """Drop the AgentCore clients (and the credentials they resolved); the next call
+    creates them again (after a SnapStart restore, skymarshal_api/snapstart.py)."""
+    _agentcore_client.cache_clear()
+    _agentcore_data_client.cache_clear()
+
+
 def runtime_session_stop(session_id: str) -> None:
     """Ask AgentCore Runtime to stop the session's work (a cancelled run); in local mode
     closing the connection is enough. Never raises: the run is cancelled either way."""

@@ -85,6 +85,11 @@ def _control_plane_client() -> Any:
     )
 
 
+def control_plane_client_reset() -> None:
+    """Drop the control plane's client and its credentials (after a SnapStart restore)."""
+    _control_plane_client.cache_clear()
+
+
 def runtime_id_from_arn(runtime_arn: str) -> str:
     """``arn:aws:bedrock-agentcore:REGION:ACCOUNT:runtime/ID`` → ``ID``."""
     resource = runtime_arn.split(":", 5)[-1]

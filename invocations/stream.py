@@ -99,7 +99,7 @@ class InvocationEvents:
                 stats=self._run.stats,
             )
 
-    def _generate(self) -> Generator[StreamEvent, None, None]:
+    def _generate(self) -> Generator[StreamEvent]:
         started, run, began = self._started, self._run, self._began
         try:
             yield StreamEvent(

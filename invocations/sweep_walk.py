@@ -9,11 +9,8 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import TypeVar
 
 from sessions.models import SWEEP_BUCKET_MS
-
-Note = TypeVar("Note")
 
 
 @dataclass(frozen=True)
@@ -23,7 +20,7 @@ class Walk:
     out_of_time: bool  # stopped by the time budget, notes left for the next sweep
 
 
-def minutes_walk(
+def minutes_walk[Note](
     *,
     now_ms: int,
     cursor: int | None,

@@ -5,7 +5,9 @@
   creates (``ANY /`` and ``ANY /{proxy+}``). This adds ``GET /api/v1/health`` with no
   authorization, beside ``/api/v1/{proxy+}`` (ANY: AWS_IAM; OPTIONS: none, so that a
   browser's unsigned CORS preflight reaches the app, which answers it), all with the same
-  Lambda proxy integration and credentials as Zappa's own methods.
+  Lambda proxy integration and credentials as Zappa's own methods: the function's SnapStart
+  alias (``snap_start`` in zappa_settings.json), which Zappa's own methods invoke too, since
+  SnapStart applies only to published versions and the aliases pointing at them.
 - **API Gateway's own answers in the API's error shape**: a gateway response for every
   response type (``skymarshal_api/web/gateway_responses.py``), with the CORS headers of the
   stage's ``CORS_ALLOWED_ORIGINS`` (its ``environment_variables`` in zappa_settings.json,
@@ -67,6 +69,9 @@ DAILY_QUOTA = 100_000
 HEALTH_PATH = "/api/v1/health"
 PROXY_PATH = "/api/v1/{proxy+}"
 PROJECT = "skymarshal-api"
+# The alias Zappa moves to each published version once its SnapStart snapshot is ready
+# (SNAPSTART_LAMBDA_ALIAS in zappa/core.py; a test compares them).
+SNAPSTART_ALIAS = "snapstart"
 
 
 @dataclass(frozen=True)
@@ -244,10 +249,12 @@ def stage_configure(
     lambda_client: Any,
     api_id: str,
     function_name: str,
+    qualifier: str | None,
     stage: str,
     environment: Mapping[str, str],
 ) -> dict[str, Any]:
-    """Routes, gateway responses, throttling and usage plan for the stage; ``environment``
+    """Routes, gateway responses, throttling and usage plan for the stage; ``qualifier``
+    is the alias API Gateway invokes (None: the unqualified function); ``environment``
     is the stage's ``environment_variables`` (the app's settings). Returns what was
     applied."""
     origin = gateway_responses.gateway_cors_origin(
@@ -255,7 +262,10 @@ def stage_configure(
     )
     function = lambda_client.get_function_configuration(FunctionName=function_name)
     region = function["FunctionArn"].split(":")[3]
-    target = StageTarget(api_id, stage, region, function["FunctionArn"], function["Role"])
+    function_arn = (
+        f"{function['FunctionArn']}:{qualifier}" if qualifier else function["FunctionArn"]
+    )
+    target = StageTarget(api_id, stage, region, function_arn, function["Role"])
     routes_apply(apigateway, target)
     answered = gateway_responses_apply(apigateway, api_id=api_id, origin=origin)
     deployment_create(apigateway, api_id=api_id, stage=stage)
@@ -280,6 +290,13 @@ def stage_environment(stage: str, settings_path: Path | None = None) -> dict[str
     return dict(stages[stage].get("environment_variables", {}))
 
 
+def stage_snap_start(stage: str, settings_path: Path | None = None) -> bool:
+    """Whether the stage turns SnapStart on (``snap_start``: PublishedVersions)."""
+    path = settings_path or Path(__file__).resolve().parent.parent / "zappa_settings.json"
+    stages: dict[str, Any] = json.loads(path.read_text())
+    return stages[stage].get("snap_start", "None") not in (None, "None")
+
+
 def api_id_of(cloudformation: Any, function_name: str) -> str:
     """The REST API of Zappa's CloudFormation stack (named after the function)."""
     resource = cloudformation.describe_stack_resource(
@@ -299,6 +316,7 @@ def zappa_post_deploy(cli: Any) -> None:
         lambda_client=session.client("lambda"),
         api_id=api_id,
         function_name=cli.lambda_name,
+        qualifier=cli.apigateway_lambda_qualifier,
         stage=cli.api_stage,
         environment=cli.stage_config.get("environment_variables", {}),
     )
@@ -319,6 +337,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         lambda_client=session.client("lambda"),
         api_id=api_id_of(session.client("cloudformation"), function_name),
         function_name=function_name,
+        qualifier=SNAPSTART_ALIAS if stage_snap_start(args.stage) else None,
         stage=args.stage,
         environment=stage_environment(args.stage),
     )

@@ -43,7 +43,7 @@ WORKER_PACKAGE=".local/package/$WORKER_FUNCTION.zip"
 TABLE_STACK="skymarshal-sessions-$STAGE"
 
 # --- 1. prerequisites -----------------------------------------------------------------------
-for tool in make python3.11 aws curl; do
+for tool in make python3.13 aws curl; do
     command -v "$tool" >/dev/null || fail "$tool is not installed (see README.md, Deployment)"
 done
 make --quiet install >/dev/null

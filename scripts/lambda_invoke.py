@@ -1,5 +1,5 @@
 """Run an unzipped Lambda package's ``handler.lambda_handler`` on this machine, the way the
-Lambda python3.11 runtime does: a fresh interpreter whose import path is the package
+Lambda python3.13 runtime does: a fresh interpreter whose import path is the package
 directory and the standard library only (``-I -S``: no site-packages, no PYTHONPATH), its
 working directory the package, one process for many events (a warm container).
 
@@ -9,6 +9,15 @@ header (``Root=…;Parent=…;Sampled=…``) in ``_X_AMZN_TRACE_ID`` for the inv
 removes it. The child answers each with one JSON line: ``{"result": …, "seconds": …}`` or
 ``{"error": "…"}``. The first line the child writes, before any event, is ``{"ready": true,
 "import_seconds": …}`` (the handler module imported).
+
+SnapStart, simulated (no Lambda here snapshots a microVM): ``{"snapshot": true}`` runs
+the before-snapshot hooks the package registered with ``snapshot_restore_py`` (in the
+reverse order of registration, as the runtime does); ``{"restore": true}`` runs the
+after-restore hooks (in the order of registration) in this process; ``{"fork": {…}}``
+forks a child of this process, that is an environment restored from the same memory, which
+runs the after-restore hooks, then the ``event`` given (if any) and the function
+``"module:name"`` given as ``call``, and answers ``{"result": {"restore_seconds",
+"handler", "call"}}``; ``{"call": "module:name"}`` answers that function's result here.
 
 Opt-in, for the IAM policy test: with ``SKYMARSHAL_AWS_CALLS_FILE`` naming a file, the child
 appends one JSON line there for every AWS call the handler makes: each botocore operation
@@ -129,6 +138,81 @@ def _aws_calls_record(path: str) -> None:
     runtime_client_class.generate_ws_connection = recorded_ws_connection
 
 
+def _call(name: str) -> Any:
+    import importlib
+
+    module, _, function = name.partition(":")
+    return getattr(importlib.import_module(module), function)()
+
+
+def _hooks_run(kind: str) -> int:
+    """Run the package's SnapStart hooks of ``kind`` as the runtime does."""
+    import snapshot_restore_py
+
+    if kind == "snapshot":
+        hooks = list(reversed(snapshot_restore_py.get_before_snapshot()))
+    else:
+        hooks = list(snapshot_restore_py.get_after_restore())
+    for function, args, kwargs in hooks:
+        function(*args, **kwargs)
+    return len(hooks)
+
+
+def _forked(handler: Any, function_name: str, order: dict[str, Any]) -> dict[str, Any]:
+    """Fork an environment restored from this process's memory; its answer."""
+    import random
+    import warnings
+
+    # The random module reseeds itself in a forked child (os.register_at_fork); a restore
+    # from a snapshot does not, so the child starts from the state the parent had.
+    snapshot_random = random.getstate()
+    read_end, write_end = os.pipe()
+    with warnings.catch_warnings():
+        # Python warns that a fork of a process with threads may deadlock; the child
+        # takes no lock a thread of this process could hold (it is idle between events).
+        warnings.simplefilter("ignore", DeprecationWarning)
+        pid = os.fork()
+    if pid == 0:  # the restored environment
+        os.close(read_end)
+        random.setstate(snapshot_random)
+        try:
+            began = time.perf_counter()
+            _hooks_run("restore")
+            answer: dict[str, Any] = {"restore_seconds": time.perf_counter() - began}
+            if order.get("event") is not None:
+                began = time.perf_counter()
+                context = FakeLambdaContext(function_name, 300)
+                answer["handler"] = handler.lambda_handler(order["event"], context)
+                answer["handler_seconds"] = time.perf_counter() - began
+            if order.get("call"):
+                answer["call"] = _call(order["call"])
+            data = json.dumps({"result": answer}, default=str).encode()
+        except Exception:
+            data = json.dumps({"error": traceback.format_exc()}).encode()
+        with os.fdopen(write_end, "wb") as pipe:
+            pipe.write(data)
+        os._exit(0)
+    os.close(write_end)
+    with os.fdopen(read_end, "rb") as pipe:
+        data = pipe.read()
+    os.waitpid(pid, 0)
+    forked: dict[str, Any] = json.loads(data) if data else {"error": "the fork died"}
+    return forked
+
+
+def _control(message: dict[str, Any], handler: Any, function_name: str) -> dict[str, Any]:
+    """Answer a message that is not an event (see the module docstring)."""
+    if message.get("snapshot"):
+        return {"result": _hooks_run("snapshot")}
+    if message.get("restore"):
+        return {"result": _hooks_run("restore")}
+    if "fork" in message:
+        return _forked(handler, function_name, message["fork"])
+    if "call" in message:
+        return {"result": _call(message["call"])}
+    return {"error": f"unknown message: {sorted(message)}"}
+
+
 def _child(package_dir: str) -> None:
     """Runs in the package's interpreter: import the handler, then answer events."""
     out: IO[str] = sys.stdout
@@ -148,6 +232,16 @@ def _child(package_dir: str) -> None:
     function_name = os.environ.get("AWS_LAMBDA_FUNCTION_NAME", "skymarshal-api")
     for line in sys.stdin:
         message = json.loads(line)
+        if "event" not in message:
+            began = time.perf_counter()
+            try:
+                reply = _control(message, handler, function_name)
+            except Exception:
+                reply = {"error": traceback.format_exc()}
+            reply.setdefault("seconds", time.perf_counter() - began)
+            out.write(json.dumps(reply, default=str) + "\n")
+            out.flush()
+            continue
         event = message["event"]
         if message.get("trace_header"):
             os.environ["_X_AMZN_TRACE_ID"] = message["trace_header"]
@@ -213,6 +307,18 @@ class LambdaProcess:
         self.last_seconds = float(answer["seconds"])
         result: dict[str, Any] = answer["result"]
         return result
+
+    def control(self, message: dict[str, Any]) -> Any:
+        """The answer to a SnapStart message (see the module docstring); raises
+        RuntimeError if it failed."""
+        assert self.process.stdin is not None
+        self.process.stdin.write(json.dumps(message) + "\n")
+        self.process.stdin.flush()
+        answer = self._read()
+        if "error" in answer:
+            raise RuntimeError(f"{sorted(message)} failed:\n{answer['error']}")
+        self.last_seconds = float(answer["seconds"])
+        return answer["result"]
 
     def stop(self) -> None:
         if self.process.poll() is None:

@@ -4,7 +4,7 @@ Zappa packages the virtualenv it runs in, so the package is built from ``.venv-l
 (requirements-lambda.lock: the runtime dependencies and Zappa, no development tools), never
 from ``.venv``. That virtualenv is installed by ``make`` with uv for
 ``--python-platform x86_64-manylinux_2_17``: every compiled wheel in it is a manylinux2014
-x86_64 wheel, which the Lambda python3.11 runtime (Amazon Linux 2, glibc 2.26) loads, so
+x86_64 wheel, which the Lambda python3.13 runtime (Amazon Linux 2023, glibc 2.34) loads, so
 ``use_precompiled_packages`` is off in zappa_settings.json and packaging downloads nothing.
 
 To prove that, packaging runs with placeholder AWS credentials, no AWS profile, and every

@@ -7,7 +7,10 @@ background runs), applied after every deploy and update (its Zappa ``post`` call
   may wait for a worker: an event throttled longer than that is dropped by Lambda, and its
   run, still ``queued``, is ended as lost when its deadline passes. Lambda keeps throttled
   events and retries them with backoff up to that age (AWS Lambda Developer Guide, "How
-  Lambda handles errors and retries with asynchronous invocation").
+  Lambda handles errors and retries with asynchronous invocation"). They are set on what
+  the API invokes, RUN_WORKER_FUNCTION: the worker's SnapStart alias (``name:snapstart``),
+  since an alias has asynchronous invocation settings of its own (Lambda API Reference,
+  PutFunctionEventInvokeConfig: "for a function, version, or alias").
 
 Zappa sets the function's reserved concurrency itself (``lambda_concurrency``). Idempotent.
 Zappa imports this file by path, outside the ``scripts`` package: boto3 and the standard
@@ -44,6 +47,15 @@ def queue_seconds(stage_environment: dict[str, str]) -> int:
     return seconds
 
 
+def worker_invoked(stage_environment: dict[str, str], function_name: str) -> str:
+    """What the API invokes for a run: the stage's RUN_WORKER_FUNCTION, which must be
+    ``function_name`` or one of its aliases (``function_name:alias``)."""
+    invoked = stage_environment.get("RUN_WORKER_FUNCTION", function_name)
+    if invoked.partition(":")[0] != function_name:
+        raise ValueError(f"RUN_WORKER_FUNCTION={invoked} does not name {function_name}")
+    return invoked
+
+
 def worker_configure(
     lambda_client: Any, *, function_name: str, max_event_age: int
 ) -> dict[str, Any]:
@@ -68,10 +80,11 @@ def _stage_environment(stage: str) -> dict[str, str]:
 def zappa_post_deploy(cli: Any) -> None:
     """``callbacks.post`` of the worker stages in zappa_settings.json; Zappa passes its CLI
     object."""
+    environment = _stage_environment(cli.api_stage)
     applied = worker_configure(
         cli.zappa.boto_session.client("lambda"),
-        function_name=cli.lambda_name,
-        max_event_age=queue_seconds(_stage_environment(cli.api_stage)),
+        function_name=worker_invoked(environment, cli.lambda_name),
+        max_event_age=queue_seconds(environment),
     )
     print(f"Worker configured: {json.dumps(applied)}")
 
@@ -83,11 +96,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("stage", help="the API stage (dev, prod); its worker is STAGE_worker")
     parser.add_argument("--region", default="us-east-1")
     args = parser.parse_args(argv)
-    worker_stage = f"{args.stage}_worker"
+    environment = _stage_environment(f"{args.stage}_worker")
     applied = worker_configure(
         boto3.Session(region_name=args.region).client("lambda"),
-        function_name=f"{PROJECT}-{args.stage}-worker",
-        max_event_age=queue_seconds(_stage_environment(worker_stage)),
+        function_name=worker_invoked(environment, f"{PROJECT}-{args.stage}-worker"),
+        max_event_age=queue_seconds(environment),
     )
     print(json.dumps(applied, indent=2))
     return 0

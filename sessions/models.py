@@ -27,8 +27,11 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import threading
+from functools import cache
 from typing import Any
 
+import botocore.loaders
 from django.conf import settings
 from pynamodb.attributes import (
     BooleanAttribute,
@@ -77,8 +80,52 @@ class _TableModel(Model):
     @classmethod
     def _get_connection(cls) -> TableConnection:
         connection = super()._get_connection()
-        dynamodb_client_instrument(connection.connection.client)
+        inner: Any = connection.connection
+        if inner._client is None:
+            # PynamoDB gives each model's connection a botocore session and client of its
+            # own: a first request would create up to one per model (0.2-0.5 s apiece on
+            # a loaded 2-core machine, most of it parsing botocore's endpoint data and
+            # DynamoDB's model). The models of one table with the same settings share
+            # one client, created through a loader that parses that data once.
+            key = _client_key(inner)
+            with _clients_lock:
+                shared = _clients.get(key)
+                if shared is None:
+                    inner.session.register_component("data_loader", _botocore_loader())
+                    shared = _clients[key] = inner.client
+                inner._client = shared
+        dynamodb_client_instrument(inner.client)
         return connection
+
+
+_clients: dict[tuple[str, ...], Any] = {}
+_clients_lock = threading.Lock()
+
+
+def _client_key(inner: Any) -> tuple[str, ...]:
+    """What a PynamoDB connection builds its botocore client from."""
+    return tuple(
+        repr(getattr(inner, name))
+        for name in (
+            "host",
+            "region",
+            "_connect_timeout_seconds",
+            "_read_timeout_seconds",
+            "_max_retry_attempts_exception",
+            "_retry_configuration",
+            "_max_pool_connections",
+            "_extra_headers",
+            "_aws_access_key_id",
+            "_aws_secret_access_key",
+            "_aws_session_token",
+        )
+    )
+
+
+@cache
+def _botocore_loader() -> botocore.loaders.Loader:
+    """botocore's data (endpoints, service models), parsed once for every session."""
+    return botocore.loaders.create_loader()
 
 
 class UserSessionsIndex(GlobalSecondaryIndex["SessionInteraction"]):
@@ -386,6 +433,8 @@ def sessions_table_bind(
     run without an AWS account.
     """
     bound: tuple[type[Model], ...] = (*TABLE_MODELS, SessionsTableProbe)
+    with _clients_lock:
+        _clients.clear()
     for model in bound:
         meta: Any = model.Meta
         meta.table_name = table_name or settings.SESSION_TABLE_NAME
@@ -403,6 +452,25 @@ def sessions_table_bind(
     probe.read_timeout_seconds = settings.HEALTH_CHECK_TIMEOUT_SECONDS
     probe.max_retry_attempts = 0
     SessionsTableProbe._connection = None
+
+
+def sessions_connections_reset() -> None:
+    """Drop every model's connection: its botocore session, client, credentials and
+    connection pool. The next operation opens a new one with the same binding (after a
+    SnapStart restore, skymarshal_api/snapstart.py)."""
+    models: tuple[type[Model], ...] = (*TABLE_MODELS, SessionsTableProbe)
+    with _clients_lock:
+        _clients.clear()
+    for model in models:
+        model._connection = None
+
+
+def sessions_connections_warm() -> None:
+    """Open the models' connection and create its botocore client, which loads
+    DynamoDB's service model and endpoints; no request is sent."""
+    models: tuple[type[Model], ...] = (*TABLE_MODELS, SessionsTableProbe)
+    for model in models:
+        model._get_connection().connection.client  # noqa: B018 - created on first access
 
 
 def sessions_table_rebind_on_change(*, setting: str, **_: Any) -> None:

@@ -77,6 +77,14 @@ def _socket() -> socket.socket:
     return sock
 
 
+def xray_socket_reset() -> None:
+    """Close the UDP socket to the X-Ray daemon, if one was opened; the next segment opens
+    a new one (after a SnapStart restore, skymarshal_api/snapstart.py)."""
+    if _socket.cache_info().currsize:
+        _socket().close()
+    _socket.cache_clear()
+
+
 def _send(document: dict[str, Any]) -> None:
     _send_raw(json.dumps(document, separators=(",", ":"), default=str).encode())
 

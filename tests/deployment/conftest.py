@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import secrets
 import zipfile
 from collections.abc import Iterator
@@ -38,6 +39,15 @@ def stage_settings(stage: str = STAGE) -> dict[str, Any]:
     if base is not None:
         settings = {**stage_settings(base), **settings}
     return settings
+
+
+def zappa_snapstart_alias() -> str:
+    """The alias Zappa keeps on the version whose SnapStart snapshot is ready, and points
+    API Gateway at (``SNAPSTART_LAMBDA_ALIAS`` in the Zappa that packages and deploys)."""
+    (core,) = (ROOT / ".venv-lambda" / "lib").glob("python3.*/site-packages/zappa/core.py")
+    match = re.search(r'^SNAPSTART_LAMBDA_ALIAS = "([^"]+)"$', core.read_text(), re.M)
+    assert match, f"{core} no longer names SNAPSTART_LAMBDA_ALIAS"
+    return match[1]
 
 
 @pytest.fixture(scope="session")
@@ -87,11 +97,14 @@ def package_table(dynamodb_local: Server) -> str:
 
 
 def lambda_environment(dynamodb: Server, runtime: Server) -> dict[str, str]:
-    """The function's environment on Lambda, with local endpoints in place of AWS's."""
+    """The function's environment on Lambda, with local endpoints in place of AWS's: the
+    stage's ``aws_environment_variables`` (Zappa sets them on the function itself) and what
+    the deploy adds."""
     return {
+        **stage_settings().get("aws_environment_variables", {}),
         "AWS_LAMBDA_FUNCTION_NAME": f"skymarshal-api-{STAGE}",
         "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "512",
-        "AWS_EXECUTION_ENV": "AWS_Lambda_python3.11",
+        "AWS_EXECUTION_ENV": "AWS_Lambda_python3.13",
         "AWS_DEFAULT_REGION": "us-east-1",
         "AWS_ACCESS_KEY_ID": "ASIALAMBDAEXAMPLE000",
         "AWS_SECRET_ACCESS_KEY": "lambda-role-session-secret-example",

@@ -4,7 +4,8 @@ event in containers of the unzipped package (scripts/lambda_invoke.py), as stric
 documentation ("Invoke" in the Lambda API Reference; "How Lambda handles errors and retries
 with asynchronous invocation" in the Developer Guide):
 
-- the request must be SigV4-signed for service ``lambda``; an unknown function is 404
+- the request must be SigV4-signed for service ``lambda``; an unknown function, or a
+  qualifier (``name:alias`` or ``?Qualifier=``) that is not one of its aliases, is 404
   ResourceNotFoundException; a payload over 256 KB is 413 RequestTooLargeException; an
   accepted event is 202 with an empty body;
 - a function runs at most ``reserved_concurrency`` events at once, one per container;
@@ -29,6 +30,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+from urllib.parse import parse_qs, unquote, urlsplit
 
 from scripts.lambda_invoke import LambdaProcess
 
@@ -46,6 +48,7 @@ class Delivery:
 
     event_id: str
     function: str
+    qualifier: str | None
     payload: dict[str, Any]
     accepted_at: float
     attempts: int = 0  # invocations that ran (and failed, or succeeded last)
@@ -59,6 +62,8 @@ class Function:
     name: str
     start_container: Callable[[], LambdaProcess]
     reserved_concurrency: int
+    # The aliases that exist (Zappa's ``snapstart`` alias when snap_start is on).
+    aliases: frozenset[str] = frozenset()
     timeout_seconds: float = 900.0
     max_retry_attempts: int = 2
     max_event_age_seconds: float = MAX_EVENT_AGE_SECONDS
@@ -111,16 +116,25 @@ class LambdaService:
     def _http_invoke(self, request: BaseHTTPRequestHandler) -> None:
         length = int(request.headers.get("Content-Length", "0"))
         body = request.rfile.read(length)
-        match = INVOKE_PATH.match(request.path.split("?")[0])
+        url = urlsplit(request.path)
+        match = INVOKE_PATH.match(unquote(url.path))
         authorization = request.headers.get("Authorization", "")
         if not authorization.startswith("AWS4-HMAC-SHA256 ") or "/lambda/aws4_request" not in (
             authorization
         ):
             self._refuse(request, 403, "AccessDeniedException", "The request is not signed.")
             return
-        if match is None or match["name"] not in self.functions:
-            name = match["name"] if match else request.path
-            self._refuse(request, 404, "ResourceNotFoundException", f"Function not found: {name}")
+        # FunctionName "my-function:alias" or the Qualifier parameter names an alias.
+        name, _, qualifier = (match["name"] if match else request.path).partition(":")
+        qualifier = qualifier or parse_qs(url.query).get("Qualifier", [""])[0]
+        function = self.functions.get(name) if match else None
+        if function is None or (qualifier and qualifier not in function.aliases):
+            self._refuse(
+                request,
+                404,
+                "ResourceNotFoundException",
+                f"Function not found: {match['name'] if match else request.path}",
+            )
             return
         if request.headers.get("X-Amz-Invocation-Type") != "Event":
             self._refuse(
@@ -135,7 +149,8 @@ class LambdaService:
             return
         delivery = Delivery(
             event_id=str(uuid.uuid4()),
-            function=match["name"],
+            function=name,
+            qualifier=qualifier or None,
             payload=json.loads(body),
             accepted_at=time.monotonic(),
         )

@@ -39,7 +39,9 @@ which no code of ours calls and so no recording can see (``ROLE_GRANTS``):
 - lambda:InvokeFunction on the API function itself, for the API function only: Zappa sets
   the API Gateway integration's credentials to the function's role (zappa/core.py,
   ``integration.Credentials = self.credentials_arn``), so API Gateway calls the function
-  with this role.
+  with this role. With ``snap_start`` its integration invokes the SnapStart alias
+  (``function:NAME:snapstart``, zappa/core.py ``_get_qualified_lambda_arn``), and an
+  invocation of an alias is authorized on the alias's ARN.
 """
 
 from __future__ import annotations
@@ -58,7 +60,7 @@ import pytest
 from scripts.lambda_invoke import LambdaProcess
 from scripts.stack import ROOT, Server, start_local_runtime
 from tests.deployment.aws_standins import AwsStandIn, aws_standin
-from tests.deployment.conftest import lambda_environment, stage_settings
+from tests.deployment.conftest import lambda_environment, stage_settings, zappa_snapstart_alias
 from tests.deployment.events import iam_identity, response_json, rest_event
 from tests.deployment.iam_calls import (
     Call,
@@ -97,10 +99,12 @@ def role_grants(function: str, settings: dict[str, Any]) -> list[tuple[str, str,
         ("xray:PutTelemetryRecords", "*", why_xray),
     ]
     if settings.get("apigateway_enabled", True):
+        snap_start = settings.get("snap_start", "None") not in (None, "None")
+        invoked = f"{function}:{zappa_snapstart_alias()}" if snap_start else function
         grants.append(
             (
                 "lambda:InvokeFunction",
-                stage.function_arn(function),
+                stage.function_arn(invoked),
                 "API Gateway invokes the function with its role (Zappa's integration)",
             )
         )

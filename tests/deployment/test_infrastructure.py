@@ -15,10 +15,11 @@ from typing import Any
 import pytest
 from cfnlint.decode import decode
 
+from scripts.package import offline_environment
 from scripts.package_prune import BOTOCORE_SERVICES_KEPT
 from scripts.stack import ROOT
 from sessions.models import USER_SESSIONS_INDEX, SessionInteraction
-from tests.deployment.conftest import stage_settings
+from tests.deployment.conftest import stage_settings, zappa_snapstart_alias
 
 STAGES = ("dev", "prod")
 WORKER_STAGES = ("dev_worker", "prod_worker")
@@ -53,10 +54,11 @@ def _allowed(stage: str, action: str, resource: str) -> bool:
 
 
 @pytest.mark.parametrize("stage", STAGES)
-def test_the_stage_runs_python311_behind_an_iam_authorized_regional_gateway(stage: str) -> None:
+def test_the_stage_runs_python313_behind_an_iam_authorized_regional_gateway(stage: str) -> None:
     config = stage_settings(stage)
     expected = {
-        "runtime": "python3.11",
+        "runtime": "python3.13",
+        "snap_start": "PublishedVersions",
         "architecture": "x86_64",
         "memory_size": 512,
         # No request holds the function past REQUEST_HOLD_SECONDS (25 s, under API
@@ -66,7 +68,9 @@ def test_the_stage_runs_python311_behind_an_iam_authorized_regional_gateway(stag
         "endpoint_configuration": ["REGIONAL"],
         "xray_tracing": True,
         "lambda_concurrency": 50,
-        "keep_warm": True,
+        # Zappa's keep-warm rule invokes the unqualified function ($LATEST), which SnapStart
+        # never serves: API Gateway invokes the SnapStart alias.
+        "keep_warm": False,
         "debug": False,
         "use_precompiled_packages": False,
         "slim_handler": False,
@@ -107,7 +111,11 @@ def test_the_worker_runs_the_same_code_with_capacity_and_time_of_its_own(stage: 
     }
     api_env, worker_env = api["environment_variables"], worker["environment_variables"]
     assert api_env["RUN_WORKER_FUNCTION"] == worker_env["RUN_WORKER_FUNCTION"]
-    assert api_env["RUN_WORKER_FUNCTION"] == f"skymarshal-api-{stage}-worker"
+    # Zappa's task invokes the function it is given by name: naming the worker's SnapStart
+    # alias is what makes runs start from its snapshot instead of initializing $LATEST.
+    assert (
+        api_env["RUN_WORKER_FUNCTION"] == f"skymarshal-api-{stage}-worker:{zappa_snapstart_alias()}"
+    )
     deadline = "AGENTCORE_DEADLINE_SECONDS"
     assert {k: v for k, v in worker_env.items() if k != deadline} == {
         **{k: v for k, v in api_env.items() if k != deadline},
@@ -120,6 +128,69 @@ def test_the_worker_runs_the_same_code_with_capacity_and_time_of_its_own(stage: 
         api_env["AGENTCORE_DEADLINE_SECONDS"]
     )
     assert api_env["RUN_BACKGROUND_DEADLINE_SECONDS"] == worker_env["AGENTCORE_DEADLINE_SECONDS"]
+
+
+_SNAPSTART_SETTINGS = """
+import json, sys
+from zappa.cli import ZappaCLI
+
+resolved = {}
+for stage in sys.argv[1:]:
+    cli = ZappaCLI()
+    cli.api_stage = stage
+    cli.load_settings("zappa_settings.json")
+    resolved[stage] = {
+        "runtime": cli.runtime,
+        "snap_start": cli.snap_start,
+        "apigateway_lambda_qualifier": cli.apigateway_lambda_qualifier,
+        "provisioned_concurrency": cli.provisioned_concurrency,
+        "lambda_concurrency": cli.lambda_concurrency,
+        "ephemeral_storage": cli.ephemeral_storage,
+        "efs_config": cli.stage_config.get("efs_config"),
+        "num_retained_versions": cli.num_retained_versions,
+        "aws_environment_variables": cli.aws_environment_variables,
+    }
+print(json.dumps(resolved))
+"""
+
+
+def test_snapstart_is_on_for_both_functions_as_zappa_resolves_their_settings() -> None:
+    """Lambda SnapStart (Python 3.12 and later managed runtimes) snapshots a published
+    version; it does not support provisioned concurrency, Amazon EFS or ephemeral storage
+    over 512 MB, and allows reserved concurrency (AWS Lambda Developer Guide, "Improving
+    startup performance with Lambda SnapStart", Supported features and limitations).
+    Zappa's own settings loader (the one `zappa deploy` runs) resolves each stage."""
+    stages = STAGES + WORKER_STAGES
+    result = subprocess.run(
+        [str(ROOT / ".venv-lambda" / "bin" / "python"), "-c", _SNAPSTART_SETTINGS, *stages],
+        cwd=ROOT,
+        env=offline_environment(),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    resolved = json.loads(result.stdout)
+    alias = zappa_snapstart_alias()
+    for stage in stages:
+        config = resolved[stage]
+        assert config["runtime"] == "python3.13", stage
+        assert config["snap_start"] == "PublishedVersions", stage
+        # API Gateway invokes the alias Zappa moves to each version once its snapshot is
+        # ready, never $LATEST, which SnapStart does not apply to.
+        assert config["apigateway_lambda_qualifier"] == alias, stage
+        assert config["provisioned_concurrency"] is None, stage
+        assert config["lambda_concurrency"] in (50, 20), stage  # reserved: allowed
+        assert config["ephemeral_storage"] == {"Size": 512}, stage
+        assert config["efs_config"] is None, stage
+        # The alias's version must survive Zappa's pruning of old versions.
+        assert config["num_retained_versions"] >= 2, stage
+        # Zappa's handler builds the app (Django's setup, the URL conf, the models) while
+        # the handler module is imported, in the init phase that the snapshot captures,
+        # only when this variable is in the function's own environment; otherwise the
+        # first request after every restore would pay for it.
+        assert config["aws_environment_variables"]["INSTANTIATE_LAMBDA_HANDLER_ON_IMPORT"]
 
 
 @pytest.mark.parametrize("stage", STAGES + WORKER_STAGES)
@@ -135,7 +206,9 @@ def test_the_stage_bakes_in_production_settings_and_no_secret(stage: str) -> Non
     assert float(env["AGENTCORE_DEADLINE_SECONDS"]) + 15 <= config["timeout_seconds"]
     text = (ROOT / "zappa_settings.json").read_text()
     assert "DJANGO_SECRET_KEY" not in text
-    assert "aws_environment_variables" not in config  # the secret is set by the deploy
+    # The secret is set by the deploy; the function's own environment holds only what must
+    # be known before Zappa's settings are read (test_snapstart_is_on_for_both_functions_...).
+    assert config["aws_environment_variables"] == {"INSTANTIATE_LAMBDA_HANDLER_ON_IMPORT": "true"}
 
 
 @pytest.mark.parametrize("stage", STAGES + WORKER_STAGES)
@@ -161,6 +234,7 @@ def _stage_resources(stage: str) -> list[str]:
         group = f"arn:aws:logs:us-east-1:123456789012:log-group:/aws/lambda/{function}"
         resources += [
             f"arn:aws:lambda:us-east-1:123456789012:function:{function}",
+            f"arn:aws:lambda:us-east-1:123456789012:function:{function}:snapstart",
             group,
             f"{group}:log-stream:2026/11/23/[$LATEST]abc",
         ]

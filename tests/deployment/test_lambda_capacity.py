@@ -21,7 +21,7 @@ import requests
 
 from scripts.lambda_invoke import LambdaProcess
 from scripts.stack import Server, start_local_runtime
-from tests.deployment.conftest import STAGE, lambda_environment
+from tests.deployment.conftest import STAGE, lambda_environment, zappa_snapstart_alias
 from tests.deployment.events import iam_identity, response_json, rest_event
 from tests.deployment.lambda_service import Function, LambdaService
 
@@ -116,7 +116,12 @@ def _worker(
         )
 
     service.function_add(
-        Function(name=WORKER, start_container=start, reserved_concurrency=reserved_concurrency)
+        Function(
+            name=WORKER,
+            start_container=start,
+            reserved_concurrency=reserved_concurrency,
+            aliases=frozenset({zappa_snapstart_alias()}),
+        )
     )
 
 
@@ -168,6 +173,9 @@ def test_ten_background_runs_in_flight_leave_the_api_serving_everyone_else(
         deliveries = service.settled(within=10)
         assert [d.outcome for d in deliveries] == ["succeeded"] * 10
         assert all(d.throttles == 0 for d in deliveries)
+        # Each run went to the worker's SnapStart alias, never to $LATEST (which SnapStart
+        # never snapshots): RUN_WORKER_FUNCTION names it, as Zappa's task invokes the name.
+        assert {d.qualifier for d in deliveries} == {zappa_snapstart_alias()}
     finally:
         api.container.stop()
         slow_runtime.stop()

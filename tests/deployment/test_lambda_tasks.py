@@ -13,15 +13,21 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote
 
 import pytest
 
 from scripts.lambda_invoke import LambdaProcess
 from scripts.stack import Server
-from tests.deployment.conftest import STAGE, lambda_environment
+from tests.deployment.conftest import STAGE, lambda_environment, zappa_snapstart_alias
 from tests.deployment.events import iam_identity, response_json, rest_event
 
 PROMPT = "Flight BA117 LHR-JFK delayed 4 hours at LHR due to a hydraulic fault, 210 passengers"
+# The worker's SnapStart alias (name:alias in the path): never $LATEST, which SnapStart
+# does not apply to.
+WORKER_INVOKE_PATH = (
+    f"/2015-03-31/functions/skymarshal-api-{STAGE}-worker:{zappa_snapstart_alias()}/invocations"
+)
 
 
 @dataclass
@@ -99,7 +105,7 @@ def test_a_background_run_is_a_zappa_task_run_by_the_worker_function(
 
         # One asynchronous Invoke of the worker function, carrying the run's id only.
         [sent] = lambda_service.invocations
-        assert sent["path"] == f"/2015-03-31/functions/skymarshal-api-{STAGE}-worker/invocations"
+        assert unquote(sent["path"]) == WORKER_INVOKE_PATH
         assert sent["type"] == "Event"
         assert sent["signed"]
         assert sent["payload"]["command"] == "zappa.asynchronous.route_lambda_task"
@@ -185,7 +191,7 @@ def test_a_run_webhook_is_sent_by_the_worker_function_and_refused_a_loopback_add
         request_id = response_json(answered)["request_id"]
 
         [sent] = lambda_service.invocations
-        assert sent["path"] == f"/2015-03-31/functions/skymarshal-api-{STAGE}-worker/invocations"
+        assert unquote(sent["path"]) == WORKER_INVOKE_PATH
         assert sent["type"] == "Event"
         assert sent["payload"]["task_path"] == "invocations.webhooks.webhook_task"
         assert sent["payload"]["args"] == [request_id]

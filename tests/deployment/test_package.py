@@ -1,6 +1,6 @@
 """What `zappa package dev` puts in the zip: runtime code only, under 25 MiB, the pinned
-botocore with the AgentCore models, and compiled code that the Lambda python3.11 runtime
-(Amazon Linux 2, x86_64, glibc 2.26) can load."""
+botocore with the AgentCore models, and compiled code that the Lambda python3.13 runtime
+(Amazon Linux 2023, x86_64, glibc 2.34) can load."""
 
 from __future__ import annotations
 
@@ -17,8 +17,8 @@ from scripts.package import MAX_PACKAGE_BYTES, package_build
 from scripts.package_prune import BOTOCORE_SERVICES_KEPT
 from scripts.stack import ROOT
 
-# Lambda's python3.11 runtime runs on Amazon Linux 2.
-LAMBDA_GLIBC = (2, 26)
+# Lambda's python3.13 runtime runs on Amazon Linux 2023.
+LAMBDA_GLIBC = (2, 34)
 _ELF_X86_64 = 62
 
 

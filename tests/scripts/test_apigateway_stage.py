@@ -17,6 +17,7 @@ from scripts.apigateway_stage import (
     BURST_LIMIT,
     DAILY_QUOTA,
     RATE_LIMIT,
+    SNAPSTART_ALIAS,
     stage_configure,
     stage_environment,
     zappa_post_deploy,
@@ -28,7 +29,11 @@ STAGE = "dev"
 FUNCTION = "skymarshal-api-dev"
 FUNCTION_ARN = f"arn:aws:lambda:us-east-1:123456789012:function:{FUNCTION}"
 ROLE_ARN = "arn:aws:iam::123456789012:role/skymarshal-api-dev-ZappaLambdaExecutionRole"
-URI = f"arn:aws:apigateway:us-east-1:lambda:path/2015-03-31/functions/{FUNCTION_ARN}/invocations"
+# Zappa's own methods and ours invoke the SnapStart alias, never $LATEST.
+URI = (
+    "arn:aws:apigateway:us-east-1:lambda:path/2015-03-31/functions/"
+    f"{FUNCTION_ARN}:{SNAPSTART_ALIAS}/invocations"
+)
 ZAPPA_RESOURCES = [
     {"id": "root0", "path": "/"},
     {"id": "proxy0", "parentId": "root0", "path": "/{proxy+}", "pathPart": "{proxy+}"},
@@ -255,6 +260,7 @@ def test_a_fresh_zappa_api_gets_its_routes_throttle_and_usage_plan(clients: Any)
         lambda_client=lambda_client,
         api_id=API,
         function_name=FUNCTION,
+        qualifier=SNAPSTART_ALIAS,
         stage=STAGE,
         environment=ENVIRONMENT,
     )
@@ -307,6 +313,7 @@ def test_a_second_run_changes_nothing_but_reasserts_integrations_and_limits(
         lambda_client=lambda_client,
         api_id=API,
         function_name=FUNCTION,
+        qualifier=SNAPSTART_ALIAS,
         stage=STAGE,
         environment=ENVIRONMENT,
     )
@@ -347,6 +354,7 @@ def test_an_access_error_is_not_mistaken_for_a_missing_method(clients: Any) -> N
             lambda_client=lambda_client,
             api_id=API,
             function_name=FUNCTION,
+            qualifier=SNAPSTART_ALIAS,
             stage=STAGE,
             environment=ENVIRONMENT,
         )
@@ -369,6 +377,8 @@ def test_zappa_post_deploy_configures_the_api_zappa_deployed(clients: Any, capsy
     )
     cli = SimpleNamespace(
         lambda_name=FUNCTION,
+        # What Zappa's load_settings resolves when snap_start is on.
+        apigateway_lambda_qualifier=SNAPSTART_ALIAS,
         api_stage=STAGE,
         stage_config={"environment_variables": ENVIRONMENT},
         zappa=SimpleNamespace(boto_session=session, get_api_id=lambda name: API),
@@ -416,6 +426,7 @@ def test_a_stage_that_allows_no_origin_gets_gateway_responses_without_a_cors_gra
         lambda_client=lambda_client,
         api_id=API,
         function_name=FUNCTION,
+        qualifier=SNAPSTART_ALIAS,
         stage="dev",
         environment=stage_environment("prod"),  # production: CORS_ALLOWED_ORIGINS is ""
     )
@@ -448,6 +459,7 @@ def test_a_bad_origin_stops_the_deploy_before_any_change(clients: Any) -> None:
             lambda_client=lambda_client,
             api_id=API,
             function_name=FUNCTION,
+            qualifier=SNAPSTART_ALIAS,
             stage=STAGE,
             environment={"CORS_ALLOWED_ORIGINS": "*"},
         )
@@ -461,3 +473,11 @@ def test_the_stage_environment_is_zappa_settings_environment_variables() -> None
     settings = json.loads((ROOT / "zappa_settings.json").read_text())
     for stage in ("dev", "prod"):
         assert stage_environment(stage) == settings[stage]["environment_variables"]
+
+
+def test_the_alias_is_the_one_zappa_keeps_on_the_snapshotted_version() -> None:
+    from tests.deployment.conftest import zappa_snapstart_alias
+
+    assert zappa_snapstart_alias() == SNAPSTART_ALIAS
+    assert apigateway_stage.stage_snap_start("dev")
+    assert apigateway_stage.stage_snap_start("prod")

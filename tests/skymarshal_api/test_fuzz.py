@@ -527,7 +527,7 @@ def raw_requests(draw: st.DrawFn) -> Sent:
 SWEEP = tuple(Sent(method, path) for path in KNOWN_PATHS for method in (*METHODS, *ODD_METHODS))
 
 
-def _with_examples(*examples: T) -> Callable[[Callable[[T], None]], Callable[[T], None]]:
+def _with_examples[T](*examples: T) -> Callable[[Callable[[T], None]], Callable[[T], None]]:
     """Hypothesis tries these first (a seed corpus of inputs known to be hard to handle)."""
 
     def decorate(test: Callable[[T], None]) -> Callable[[T], None]:
