@@ -4,6 +4,8 @@ SHELL := /bin/bash
 .DEFAULT_GOAL := help
 
 PYTHON ?= python3.13
+# A virtualenv of another Python (made before the move to 3.13) is made again.
+SAME_PYTHON = -c 'import sys; sys.exit(sys.version_info[:2] != (3, 13))'
 VENV := .venv
 BIN := $(VENV)/bin
 UV_VERSION := 0.13.9
@@ -34,6 +36,7 @@ help:
 	@echo "make audit  - pip-audit the locked dependencies (needs the vulnerability service)"
 
 $(STAMP): requirements-dev.lock clients/python/pyproject.toml
+	@$(BIN)/python $(SAME_PYTHON) 2>/dev/null || rm -rf $(VENV)
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check "uv==$(UV_VERSION)"
 	$(BIN)/uv pip sync --quiet --python $(BIN)/python requirements-dev.lock
@@ -45,6 +48,7 @@ $(NPM_STAMP): package.json package-lock.json
 	@touch $@
 
 $(LAMBDA_STAMP): requirements-lambda.lock $(STAMP)
+	@$(LAMBDA_VENV)/bin/python $(SAME_PYTHON) 2>/dev/null || rm -rf $(LAMBDA_VENV)
 	@test -x $(LAMBDA_VENV)/bin/python || $(PYTHON) -m venv --without-pip $(LAMBDA_VENV)
 	$(BIN)/uv pip sync --quiet --python $(LAMBDA_VENV)/bin/python \
 		--python-platform $(LAMBDA_PLATFORM) requirements-lambda.lock
