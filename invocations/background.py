@@ -23,6 +23,7 @@ from functools import cache
 from django.conf import settings
 
 from skymarshal_api.errors import ApplicationError, RunDispatchFailed, RuntimeUnavailable
+from skymarshal_api.logs import log_keys_bind, log_keys_clear
 from skymarshal_api.metrics import metric_count
 
 logger = logging.getLogger(__name__)
@@ -58,11 +59,15 @@ def _run_in_thread(request_id: str) -> None:
     global _pending_count
     from invocations.services import invocation_execute
 
+    # The run's lines carry its request id, as its request's did (a pooled thread keeps
+    # its context from one run to the next: cleared after each).
+    log_keys_bind(request_id=request_id)
     try:
         invocation_execute(request_id)
     except Exception:
         logger.exception("Background run %s failed in its worker", request_id)
     finally:
+        log_keys_clear()
         with _pending_lock:
             _pending_count -= 1
             _in_hand.discard(request_id)

@@ -42,6 +42,7 @@ from pynamodb.constants import PAY_PER_REQUEST_BILLING_MODE
 from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
 from pynamodb.models import Model
 
+from skymarshal_api.capacity import dynamodb_capacity_log_install
 from skymarshal_api.observability import dynamodb_client_instrument
 
 USER_SESSIONS_INDEX = "user-sessions-index"
@@ -70,13 +71,17 @@ class _TableMeta:
 
 class _TableModel(Model):
     """Base of the table's models: each call of their botocore client is observed (latency,
-    failures, an X-Ray subsegment; ``skymarshal_api.observability``). Every PynamoDB
-    operation, and every direct use of the client here, goes through _get_connection."""
+    failures, an X-Ray subsegment; ``skymarshal_api.observability``), and with
+    DYNAMODB_CAPACITY_LOG its consumed capacity logged (``skymarshal_api.capacity``). Every
+    PynamoDB operation, and every direct use of the client here, goes through
+    _get_connection."""
 
     @classmethod
     def _get_connection(cls) -> TableConnection:
         connection = super()._get_connection()
         dynamodb_client_instrument(connection.connection.client)
+        if settings.DYNAMODB_CAPACITY_LOG:
+            dynamodb_capacity_log_install(connection.connection.client)
         return connection
 
 
