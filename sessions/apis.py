@@ -14,6 +14,7 @@ from sessions.serializers import (
     SessionHistorySerializer,
     SessionListQuerySerializer,
     SessionListSerializer,
+    session_history_representation,
 )
 from skymarshal_api.apis import AuthenticatedApi
 from skymarshal_api.authentication import principal_of
@@ -125,7 +126,7 @@ class SessionHistoryApi(AuthenticatedApi):
             limit=query.validated_data["limit"],
             cursor=query.validated_data.get("cursor"),
         )
-        return Response(SessionHistorySerializer(asdict(history)).data)
+        return Response(session_history_representation(history))
 
 
 class SessionListApi(AuthenticatedApi):
