@@ -2,7 +2,9 @@
 
   health         GET /api/v1/health through gunicorn (cache off: both checks every time)
   runtime        one full SkyMarshal run over the runtime WebSocket (7 agents at 40 ms)
-  history page   signed GET /api/v1/sessions/{id}?limit=50 of a 200-interaction session
+  history page   signed GET /api/v1/sessions/{id}?limit=50 of a 200-interaction session,
+                 side by side with the same Query of 50 of its items sent to DynamoDB
+                 Local directly (botocore, in this process), measured alternately
   sigv4 verify   the app verifying one botocore signature, in process
   invoke         what POST /api/v1/invoke adds over a direct WebSocket run of the same
                  runtime (agents at 0 ms, so the run itself is short): from Server-Timing,
@@ -24,7 +26,12 @@
                  with log lines and metrics off (LOG_LEVEL WARNING, metrics disabled):
                  "the rest" should fall by about what the span fell
 
-Usage: python -m benchmarks [--requests N] [--lambda-only]
+  capacity       the read and write capacity units DynamoDB reports (ReturnConsumedCapacity
+                 TOTAL, the API's DYNAMODB_CAPACITY_LOG) for one buffered invoke, one
+                 streamed invoke and one background run (its request and its worker),
+                 agents at 0 ms, each in a new session
+
+Usage: python -m benchmarks [--requests N] [--only SECTION[,SECTION...]] [--lambda-only]
 """
 
 from __future__ import annotations
@@ -40,6 +47,7 @@ import time
 import uuid
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import httpx
 from websockets.sync.client import connect
@@ -47,6 +55,17 @@ from websockets.sync.client import connect
 from scripts.stack import ROOT, Server, start_api, start_dynamodb_local, start_local_runtime
 
 TABLE = "bench-sessions"
+SECTIONS = (
+    "health",
+    "history",
+    "runtime",
+    "sigv4",
+    "invoke",
+    "webhook",
+    "instrumentation",
+    "capacity",
+    "lambda",
+)
 
 
 def _percentiles(samples_ms: list[float]) -> str:
@@ -104,6 +123,16 @@ def _seed_session(interactions: int) -> str:
     return session_id
 
 
+def _sections(value: str) -> set[str]:
+    chosen = {name.strip() for name in value.split(",") if name.strip()}
+    unknown = chosen - set(SECTIONS)
+    if unknown:
+        raise argparse.ArgumentTypeError(
+            f"unknown section(s) {', '.join(sorted(unknown))}; choose from {', '.join(SECTIONS)}"
+        )
+    return chosen
+
+
 def main() -> None:
     import logging
 
@@ -111,9 +140,16 @@ def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m benchmarks")
     parser.add_argument("--requests", type=int, default=200)
     parser.add_argument(
+        "--only",
+        type=_sections,
+        default=set(SECTIONS),
+        help=f"run only these sections (comma-separated): {', '.join(SECTIONS)}",
+    )
+    parser.add_argument(
         "--lambda-only", action="store_true", help="only the Lambda package's cold and warm runs"
     )
     args = parser.parse_args()
+    only: set[str] = {"lambda"} if args.lambda_only else args.only
     log_dir = Path(tempfile.mkdtemp(prefix="skymarshal-bench-"))
     servers: list[Server] = []
     try:
@@ -130,10 +166,6 @@ def main() -> None:
             "RATE_LIMIT_DEFAULT_PER_WINDOW": "1000000",
             "LOG_LEVEL": "WARNING",
         }
-        if args.lambda_only:
-            _django_setup(dynamodb)
-            _bench_lambda(dynamodb, log_dir, args.requests, servers)
-            return
         subprocess.run(
             [sys.executable, "manage.py", "ensure_sessions_table"],
             cwd=ROOT,
@@ -141,38 +173,31 @@ def main() -> None:
             check=True,
             capture_output=True,
         )
-        api = start_api(env=env, log_dir=log_dir)
-        servers.append(api)
         _django_setup(dynamodb)
-        from tests.signing import botocore_headers
+        if only & {"health", "history"}:
+            api = start_api(env=env, log_dir=log_dir)
+            servers.append(api)
+            if "health" in only:
+                _bench_health(api, args.requests)
+            if "history" in only:
+                _bench_history(api, args.requests)
+            api.stop()
+        if "runtime" in only:
 
-        with httpx.Client(base_url=api.http_url, timeout=10) as client:
+            def run() -> None:
+                with connect(runtime.ws_url, open_timeout=5) as ws:
+                    ws.send(
+                        json.dumps({"action": "invoke", "payload": {"prompt": "AA1 delayed 2h"}})
+                    )
+                    while json.loads(ws.recv(timeout=10))["type"] != "complete":
+                        pass
 
-            def health() -> None:
-                client.get("/api/v1/health").raise_for_status()
-
-            print("health       ", _percentiles(_measure(args.requests, health)), flush=True)
-
-            session_id = _seed_session(200)
-            url = f"{api.http_url}/api/v1/sessions/{session_id}?limit=50"
-
-            def history_page() -> None:
-                response = client.get(url, headers=botocore_headers("GET", url))
-                response.raise_for_status()
-                assert len(response.json()["interactions"]) == 50
-
-            print("history page ", _percentiles(_measure(args.requests, history_page)), flush=True)
-
-        def run() -> None:
-            with connect(runtime.ws_url, open_timeout=5) as ws:
-                ws.send(json.dumps({"action": "invoke", "payload": {"prompt": "AA1 delayed 2h"}}))
-                while json.loads(ws.recv(timeout=10))["type"] != "complete":
-                    pass
-
-        print(
-            "runtime      ", _percentiles(_measure(max(10, args.requests // 10), run)), flush=True
-        )
-        _bench_sigv4(args.requests)
+            samples = _measure(max(10, args.requests // 10), run)
+            print("runtime      ", _percentiles(samples), flush=True)
+        if "sigv4" in only:
+            _bench_sigv4(args.requests)
+        if not only & {"invoke", "webhook", "instrumentation", "capacity", "lambda"}:
+            return
         fast_runtime = start_local_runtime("--agent-latency-ms", "0", log_dir=log_dir)
         servers.append(fast_runtime)
         fast_env = {
@@ -182,32 +207,194 @@ def main() -> None:
             "LOG_LEVEL": "INFO",  # the request lines are part of what is measured
             "WEBHOOK_ALLOW_LOCAL_HTTP": "true",
         }
-        fast_api = start_api(env=fast_env, log_dir=log_dir)
-        servers.append(fast_api)
-        _bench_invoke(fast_api, fast_runtime, args.requests)
-        _bench_webhook(fast_api, args.requests)
-        fast_api.stop()
-        quiet_api = start_api(
-            env={**fast_env, "LOG_LEVEL": "WARNING", "POWERTOOLS_METRICS_DISABLED": "true"},
-            log_dir=log_dir,
-        )
-        servers.append(quiet_api)
-        _bench_instrumentation(quiet_api, args.requests, label="  logs+metrics off")
-        quiet_api.stop()
-        traced_api = start_api(
-            env={
-                **fast_env,
-                "TRACING_ENABLED": "true",
-                "AWS_XRAY_DAEMON_ADDRESS": f"127.0.0.1:{_silent_udp_port()}",
-            },
-            log_dir=log_dir,
-        )
-        servers.append(traced_api)
-        _bench_instrumentation(traced_api, args.requests, label="  with X-Ray ")
-        _bench_lambda(dynamodb, log_dir, args.requests, servers)
+        if only & {"invoke", "webhook"}:
+            fast_api = start_api(env=fast_env, log_dir=log_dir)
+            servers.append(fast_api)
+            if "invoke" in only:
+                _bench_invoke(fast_api, fast_runtime, args.requests)
+            if "webhook" in only:
+                _bench_webhook(fast_api, args.requests)
+            fast_api.stop()
+        if "instrumentation" in only:
+            quiet_api = start_api(
+                env={**fast_env, "LOG_LEVEL": "WARNING", "POWERTOOLS_METRICS_DISABLED": "true"},
+                log_dir=log_dir,
+            )
+            servers.append(quiet_api)
+            _bench_instrumentation(quiet_api, args.requests, label="  logs+metrics off")
+            quiet_api.stop()
+            traced_api = start_api(
+                env={
+                    **fast_env,
+                    "TRACING_ENABLED": "true",
+                    "AWS_XRAY_DAEMON_ADDRESS": f"127.0.0.1:{_silent_udp_port()}",
+                },
+                log_dir=log_dir,
+            )
+            servers.append(traced_api)
+            _bench_instrumentation(traced_api, args.requests, label="  with X-Ray ")
+            traced_api.stop()
+        if "capacity" in only:
+            capacity_api = start_api(
+                env={**fast_env, "DYNAMODB_CAPACITY_LOG": "true"}, log_dir=log_dir
+            )
+            servers.append(capacity_api)
+            _bench_capacity(capacity_api)
+            capacity_api.stop()
+        if "lambda" in only:
+            _bench_lambda(dynamodb, log_dir, args.requests, servers)
     finally:
         for server in reversed(servers):
             server.stop()
+
+
+def _bench_health(api: Server, count: int) -> None:
+    with httpx.Client(base_url=api.http_url, timeout=10) as client:
+
+        def health() -> None:
+            client.get("/api/v1/health").raise_for_status()
+
+        print("health       ", _percentiles(_measure(count, health)), flush=True)
+
+
+def _bench_history(api: Server, count: int) -> None:
+    """The history page and, alternately, the same Query sent to DynamoDB Local directly:
+    what the page costs over the table."""
+    from sessions.models import SessionInteraction
+    from tests.signing import botocore_headers
+
+    session_id = _seed_session(200)
+    url = f"{api.http_url}/api/v1/sessions/{session_id}?limit=50"
+    table: Any = SessionInteraction._get_connection().connection.client
+    page: list[float] = []
+    server_total: list[float] = []
+    direct: list[float] = []
+    with httpx.Client(timeout=10) as client:
+
+        def history_page() -> None:
+            started = time.perf_counter()
+            response = client.get(url, headers=botocore_headers("GET", url))
+            page.append((time.perf_counter() - started) * 1000)
+            response.raise_for_status()
+            assert len(response.json()["interactions"]) == 50
+            server_total.append(_server_timing(response.headers["Server-Timing"])["total"])
+
+        def query_direct() -> None:
+            started = time.perf_counter()
+            answer = table.query(
+                TableName=TABLE,
+                KeyConditionExpression="session_id = :s AND #t > :zero",
+                ExpressionAttributeNames={"#t": "timestamp"},
+                ExpressionAttributeValues={":s": {"S": session_id}, ":zero": {"N": "0"}},
+                Limit=50,
+            )
+            direct.append((time.perf_counter() - started) * 1000)
+            assert len(answer["Items"]) == 50
+
+        for _ in range(count + 3):  # interleaved, so that load shifts hit both alike
+            history_page()
+            query_direct()
+    print("history page ", _percentiles(page[3:]), flush=True)
+    print("  server     ", _percentiles(server_total[3:]), flush=True)
+    print("  query 50 direct", _percentiles(direct[3:]), flush=True)
+
+
+CAPACITY_RUNS = 5
+_RUN_ENDED = {"succeeded", "failed", "timed_out", "cancelled"}
+
+
+def _bench_capacity(api: Server) -> None:
+    """Capacity units per buffered invoke, streamed invoke and background run: the sum of
+    the ``dynamodb capacity`` lines the API logged with the run's request id (its request,
+    and for a background run its worker's calls too). Each kind CAPACITY_RUNS times, each
+    in a new session; the units of one run of each kind are printed by operation."""
+    from tests.signing import botocore_headers
+
+    prompt = "Flight BA117 delayed 4 hours at LHR due to a hydraulic fault"
+    invoke_url = f"{api.http_url}/api/v1/invoke"
+    invocations_url = f"{api.http_url}/api/v1/invocations"
+
+    def signed_post(
+        client: httpx.Client, url: str, body: dict[str, Any], *, stream: bool = False
+    ) -> httpx.Response:
+        content = json.dumps(body).encode()
+        headers = botocore_headers("POST", url, body=content)
+        headers["Content-Type"] = "application/json"
+        request = client.build_request("POST", url, content=content, headers=headers)
+        response = client.send(request, stream=stream)
+        response.raise_for_status()
+        return response
+
+    def buffered(client: httpx.Client) -> str:
+        return signed_post(client, invoke_url, {"prompt": prompt}).headers["X-Request-ID"]
+
+    def streamed(client: httpx.Client) -> str:
+        body = {"prompt": prompt, "streaming": True}
+        response = signed_post(client, invoke_url, body, stream=True)
+        try:
+            for _ in response.iter_lines():
+                pass
+        finally:
+            response.close()
+        return response.headers["X-Request-ID"]
+
+    def background(client: httpx.Client) -> str:
+        response = signed_post(client, invocations_url, {"prompt": prompt})
+        request_id = str(response.json()["request_id"])
+        run_url = f"{invocations_url}/{request_id}"
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            run = client.get(run_url, headers=botocore_headers("GET", run_url))
+            if run.json().get("status") in _RUN_ENDED:
+                return request_id
+            time.sleep(0.05)
+        raise RuntimeError(f"background run {request_id} did not end within 30 s")
+
+    kinds: dict[str, Callable[[httpx.Client], str]] = {
+        "buffered invoke": buffered,
+        "streamed invoke": streamed,
+        "background run": background,
+    }
+    ids: dict[str, list[str]] = {kind: [] for kind in kinds}
+    with httpx.Client(timeout=30) as client:
+        for _ in range(CAPACITY_RUNS):
+            for kind, run in kinds.items():
+                ids[kind].append(run(client))
+    time.sleep(1.0)  # the worker's last lines
+    lines = [line for line in api.json_documents() if line.get("message") == "dynamodb capacity"]
+    for kind, request_ids in ids.items():
+        totals = []
+        for request_id in request_ids:
+            mine = [line for line in lines if line.get("request_id") == request_id]
+            read = sum(float(line.get("read_units", 0.0)) for line in mine)
+            write = sum(float(line.get("write_units", 0.0)) for line in mine)
+            unreported = sum(1 for line in mine if not line.get("reported"))
+            totals.append((read, write, len(mine), unreported))
+        reads = sorted(total[0] for total in totals)
+        writes = sorted(total[1] for total in totals)
+        calls = sorted(total[2] for total in totals)
+        print(
+            f"capacity {kind:15} RCU p50 {statistics.median(reads):.1f} "
+            f"(min {reads[0]:.1f}, max {reads[-1]:.1f}), WCU p50 {statistics.median(writes):.1f} "
+            f"(min {writes[0]:.1f}, max {writes[-1]:.1f}), calls p50 {statistics.median(calls):.0f}"
+            f", unreported {sum(total[3] for total in totals)}",
+            flush=True,
+        )
+        by_operation: dict[str, list[float]] = {}
+        for line in lines:
+            if line.get("request_id") == request_ids[-1]:
+                entry = by_operation.setdefault(str(line.get("operation")), [0, 0.0, 0.0])
+                entry[0] += 1
+                entry[1] += float(line.get("read_units", 0.0))
+                entry[2] += float(line.get("write_units", 0.0))
+        print(
+            "    by operation: "
+            + ", ".join(
+                f"{name} x{count:.0f} {read:.1f} R {write:.1f} W"
+                for name, (count, read, write) in sorted(by_operation.items())
+            ),
+            flush=True,
+        )
 
 
 def _silent_udp_port() -> int:

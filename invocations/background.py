@@ -24,6 +24,7 @@ from functools import cache
 
 from django.conf import settings
 
+from skymarshal_api.telemetry.logs import log_keys_bind, log_keys_clear
 from skymarshal_api.telemetry.metrics import metric_count
 from skymarshal_api.web.errors import ApplicationError, RunDispatchFailed, RuntimeUnavailable
 
@@ -84,11 +85,15 @@ def run_capacity_check() -> None:
 
 def _run_in_thread(request_id: str) -> None:
     global _pending_count
+    # The run's lines carry its request id, as its request's did (a pooled thread keeps
+    # its context from one run to the next: cleared after each).
+    log_keys_bind(request_id=request_id)
     try:
         _work_get().execute(request_id)
     except Exception:
         logger.exception("Background run %s failed in its worker", request_id)
     finally:
+        log_keys_clear()
         with _pending_lock:
             _pending_count -= 1
             _in_hand.discard(request_id)

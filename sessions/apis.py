@@ -14,6 +14,7 @@ from sessions.serializers import (
     SessionHistorySerializer,
     SessionListQuerySerializer,
     SessionListSerializer,
+    session_history_representation,
 )
 from skymarshal_api.auth.authentication import principal_of
 from skymarshal_api.telemetry.observation import request_session_bind
@@ -130,7 +131,7 @@ class SessionHistoryApi(AuthenticatedApi):
             limit=query.validated_data["limit"],
             cursor=query.validated_data.get("cursor"),
         )
-        return Response(SessionHistorySerializer(asdict(history)).data)
+        return Response(session_history_representation(history))
 
 
 class SessionListApi(AuthenticatedApi):

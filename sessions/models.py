@@ -28,12 +28,14 @@ import hashlib
 import json
 import os
 import threading
+import zlib
 from functools import cache
 from typing import Any
 
 import botocore.loaders
 from django.conf import settings
 from pynamodb.attributes import (
+    Attribute,
     BooleanAttribute,
     ListAttribute,
     MapAttribute,
@@ -42,10 +44,12 @@ from pynamodb.attributes import (
     UnicodeAttribute,
 )
 from pynamodb.connection import TableConnection
-from pynamodb.constants import PAY_PER_REQUEST_BILLING_MODE
+from pynamodb.constants import BINARY, MAP, PAY_PER_REQUEST_BILLING_MODE
+from pynamodb.exceptions import AttributeDeserializationError
 from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
 from pynamodb.models import Model
 
+from skymarshal_api.telemetry.capacity import dynamodb_capacity_log_install
 from skymarshal_api.telemetry.observation import dynamodb_client_instrument
 
 USER_SESSIONS_INDEX = "user-sessions-index"
@@ -74,8 +78,10 @@ class _TableMeta:
 
 class _TableModel(Model):
     """Base of the table's models: each call of their botocore client is observed (latency,
-    failures, an X-Ray subsegment; ``skymarshal_api.telemetry.observation``). Every PynamoDB
-    operation, and every direct use of the client here, goes through _get_connection."""
+    failures, an X-Ray subsegment; ``skymarshal_api.telemetry.observation``), and with
+    DYNAMODB_CAPACITY_LOG its consumed capacity logged (``skymarshal_api.telemetry.capacity``).
+    Every PynamoDB operation, and every direct use of the client here, goes through
+    _get_connection."""
 
     @classmethod
     def _get_connection(cls) -> TableConnection:
@@ -95,6 +101,8 @@ class _TableModel(Model):
                     shared = _clients[key] = inner.client
                 inner._client = shared
         dynamodb_client_instrument(inner.client)
+        if settings.DYNAMODB_CAPACITY_LOG:
+            dynamodb_capacity_log_install(inner.client)
         return connection
 
 
@@ -128,6 +136,51 @@ def _botocore_loader() -> botocore.loaders.Loader:
     return botocore.loaders.create_loader()
 
 
+def json_document_encode(document: dict[str, Any]) -> bytes:
+    """A JSON object as JsonDocumentAttribute stores it: compact UTF-8 JSON with its keys
+    sorted, zlib-compressed (RFC 1950). Raises ValueError for what JSON cannot hold (NaN,
+    infinities, lone surrogates)."""
+    text = json.dumps(
+        document, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
+    )
+    return zlib.compress(text.encode())
+
+
+def _keys_sorted(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {key: _keys_sorted(value[key]) for key in sorted(value)}
+    if isinstance(value, list):
+        return [_keys_sorted(item) for item in value]
+    return value
+
+
+class JsonDocumentAttribute(Attribute[dict[str, Any]]):
+    """A JSON object (an invocation's response) as one Binary value (json_document_encode):
+    a few hundred bytes where a Map took kilobytes, so fewer write units, and read back
+    with one decompression and one json.loads instead of DynamoDB and botocore walking a
+    Map of nested AttributeValues. A tolerant reader: items written before hold the object
+    as a Map, read back as before, with its keys sorted (DynamoDB returns a Map's keys in
+    an order of its own), so that both forms read the same."""
+
+    attr_type = BINARY
+
+    def serialize(self, value: Any) -> bytes:
+        return json_document_encode(value)
+
+    def get_value(self, value: dict[str, Any]) -> Any:
+        if BINARY in value:
+            return value[BINARY]
+        if MAP in value:
+            return value  # written as a Map before this attribute
+        raise AttributeDeserializationError(self.attr_name, self.attr_type)
+
+    def deserialize(self, value: Any) -> dict[str, Any]:
+        if isinstance(value, bytes):
+            document: dict[str, Any] = json.loads(zlib.decompress(value))
+            return document
+        return dict(_keys_sorted(MapAttribute[str, Any]().deserialize(value[MAP])))
+
+
 class UserSessionsIndex(GlobalSecondaryIndex["SessionInteraction"]):
     class Meta:
         index_name = USER_SESSIONS_INDEX
@@ -147,7 +200,7 @@ class SessionInteraction(_TableModel):
     timestamp = NumberAttribute(range_key=True)
     request_id = UnicodeAttribute()
     prompt = UnicodeAttribute()
-    response = MapAttribute[str, Any](null=True)
+    response = JsonDocumentAttribute(null=True)
     status = UnicodeAttribute()
     execution_time_ms = NumberAttribute(null=True)
     error_message = UnicodeAttribute(null=True)
@@ -226,7 +279,7 @@ class RunItem(_TableModel):
     after = UnicodeAttribute(null=True)
     run_ms = NumberAttribute(null=True)
     cancel_requested = BooleanAttribute(null=True)
-    response = MapAttribute[str, Any](null=True)
+    response = JsonDocumentAttribute(null=True)
     error = MapAttribute[str, Any](null=True)
     http_status = NumberAttribute(null=True)
     # On Lambda: until when a worker invocation holds the run (its timeout), and the

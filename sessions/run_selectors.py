@@ -98,7 +98,7 @@ def _record(item: RunItem) -> RunRecord:
         deadline_at=int(item.deadline_at),
         after=item.after,
         cancel_requested=bool(item.cancel_requested),
-        response=item.response.as_dict() if item.response is not None else None,
+        response=item.response,
         error=item.error.as_dict() if item.error is not None else None,
         http_status=int(item.http_status) if item.http_status is not None else None,
         webhook=_webhook(item),

@@ -7,6 +7,7 @@ left out even while DynamoDB has not deleted them yet (its TTL deletion is lazy)
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -63,6 +64,25 @@ class SessionPage:
     next_cursor: str | None
 
 
+# What a history page reads of its items (a ProjectionExpression): of an interaction, what
+# the page shows (not its user_id, nor its ttl, which the filter reads on DynamoDB's side);
+# of the session's item, its summary.
+_PAGE_ATTRIBUTES = [
+    "session_id",
+    "timestamp",
+    "request_id",
+    "prompt",
+    "response",
+    "status",
+    "execution_time_ms",
+    "error_message",
+    "owner",
+    "created_at",
+    "last_interaction_at",
+    "interaction_count",
+]
+
+
 def _is_expired(last_interaction_at: int, now_ms: int) -> bool:
     return last_interaction_at < idle_cutoff_ms(now_ms)
 
@@ -73,20 +93,37 @@ def _live(now_ms: int) -> Any:
     return SessionInteraction.ttl.does_not_exist() | (SessionInteraction.ttl > now)
 
 
-def _interaction(item: SessionInteraction) -> Interaction:
-    response = item.response.as_dict() if item.response is not None else None
+def _number(value: dict[str, Any]) -> int:
+    return int(json.loads(value["N"]))
+
+
+def _text(item: dict[str, Any], name: str) -> str | None:
+    value = item.get(name)
+    return None if value is None or "NULL" in value else str(value["S"])
+
+
+def _interaction(item: dict[str, Any]) -> Interaction:
+    """An interaction from the item as DynamoDB returned it: its few plain attributes read
+    directly, not through a model instance for each item of the page."""
+    response = item.get("response")
+    execution_time_ms = item.get("execution_time_ms")
     return Interaction(
-        session_id=item.session_id,
-        request_id=item.request_id,
-        timestamp=int(item.timestamp),
-        prompt=item.prompt,
-        response=response,
-        status=item.status,
-        execution_time_ms=int(item.execution_time_ms)
-        if item.execution_time_ms is not None
+        session_id=item["session_id"]["S"],
+        request_id=item["request_id"]["S"],
+        timestamp=_number(item["timestamp"]),
+        prompt=item["prompt"]["S"],
+        response=_RESPONSE.deserialize(_RESPONSE.get_value(response))
+        if response is not None and "NULL" not in response
         else None,
-        error_message=item.error_message,
+        status=item["status"]["S"],
+        execution_time_ms=_number(execution_time_ms)
+        if execution_time_ms is not None and "NULL" not in execution_time_ms
+        else None,
+        error_message=_text(item, "error_message"),
     )
+
+
+_RESPONSE = SessionInteraction.response
 
 
 def session_get(*, session_id: str, principal_arn: str) -> SessionItem:
@@ -103,6 +140,47 @@ def session_get(*, session_id: str, principal_arn: str) -> SessionItem:
     return session
 
 
+@dataclass(frozen=True)
+class _Summary:
+    owner: str
+    created_at: int
+    last_interaction_at: int
+    interaction_count: int
+
+
+def _summary_of(item: SessionItem) -> _Summary:
+    return _Summary(
+        owner=item.owner,
+        created_at=int(item.created_at),
+        last_interaction_at=int(item.last_interaction_at),
+        interaction_count=int(item.interaction_count),
+    )
+
+
+def _items_query(
+    session_id: str, range_condition: Any, filter_condition: Any, wanted: int
+) -> list[dict[str, Any]]:
+    """Up to ``wanted`` items of the session's partition, in order, as DynamoDB returns
+    them (Query pages of ``wanted`` items each until there are enough)."""
+    connection = SessionInteraction._get_connection()
+    items: list[dict[str, Any]] = []
+    start_key: dict[str, Any] | None = None
+    while len(items) < wanted:
+        page = connection.query(
+            session_id,
+            range_key_condition=range_condition,
+            filter_condition=filter_condition,
+            attributes_to_get=_PAGE_ATTRIBUTES,
+            exclusive_start_key=start_key,
+            limit=wanted,
+        )
+        items.extend(page.get("Items", []))
+        start_key = page.get("LastEvaluatedKey")
+        if start_key is None:
+            break
+    return items[:wanted]
+
+
 def session_history_get(
     *,
     session_id: str,
@@ -112,41 +190,51 @@ def session_history_get(
     now_ms: int | None = None,
 ) -> SessionHistory:
     """One page of the session's interactions, oldest first, and the session's summary.
+    The first page is one Query: the session's item sits at timestamp 0, just before its
+    interactions; a later page reads the session item (GetItem), then its interactions.
 
     Raises SessionNotFound, InvalidCursor, StorageUnavailable."""
     now_ms = now_ms if now_ms is not None else clock_ms()
-    session = session_get(session_id=session_id, principal_arn=principal_arn)
-    after = SESSION_ITEM_TIMESTAMP
-    if cursor is not None:
-        position = cursor_decode(cursor, purpose="history")
-        if position.get("s") != session_id or not isinstance(position.get("t"), int):
-            raise InvalidCursor()
-        after = position["t"]
+    live = _live(now_ms)
     try:
-        items = list(
-            SessionInteraction.query(
+        if cursor is None:
+            # The session item has an owner and no interaction does: it passes the filter
+            # whatever its ttl, as a GetItem would read it.
+            items = _items_query(
                 session_id,
-                range_key_condition=SessionInteraction.timestamp > after,
-                filter_condition=_live(now_ms),
-                limit=limit + 1,
-                page_size=limit + 1,
+                SessionInteraction.timestamp >= SESSION_ITEM_TIMESTAMP,
+                live | SessionItem.owner.exists(),
+                limit + 2,
             )
-        )
+            if not items or _number(items[0]["timestamp"]) != SESSION_ITEM_TIMESTAMP:
+                raise SessionNotFound()
+            session = _summary_of(SessionItem.from_raw_data(items.pop(0)))
+            if session.owner != principal_arn:
+                raise SessionNotFound()
+        else:
+            session = _summary_of(session_get(session_id=session_id, principal_arn=principal_arn))
+            position = cursor_decode(cursor, purpose="history")
+            if position.get("s") != session_id or not isinstance(position.get("t"), int):
+                raise InvalidCursor()
+            items = _items_query(
+                session_id, SessionInteraction.timestamp > position["t"], live, limit + 1
+            )
     except (PynamoDBException, BotoCoreError) as exc:
         raise storage_unavailable("read the session history", exc) from exc
-    page, more = items[:limit], len(items) > limit
+    page = [_interaction(item) for item in items[:limit]]
+    more = len(items) > limit
     next_cursor = (
-        cursor_encode({"s": session_id, "t": int(page[-1].timestamp)}, purpose="history")
+        cursor_encode({"s": session_id, "t": page[-1].timestamp}, purpose="history")
         if more and page
         else None
     )
     return SessionHistory(
         session_id=session_id,
-        created_at=int(session.created_at),
-        last_interaction_at=int(session.last_interaction_at),
-        interaction_count=int(session.interaction_count),
-        expired=_is_expired(int(session.last_interaction_at), now_ms),
-        interactions=[_interaction(item) for item in page],
+        created_at=session.created_at,
+        last_interaction_at=session.last_interaction_at,
+        interaction_count=session.interaction_count,
+        expired=_is_expired(session.last_interaction_at, now_ms),
+        interactions=page,
         next_cursor=next_cursor,
     )
 

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rest_framework import serializers
+
+if TYPE_CHECKING:
+    from sessions.selectors import SessionHistory
 
 # A cursor the API issues is URL-safe (Django's signing: base64url, ":" and ".") and a few
 # hundred characters long. The bounds keep a request line with a cursor within what the
@@ -60,6 +63,34 @@ class SessionHistorySerializer(serializers.Serializer[Any]):
     next_cursor = serializers.CharField(
         allow_null=True, help_text="Pass as `cursor` for the next page; null on the last."
     )
+
+
+def session_history_representation(history: SessionHistory) -> dict[str, Any]:
+    """What SessionHistorySerializer makes of a history (the same keys in the same order,
+    the same values), built directly: a page of 100 interactions goes through none of
+    DRF's field machinery (nor ``dataclasses.asdict``'s deep copies). The serializer
+    stays the schema's; a test holds the two to the same output."""
+    return {
+        "session_id": history.session_id,
+        "created_at": history.created_at,
+        "last_interaction_at": history.last_interaction_at,
+        "interaction_count": history.interaction_count,
+        "expired": history.expired,
+        "interactions": [
+            {
+                "session_id": interaction.session_id,
+                "request_id": interaction.request_id,
+                "timestamp": interaction.timestamp,
+                "prompt": interaction.prompt,
+                "response": interaction.response,
+                "status": interaction.status,
+                "execution_time_ms": interaction.execution_time_ms,
+                "error_message": interaction.error_message,
+            }
+            for interaction in history.interactions
+        ],
+        "next_cursor": history.next_cursor,
+    }
 
 
 class SessionSummarySerializer(serializers.Serializer[Any]):

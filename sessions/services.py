@@ -806,15 +806,12 @@ def interaction_complete(
             if "ValidationException" in (*reasons.values(), aws_error_code(exc)) and (
                 response is not None or run_response is not None
             ):
-                # DynamoDB will never take this response (over 400 KB, an empty map key, a
-                # number out of its range): keep the interaction without it rather than log
-                # a record that could never be replayed either.
+                # DynamoDB will never take this response (an item over 400 KB even
+                # compressed): keep the interaction without it rather than log a record
+                # that could never be replayed either.
                 logger.warning("Response of %s not storable", started.request_id)
-                note = "The response could not be stored in the session history."
                 response = run_response = None
-                error_message = f"{error_message} {note}" if error_message else note
-                if final_event is not None:
-                    final_event = (final_event[0], final_event[1], json.dumps({"note": note}))
+                error_message, final_event = _response_left_out(error_message, final_event)
                 continue
             if "TransactionConflict" in reasons.values():
                 time.sleep(random.uniform(0.02, 0.1))  # noqa: S311 - jitter, not secrecy
@@ -823,6 +820,15 @@ def interaction_complete(
                 started, status, response, execution_time_ms, error_message, exc, run_outcome
             )
             return False
+        except ValueError:
+            # Not JSON (NaN, an infinity: json_document_encode refuses them, as DynamoDB
+            # refused them in a Map): kept without the response, as above.
+            if response is None and run_response is None:
+                raise
+            logger.warning("Response of %s not storable", started.request_id)
+            response = run_response = None
+            error_message, final_event = _response_left_out(error_message, final_event)
+            continue
         except (PynamoDBException, BotoCoreError) as exc:
             _record_unsaved(
                 started, status, response, execution_time_ms, error_message, exc, run_outcome
@@ -839,6 +845,16 @@ def interaction_complete(
         run_outcome,
     )
     return False
+
+
+def _response_left_out(
+    error_message: str | None, final_event: tuple[int, str, str] | None
+) -> tuple[str, tuple[int, str, str] | None]:
+    """The error message and last event of an interaction kept without its response."""
+    note = "The response could not be stored in the session history."
+    if final_event is not None:
+        final_event = (final_event[0], final_event[1], json.dumps({"note": note}))
+    return (f"{error_message} {note}" if error_message else note), final_event
 
 
 def _record_unsaved(

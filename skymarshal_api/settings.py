@@ -224,6 +224,10 @@ SESSION_IDLE_MINUTES = env_int("SESSION_IDLE_MINUTES", 30, minimum=1)
 DYNAMODB_CONNECT_TIMEOUT_SECONDS = env_float("DYNAMODB_CONNECT_TIMEOUT_SECONDS", 2.0, minimum=0.1)
 DYNAMODB_READ_TIMEOUT_SECONDS = env_float("DYNAMODB_READ_TIMEOUT_SECONDS", 5.0, minimum=0.1)
 DYNAMODB_MAX_RETRY_ATTEMPTS = env_int("DYNAMODB_MAX_RETRY_ATTEMPTS", 3, minimum=0, maximum=10)
+# Each DynamoDB call asks for its consumed capacity (ReturnConsumedCapacity=TOTAL) and logs
+# it as one ``dynamodb capacity`` line (skymarshal_api.telemetry.capacity): for measuring what a run
+# costs (``make bench``), off by default.
+DYNAMODB_CAPACITY_LOG = env_bool("DYNAMODB_CAPACITY_LOG", False)
 
 # AgentCore runtime: ``aws`` signs a WebSocket to the runtime ARN; ``local`` connects to
 # the local SkyMarshal runtime at AGENTCORE_WS_URL.

@@ -2,15 +2,21 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
+import math
+import secrets
 import time
 import uuid
 from typing import Any
 
 import pytest
 from django.conf import LazySettings
+from rest_framework.renderers import JSONRenderer
 
+from sessions.run_selectors import run_find
 from sessions.selectors import session_history_get, sessions_list
+from sessions.serializers import SessionHistorySerializer, session_history_representation
 from sessions.services import interaction_begin, interaction_complete, session_create
 from skymarshal_api.web.errors import SessionExpired, SessionNotFound
 from skymarshal_api.web.validation import is_uuid4
@@ -180,7 +186,9 @@ def test_a_response_dynamodb_cannot_hold_is_left_out_with_a_note(
     started = interaction_begin(
         session_id=None, request_id=str(uuid.uuid4()), prompt=PROMPT, principal_arn=ALICE
     )
-    too_big = {"assessment": "x" * 450_000}  # DynamoDB items stop at 400 KB
+    # DynamoDB items stop at 400 KB; the response is stored compressed, so it must not
+    # compress: 600 000 random base64 characters are 450 000 random bytes.
+    too_big = {"assessment": secrets.token_urlsafe(450_000)}
     with caplog.at_level(logging.ERROR, logger="sessions.replay"):
         assert interaction_complete(
             started, status="success", response=too_big, execution_time_ms=9
@@ -190,3 +198,59 @@ def test_a_response_dynamodb_cannot_hold_is_left_out_with_a_note(
     assert done.status == "success"
     assert done.response is None
     assert done.error_message == "The response could not be stored in the session history."
+
+
+def test_a_response_json_cannot_hold_is_left_out_with_a_note(
+    sessions_table: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    started = interaction_begin(
+        session_id=None, request_id=str(uuid.uuid4()), prompt=PROMPT, principal_arn=ALICE
+    )
+    with caplog.at_level(logging.ERROR, logger="sessions.replay"):
+        assert interaction_complete(
+            started,
+            status="success",
+            response={"confidence": math.nan},
+            execution_time_ms=9,
+            run_response={"confidence": math.inf},
+        )
+    assert not [r for r in caplog.records if r.name == "sessions.replay"]
+    [done] = session_history_get(session_id=started.session_id, principal_arn=ALICE).interactions
+    assert (done.status, done.response) == ("success", None)
+    assert done.error_message == "The response could not be stored in the session history."
+    run = run_find(started.request_id)
+    assert run is not None
+    assert (run.status, run.response) == ("succeeded", None)
+
+
+def test_the_page_is_what_the_schema_serializer_makes_of_it(sessions_table: str) -> None:
+    session_id = None
+    for index, status in enumerate(["success", "error", "timeout", "cancelled", "success"]):
+        started = interaction_begin(
+            session_id=session_id,
+            request_id=str(uuid.uuid4()),
+            prompt=f"{PROMPT} ✈ {index}",
+            principal_arn=ALICE,
+        )
+        session_id = started.session_id
+        assert interaction_complete(
+            started,
+            status=status,  # type: ignore[arg-type]
+            response={**RESPONSE, "index": index} if status == "success" else None,
+            execution_time_ms=index,
+            error_message=None if status == "success" else f"E{index}: failed",
+        )
+    interaction_begin(
+        session_id=session_id,
+        request_id=str(uuid.uuid4()),
+        prompt="still running",
+        principal_arn=ALICE,
+    )
+    assert session_id is not None
+    for limit in (2, 100):
+        history = session_history_get(session_id=session_id, principal_arn=ALICE, limit=limit)
+        assert history.interactions
+        schema_made = SessionHistorySerializer(dataclasses.asdict(history)).data
+        assert JSONRenderer().render(session_history_representation(history)) == (
+            JSONRenderer().render(schema_made)
+        )

@@ -296,7 +296,7 @@ def test_property_7_a_completed_invocation_is_stored_exactly(
     assert item.error_message == error_message
     assert item.user_id == principal
     assert item.response is not None
-    assert _same(response, item.response.as_dict())
+    assert _same(response, item.response)
     expected_ttl = datetime.fromtimestamp(now / 1000, UTC) + timedelta(
         days=django_settings.SESSION_TTL_DAYS
     )

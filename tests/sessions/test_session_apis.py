@@ -2,9 +2,10 @@
 (gunicorn, DynamoDB Local), with SigV4-signed requests.
 
 The sessions are seeded in this process with the service functions, bound to the module's
-table for as long as the seeding takes. Three key pairs: the dev key (most sessions), a
-second principal that owns one session (for "another caller's session"), and a third
-whose sessions only the listing tests read (so their listings are exact).
+table for as long as the seeding takes. Four key pairs: the dev key (most sessions), a
+second principal that owns one session (for "another caller's session"), a third whose
+sessions only the listing tests read (so their listings are exact), and a fourth for the
+test that rewrites an item in the format of earlier versions.
 """
 
 from __future__ import annotations
@@ -20,9 +21,10 @@ from urllib.parse import urlencode
 
 import httpx
 import pytest
+from pynamodb.attributes import MapAttribute
 
 from scripts.stack import Server
-from sessions.models import sessions_table_bind
+from sessions.models import SessionInteraction, sessions_table_bind
 from sessions.services import InteractionStarted, interaction_begin, interaction_complete
 from skymarshal_api.web.cursors import cursor_encode
 from tests.conftest import ApiFactory
@@ -36,14 +38,19 @@ OTHER_PRINCIPAL = "arn:aws:iam::222233334444:user/other-controller"
 LISTER_KEY = "AKIALISTERPRINCIPAL1"
 LISTER_SECRET = "lister-principal-secret-key"
 LISTER_PRINCIPAL = "arn:aws:iam::555566667777:user/lister"
+READER_KEY = "AKIAREADERPRINCIPAL1"
+READER_SECRET = "reader-principal-secret-key"
+READER_PRINCIPAL = "arn:aws:iam::888899990000:user/reader"
 KEYS = {
     DEV_KEY: {"secret": DEV_SECRET, "principal": DEV_PRINCIPAL},
     OTHER_KEY: {"secret": OTHER_SECRET, "principal": OTHER_PRINCIPAL},
     LISTER_KEY: {"secret": LISTER_SECRET, "principal": LISTER_PRINCIPAL},
+    READER_KEY: {"secret": READER_SECRET, "principal": READER_PRINCIPAL},
 }
 DEV = {"key": DEV_KEY, "secret": DEV_SECRET}
 OTHER = {"key": OTHER_KEY, "secret": OTHER_SECRET}
 LISTER = {"key": LISTER_KEY, "secret": LISTER_SECRET}
+READER = {"key": READER_KEY, "secret": READER_SECRET}
 
 MINUTE_MS = 60_000
 BIG_SESSION_SIZE = 500
@@ -277,6 +284,56 @@ def test_history_has_the_session_history_shape(api: Server, seeded: Seeded) -> N
     assert body["interactions"] == [
         {key: interaction[key] for key in INTERACTION_KEYS} for interaction in expected
     ]
+
+
+# A response with what a Map and a JSON text might hold differently: key order, whole
+# floats, exponents, -0.0, big integers, nesting, empty containers, nulls, Unicode.
+STORED_RESPONSE = {
+    "zeta": 1,
+    "assessment": {"severity": "high", "confidence": 1.0, "delay_minutes": 240},
+    "agents": [
+        {"name": "crew", "confidence": 0.95, "notes": [], "extra": {}},
+        {"name": "maintenance ✈ 東京", "confidence": 1e-7, "limit": 1e20, "zero": -0.0},
+    ],
+    "big": 12345678901234567890123456789,
+    "flags": [True, False, None, "", 2.5],
+    "Alpha": None,
+}
+
+
+def test_an_item_written_as_a_map_reads_as_one_stored_compressed(
+    api: Server, module_sessions_table: str, dynamodb_local: Server
+) -> None:
+    """Items written before responses were stored compressed hold them as a Map: the
+    history renders them byte for byte as it renders the same response stored now."""
+    sessions_table_bind(table_name=module_sessions_table, endpoint_url=dynamodb_local.http_url)
+    try:
+        started = _begin(None, READER_PRINCIPAL, int(time.time() * 1000) - 5000, "compare")
+        assert interaction_complete(
+            started, status="success", response=STORED_RESPONSE, execution_time_ms=7
+        )
+        client: Any = SessionInteraction._get_connection().connection.client
+        key = {"session_id": {"S": started.session_id}, "timestamp": {"N": str(started.timestamp)}}
+        item = client.get_item(TableName=module_sessions_table, Key=key)["Item"]
+        assert set(item["response"]) == {"B"}
+        new_format = _history(api, started.session_id, READER)
+        assert new_format.status_code == 200, new_format.text
+
+        item["response"] = {"M": MapAttribute[str, Any]().serialize(STORED_RESPONSE)}
+        client.put_item(TableName=module_sessions_table, Item=item)
+        old_format = _history(api, started.session_id, READER)
+    finally:
+        sessions_table_bind()
+    assert old_format.status_code == 200, old_format.text
+    assert old_format.content == new_format.content
+    [interaction] = new_format.json()["interactions"]
+    assert interaction["response"] == STORED_RESPONSE
+    # Keys sorted at every level; numbers as they were written.
+    assert b'"response":{"Alpha":null,"agents":[{"confidence":0.95,"extra":{},' in (
+        new_format.content
+    )
+    assert '"limit":1e+20,"name":"maintenance ✈ 東京","zero":-0.0}'.encode() in (new_format.content)
+    assert b'"assessment":{"confidence":1.0,"delay_minutes":240' in new_format.content
 
 
 def test_history_of_an_expired_session_stays_readable(api: Server, seeded: Seeded) -> None:
