@@ -103,7 +103,8 @@ def _django_setup(dynamodb: Server) -> None:
 
 
 def _seed_session(interactions: int) -> str:
-    from sessions.services import interaction_begin, interaction_complete
+    from sessions.begin import interaction_begin
+    from sessions.complete import interaction_complete
     from tests.signing import DEV_PRINCIPAL
 
     response = {"final_decision": "conditional", "recommendations": ["Rebook"] * 5}
@@ -543,7 +544,7 @@ def _lambda_package_dir(work: Path) -> Path:
 def _bench_lambda(dynamodb: Server, log_dir: Path, count: int, servers: list[Server]) -> None:
     from scripts.lambda_invoke import LambdaProcess
     from sessions.models import sessions_table_bind
-    from sessions.services import sessions_table_ensure
+    from sessions.table import sessions_table_ensure
     from tests.deployment.conftest import lambda_environment, stage_settings
     from tests.deployment.events import iam_identity, rest_event
 

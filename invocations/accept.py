@@ -13,6 +13,7 @@ from typing import Any
 from invocations.deadlines import turn_budget_of
 from invocations.wait import run_wait_ended, turn_wait
 from invocations.webhooks import webhook_secret_require
+from sessions.begin import interaction_begin
 from sessions.models import IDEMPOTENCY_KEY_PREFIX
 from sessions.run_selectors import RunRecord, run_find
 from sessions.services import (
@@ -22,7 +23,6 @@ from sessions.services import (
     OnConflict,
     RunKind,
     RunWebhook,
-    interaction_begin,
 )
 from skymarshal_api.telemetry.logs import prompt_fingerprint
 from skymarshal_api.telemetry.observation import request_fields_add, request_session_bind

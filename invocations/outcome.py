@@ -15,9 +15,10 @@ from django.conf import settings
 from invocations.run_result import RunResult
 from invocations.runtime_client import RunStats, RuntimeRun
 from invocations.webhooks import webhook_notify_soon
+from sessions.complete import interaction_complete
 from sessions.run_selectors import RunRecord
 from sessions.run_services import run_event_append
-from sessions.services import InteractionStarted, InteractionStatus, interaction_complete
+from sessions.services import InteractionStarted, InteractionStatus
 from skymarshal_api.telemetry.observation import (
     runtime_invocation_record,
     runtime_subsegment_begin,

@@ -23,17 +23,17 @@ from sessions.models import (
     SweepCursor,
     event_data_storable,
 )
+from sessions.queue import queue_ahead
 from sessions.run_selectors import RunDeadlineEntry, RunRecord
 from sessions.services import (
     RUN_ACTIVE_STATUSES,
-    _ttl_for,
     aws_error_code,
     clock_ms,
-    queue_ahead,
     run_deadline_item,
     run_deadline_ms,
     run_key,
     storage_unavailable,
+    ttl_for,
 )
 
 logger = logging.getLogger(__name__)
@@ -148,7 +148,7 @@ def run_event_append(run: RunRecord, *, number: int, event: str, data: str) -> N
                 number,
                 event=event,
                 data=stored,
-                ttl=_ttl_for(run.interaction_timestamp),
+                ttl=ttl_for(run.interaction_timestamp),
             ).save(condition=RunEvent.session_id.does_not_exist())
             return
         except PutError as exc:

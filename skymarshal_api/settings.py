@@ -407,7 +407,7 @@ RATE_LIMIT_INVOKE_PER_WINDOW = env_int("RATE_LIMIT_INVOKE_PER_WINDOW", 100, mini
 RATE_LIMIT_DEFAULT_PER_WINDOW = env_int("RATE_LIMIT_DEFAULT_PER_WINDOW", 600, minimum=1)
 RATE_LIMIT_WINDOW_SECONDS = env_int("RATE_LIMIT_WINDOW_SECONDS", 60, minimum=1, maximum=3600)
 # Where the rate limits count (skymarshal_api.limits imports no app): the sessions table.
-RATE_LIMIT_COUNTER = "sessions.services.rate_limit_counter_increment"
+RATE_LIMIT_COUNTER = "sessions.counters.rate_limit_counter_increment"
 
 # --- CORS and request limits -------------------------------------------------------------
 

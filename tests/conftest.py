@@ -22,7 +22,7 @@ from hypothesis import settings as hypothesis_settings
 
 from scripts.stack import Server, start_api, start_dynamodb_local, start_local_runtime
 from sessions.models import sessions_table_bind
-from sessions.services import sessions_table_ensure
+from sessions.table import sessions_table_ensure
 from skymarshal_api.telemetry.logs import PROMPT_HMAC_SALT, JsonFormatter
 from tests.log_audit import (
     SENT,

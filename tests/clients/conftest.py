@@ -17,7 +17,7 @@ from botocore.credentials import Credentials
 
 from scripts.stack import Server, start_local_runtime
 from sessions.models import sessions_table_bind
-from sessions.services import sessions_table_ensure
+from sessions.table import sessions_table_ensure
 from skymarshal_api.web.errors import StorageUnavailable
 from skymarshal_client import Client
 from tests.conftest import _ApiServers

@@ -24,7 +24,7 @@ from scripts.lambda_invoke import LambdaProcess
 from scripts.package import package_build
 from scripts.stack import ROOT, Server
 from sessions.models import sessions_table_bind
-from sessions.services import sessions_table_ensure
+from sessions.table import sessions_table_ensure
 from tests.log_audit import SENT
 
 STAGE = "dev"

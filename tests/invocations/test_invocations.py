@@ -379,8 +379,8 @@ def test_a_repeated_key_hands_over_again_a_run_its_first_request_left_queued(
     write timed out but was applied): the retry with the same key answers the run, and
     hands it over, so it runs rather than wait queued for the sweeper."""
     from invocations.accept import InvocationRequest, _idempotency_claim
+    from sessions.begin import interaction_begin
     from sessions.models import sessions_table_bind
-    from sessions.services import interaction_begin
 
     key = str(uuid.uuid4())
     request = InvocationRequest(

@@ -147,8 +147,9 @@ def test_events_waiting_for_storage_do_not_hold_up_the_run(
     deadline: retrying every event held a run that had succeeded at the runtime until it
     timed out), and all are stored, in order, once DynamoDB answers again."""
     from invocations.outcome import RunEventLog, StreamEvent
+    from sessions.begin import interaction_begin
     from sessions.run_selectors import run_events_after, run_find
-    from sessions.services import interaction_begin, sessions_table_ensure
+    from sessions.table import sessions_table_ensure
 
     settings.DYNAMODB_ENDPOINT_URL = own_dynamodb.http_url
     settings.SESSION_TABLE_NAME = f"sessions-events-{uuid.uuid4().hex[:12]}"

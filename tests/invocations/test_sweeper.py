@@ -159,10 +159,10 @@ def test_a_deadline_moved_within_its_minute_stays_filed(sessions_table: str, set
     first deadline due files the new one, under the same minute and so the same key: it
     must not then forget it, or the run is never ended."""
     from invocations.sweeper import runs_sweep
+    from sessions.begin import interaction_begin
     from sessions.models import SWEEP_BUCKET_MS
     from sessions.run_selectors import run_deadlines_in
     from sessions.run_services import run_start
-    from sessions.services import interaction_begin
 
     settings.AGENTCORE_DEADLINE_SECONDS, settings.RUN_GRACE_SECONDS = 5, 0
     settings.RUN_BACKGROUND_DEADLINE_SECONDS = 5

@@ -8,8 +8,9 @@ import uuid
 
 from django.core.management import call_command
 
+from sessions.begin import interaction_begin
+from sessions.complete import interaction_complete
 from sessions.models import SessionInteraction
-from sessions.services import interaction_begin, interaction_complete
 
 BOB = "arn:aws:iam::222222222222:user/bob"
 

@@ -14,10 +14,12 @@ import pytest
 from django.conf import LazySettings
 from rest_framework.renderers import JSONRenderer
 
+from sessions.begin import interaction_begin
+from sessions.complete import interaction_complete
 from sessions.run_selectors import run_find
 from sessions.selectors import session_history_get, sessions_list
 from sessions.serializers import SessionHistorySerializer, session_history_representation
-from sessions.services import interaction_begin, interaction_complete, session_create
+from sessions.services import session_create
 from skymarshal_api.web.errors import SessionExpired, SessionNotFound
 from skymarshal_api.web.validation import is_uuid4
 

@@ -21,9 +21,11 @@ from django.conf import settings as django_settings
 from hypothesis import HealthCheck, assume, example, given, settings
 from hypothesis import strategies as st
 
+from sessions.begin import interaction_begin
+from sessions.complete import interaction_complete
 from sessions.models import SESSION_ITEM_TIMESTAMP, SessionInteraction, SessionItem
 from sessions.selectors import session_history_get, sessions_list
-from sessions.services import FINAL_STATUSES, interaction_begin, interaction_complete
+from sessions.services import FINAL_STATUSES
 from skymarshal_api.web.errors import SessionExpired
 from skymarshal_api.web.validation import is_uuid4
 

@@ -18,6 +18,8 @@ import pytest
 from django.core.management import CommandError, call_command
 
 from scripts.stack import ROOT, Server, start_dynamodb_local
+from sessions.begin import interaction_begin
+from sessions.complete import interaction_complete
 from sessions.records import (
     REPLAY_MARKER,
     REPLAY_PART_MARKER,
@@ -25,7 +27,7 @@ from sessions.records import (
     replay_record_messages,
 )
 from sessions.selectors import session_history_get
-from sessions.services import interaction_begin, interaction_complete, sessions_table_ensure
+from sessions.table import sessions_table_ensure
 
 pytestmark = pytest.mark.slow
 

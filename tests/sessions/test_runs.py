@@ -8,16 +8,12 @@ from typing import Any
 
 import pytest
 
+from sessions.begin import interaction_begin
+from sessions.complete import interaction_complete
 from sessions.models import SessionInteraction
 from sessions.run_selectors import run_find
 from sessions.run_services import run_cancel_request, run_start
-from sessions.services import (
-    IdempotencyClaim,
-    IdempotentReplay,
-    InteractionStarted,
-    interaction_begin,
-    interaction_complete,
-)
+from sessions.services import IdempotencyClaim, IdempotentReplay, InteractionStarted
 from skymarshal_api.web.errors import IdempotencyKeyReused, SessionBusy
 
 ALICE = "arn:aws:iam::111111111111:user/alice"

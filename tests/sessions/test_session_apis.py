@@ -24,8 +24,10 @@ import pytest
 from pynamodb.attributes import MapAttribute
 
 from scripts.stack import Server
+from sessions.begin import interaction_begin
+from sessions.complete import interaction_complete
 from sessions.models import SessionInteraction, sessions_table_bind
-from sessions.services import InteractionStarted, interaction_begin, interaction_complete
+from sessions.services import InteractionStarted
 from skymarshal_api.web.cursors import cursor_encode
 from tests.conftest import ApiFactory
 from tests.signing import DEV_KEY, DEV_PRINCIPAL, DEV_SECRET, botocore_send

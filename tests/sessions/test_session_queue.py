@@ -22,15 +22,12 @@ from hypothesis.stateful import (
     run_state_machine_as_test,
 )
 
+from sessions.begin import interaction_begin
+from sessions.complete import interaction_complete
 from sessions.models import SESSION_ITEM_TIMESTAMP, SessionItem
 from sessions.run_selectors import run_find
 from sessions.run_services import run_cancel_request, run_start
-from sessions.services import (
-    InteractionStarted,
-    TurnBudget,
-    interaction_begin,
-    interaction_complete,
-)
+from sessions.services import InteractionStarted, TurnBudget
 from skymarshal_api.web.errors import SessionBusy
 
 pytestmark = pytest.mark.slow

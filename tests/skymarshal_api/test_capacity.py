@@ -10,8 +10,10 @@ from typing import Any
 
 import pytest
 
+from sessions.begin import interaction_begin
+from sessions.complete import interaction_complete
 from sessions.selectors import session_history_get, sessions_table_status
-from sessions.services import interaction_begin, interaction_complete, sessions_table_ensure
+from sessions.table import sessions_table_ensure
 from skymarshal_api.telemetry.capacity import consumed_units
 
 ALICE = "arn:aws:iam::111111111111:user/alice"

@@ -123,10 +123,11 @@ def _invocations_seed(dynamodb: Server, table: str) -> None:
         EXAMPLE_INVOCATION_RESULT,
         EXAMPLE_INVOCATION_SESSION_ID,
     )
+    from sessions.begin import interaction_begin
+    from sessions.complete import interaction_complete
     from sessions.models import sessions_table_bind
     from sessions.run_selectors import run_find
     from sessions.run_services import run_event_append, run_start
-    from sessions.services import interaction_begin, interaction_complete
 
     sessions_table_bind(table_name=table, endpoint_url=dynamodb.http_url)
     try:

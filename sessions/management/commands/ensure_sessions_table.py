@@ -7,7 +7,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from sessions.models import sessions_table_bind
-from sessions.services import sessions_table_ensure
+from sessions.table import sessions_table_ensure
 from skymarshal_api.web.errors import ApplicationError
 
 

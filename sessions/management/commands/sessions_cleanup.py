@@ -9,7 +9,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError
 
-from sessions.services import sessions_expired_delete
+from sessions.cleanup import sessions_expired_delete
 from skymarshal_api.web.errors import ApplicationError
 
 

@@ -11,7 +11,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from sessions.records import ReplayLineUnreadable, replay_log_read
-from sessions.services import interaction_replay
+from sessions.replay import interaction_replay
 from skymarshal_api.web.errors import ApplicationError
 
 
