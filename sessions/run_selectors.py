@@ -25,6 +25,7 @@ from sessions.services import (
     RunWebhook,
     clock_ms,
     run_key,
+    storage_errors,
     storage_unavailable,
 )
 from skymarshal_api.web.errors import InvocationNotFound
@@ -159,7 +160,7 @@ def run_cancel_requested(request_id: str) -> bool:
 def run_events_after(request_id: str, after: int, *, limit: int = 100) -> list[StoredEvent]:
     """The run's stored events numbered above ``after``, in order (at most ``limit``).
     Raises StorageUnavailable."""
-    try:
+    with storage_errors("read the invocation's events"):
         items = RunEvent.query(
             run_key(request_id),
             RunEvent.timestamp > max(after, RUN_ITEM_TIMESTAMP),
@@ -167,13 +168,11 @@ def run_events_after(request_id: str, after: int, *, limit: int = 100) -> list[S
             limit=limit,
         )
         return [StoredEvent(int(item.timestamp), item.event, item.data) for item in items]
-    except (PynamoDBException, BotoCoreError) as exc:
-        raise storage_unavailable("read the invocation's events", exc) from exc
 
 
 def run_last_event_number(request_id: str) -> int:
     """The number of the run's last stored event (0 when none)."""
-    try:
+    with storage_errors("read the invocation's events"):
         for item in RunEvent.query(
             run_key(request_id),
             RunEvent.timestamp > RUN_ITEM_TIMESTAMP,
@@ -183,8 +182,6 @@ def run_last_event_number(request_id: str) -> int:
             attributes_to_get=["session_id", "timestamp"],
         ):
             return int(item.timestamp)
-    except (PynamoDBException, BotoCoreError) as exc:
-        raise storage_unavailable("read the invocation's events", exc) from exc
     return 0
 
 
@@ -198,7 +195,7 @@ class RunDeadlineEntry:
 
 def run_deadlines_in(minute: int) -> list[RunDeadlineEntry]:
     """The deadlines filed under ``minute`` (epoch minutes). Raises StorageUnavailable."""
-    try:
+    with storage_errors("read the run deadlines"):
         return [
             RunDeadlineEntry(
                 bucket=item.session_id,
@@ -208,8 +205,6 @@ def run_deadlines_in(minute: int) -> list[RunDeadlineEntry]:
             )
             for item in RunDeadline.query(f"{SWEEP_KEY_PREFIX}{minute}", consistent_read=True)
         ]
-    except (PynamoDBException, BotoCoreError) as exc:
-        raise storage_unavailable("read the run deadlines", exc) from exc
 
 
 def sweep_cursor_get() -> int | None:

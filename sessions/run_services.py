@@ -32,6 +32,7 @@ from sessions.services import (
     run_deadline_item,
     run_deadline_ms,
     run_key,
+    storage_errors,
     storage_unavailable,
     ttl_for,
 )
@@ -166,27 +167,21 @@ def run_event_append(run: RunRecord, *, number: int, event: str, data: str) -> N
 
 def run_deadline_file(request_id: str, deadline_at: int) -> None:
     """File (again) a run's deadline for the sweeper. Raises StorageUnavailable."""
-    try:
+    with storage_errors("file the run's deadline"):
         run_deadline_item(request_id, deadline_at).save()
-    except (PynamoDBException, BotoCoreError) as exc:
-        raise storage_unavailable("file the run's deadline", exc) from exc
 
 
 def run_deadline_forget(deadline: RunDeadlineEntry) -> None:
     """Drop a deadline the sweeper has dealt with. Raises StorageUnavailable."""
-    try:
+    with storage_errors("forget the run's deadline"):
         RunDeadline(deadline.bucket, deadline.sort).delete()
-    except (PynamoDBException, BotoCoreError) as exc:
-        raise storage_unavailable("forget the run's deadline", exc) from exc
 
 
 def sweep_cursor_set(minute: int) -> None:
     """Record that every deadline before ``minute`` has been dealt with. Raises
     StorageUnavailable."""
-    try:
+    with storage_errors("record the sweep"):
         SweepCursor(SWEEP_CURSOR_KEY, 0, minute=minute).save()
-    except (PynamoDBException, BotoCoreError) as exc:
-        raise storage_unavailable("record the sweep", exc) from exc
 
 
 def run_worker_claim(request_id: str, *, until_ms: int) -> WorkerClaim | None:

@@ -21,7 +21,7 @@ from sessions.models import (
     SessionItem,
     SessionsTableProbe,
 )
-from sessions.services import clock_ms, idle_cutoff_ms, storage_unavailable
+from sessions.services import clock_ms, idle_cutoff_ms, storage_errors, storage_unavailable
 from skymarshal_api.web.cursors import cursor_decode, cursor_encode
 from skymarshal_api.web.errors import InvalidCursor, SessionNotFound, StorageUnavailable
 
@@ -196,7 +196,7 @@ def session_history_get(
     Raises SessionNotFound, InvalidCursor, StorageUnavailable."""
     now_ms = now_ms if now_ms is not None else clock_ms()
     live = _live(now_ms)
-    try:
+    with storage_errors("read the session history"):
         if cursor is None:
             # The session item has an owner and no interaction does: it passes the filter
             # whatever its ttl, as a GetItem would read it.
@@ -219,8 +219,6 @@ def session_history_get(
             items = _items_query(
                 session_id, SessionInteraction.timestamp > position["t"], live, limit + 1
             )
-    except (PynamoDBException, BotoCoreError) as exc:
-        raise storage_unavailable("read the session history", exc) from exc
     page = [_interaction(item) for item in items[:limit]]
     more = len(items) > limit
     next_cursor = (
@@ -269,7 +267,7 @@ def sessions_list(
     sessions: list[SessionSummary] = []
     summaries: dict[str, SessionItem | None] = {}
     next_key: dict[str, Any] | None = None
-    try:
+    with storage_errors("list the sessions"):
         results = SessionInteraction.user_sessions_index.query(
             principal_arn,
             range_key_condition=range_condition,
@@ -297,8 +295,6 @@ def sessions_list(
             )
             if len(sessions) == limit:
                 page_end = results.last_evaluated_key
-    except (PynamoDBException, BotoCoreError) as exc:
-        raise storage_unavailable("list the sessions", exc) from exc
     next_cursor = (
         cursor_encode({"u": principal_arn, "a": active, "k": next_key}, purpose="sessions")
         if next_key

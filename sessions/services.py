@@ -1,47 +1,38 @@
-"""Writes to the sessions table: the table itself, interactions, rate-limit counters."""
+"""What the rest of the app speaks about sessions and runs: statuses, the accepted run
+(InteractionStarted), turn budgets, the session queue's shape, clocks and keys, and the
+one translation of a DynamoDB error (``storage_errors``, ``storage_unavailable``)."""
 
 from __future__ import annotations
 
 import logging
 import time
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Literal
 
+from botocore.exceptions import BotoCoreError
 from django.conf import settings
+from pynamodb.exceptions import PynamoDBException
 
 from sessions.models import RUN_KEY_PREFIX, RunDeadline, run_deadline_key
 from skymarshal_api.web.errors import StorageUnavailable
 
 logger = logging.getLogger(__name__)
 
-
-# PynamoDB sends a transaction's puts before its updates; cancellation reasons follow
-# that order.
 InteractionStatus = Literal["in_progress", "success", "error", "timeout", "cancelled"]
-
-
 FINAL_STATUSES: tuple[InteractionStatus, ...] = ("success", "error", "timeout", "cancelled")
-
-
 RunStatus = Literal["queued", "running", "succeeded", "failed", "timed_out", "cancelled"]
-
-
 RUN_ACTIVE_STATUSES: tuple[RunStatus, ...] = ("queued", "running")
-
-
 RUN_STATUS_OF: dict[InteractionStatus, RunStatus] = {
     "success": "succeeded",
     "error": "failed",
     "timeout": "timed_out",
     "cancelled": "cancelled",
 }
-
-
 RunKind = Literal["invoke", "invocation"]
-
-
 OnConflict = Literal["reject", "enqueue"]
 
 
@@ -151,6 +142,17 @@ def storage_unavailable(action: str, exc: Exception) -> StorageUnavailable:
         f"Session storage could not {action}; retry after Retry-After.",
         details={"aws_error_code": code} if code else None,
     )
+
+
+@contextmanager
+def storage_errors(action: str) -> Iterator[None]:
+    """The table's boundary: a PynamoDB or botocore error inside becomes StorageUnavailable
+    (``storage_unavailable``: what failed and AWS's error code). The exceptions of ours a
+    caller handles first (a condition that failed, an item not there) are caught inside."""
+    try:
+        yield
+    except (PynamoDBException, BotoCoreError) as exc:
+        raise storage_unavailable(action, exc) from exc
 
 
 def session_create() -> str:

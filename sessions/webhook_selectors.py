@@ -23,7 +23,7 @@ from sessions.models import (
     WebhookDue,
     WebhookSecret,
 )
-from sessions.services import storage_unavailable
+from sessions.services import storage_errors, storage_unavailable
 
 
 def secret_box() -> Fernet:
@@ -52,14 +52,12 @@ class SigningSecret:
 def webhook_secrets_valid(owner: str, *, now_ms: int) -> list[SigningSecret]:
     """The caller's signing secrets still valid at ``now_ms``, newest first; a secret that
     does not decrypt (SECRET_KEY changed) is left out. Raises StorageUnavailable."""
-    try:
+    with storage_errors("read the webhook signing secrets"):
         items = list(
             WebhookSecret.query(
                 webhook_secrets_key(owner), consistent_read=True, scan_index_forward=False
             )
         )
-    except (PynamoDBException, BotoCoreError) as exc:
-        raise storage_unavailable("read the webhook signing secrets", exc) from exc
     secrets = []
     box = secret_box()
     for item in items:
@@ -131,11 +129,9 @@ def delivery_record(item: WebhookDelivery) -> DeliveryRecord:
 
 def webhook_deliveries_of(request_id: str) -> list[DeliveryRecord]:
     """The run's deliveries, by slot (run.started first). Raises StorageUnavailable."""
-    try:
+    with storage_errors("read the webhook deliveries"):
         items = WebhookDelivery.query(delivery_key(request_id), consistent_read=True)
         return [delivery_record(item) for item in items]
-    except (PynamoDBException, BotoCoreError) as exc:
-        raise storage_unavailable("read the webhook deliveries", exc) from exc
 
 
 def webhook_delivery_find(request_id: str, slot: int) -> DeliveryRecord | None:
@@ -161,7 +157,7 @@ class WebhookDueEntry:
 def webhook_due_in(minute: int) -> list[WebhookDueEntry]:
     """The delivery attempts filed under ``minute`` (epoch minutes). Raises
     StorageUnavailable."""
-    try:
+    with storage_errors("read the due webhook deliveries"):
         return [
             WebhookDueEntry(
                 bucket=item.session_id,
@@ -172,8 +168,6 @@ def webhook_due_in(minute: int) -> list[WebhookDueEntry]:
             )
             for item in WebhookDue.query(f"{WEBHOOK_DUE_KEY_PREFIX}{minute}", consistent_read=True)
         ]
-    except (PynamoDBException, BotoCoreError) as exc:
-        raise storage_unavailable("read the due webhook deliveries", exc) from exc
 
 
 def webhook_due_cursor_get() -> int | None:

@@ -26,7 +26,7 @@ from sessions.models import (
     WebhookSecret,
     webhook_due_key,
 )
-from sessions.services import aws_error_code, storage_unavailable
+from sessions.services import aws_error_code, storage_errors, storage_unavailable
 from sessions.webhook_selectors import (
     DeliveryRecord,
     SigningSecret,
@@ -285,28 +285,22 @@ def webhook_redelivery_schedule(
         raise storage_unavailable("schedule the redelivery", exc) from exc
     except (PynamoDBException, BotoCoreError) as exc:
         raise storage_unavailable("schedule the redelivery", exc) from exc
-    try:
+    with storage_errors("read the webhook delivery"):
         return delivery_record(
             WebhookDelivery.get(
                 delivery_key(delivery.request_id), delivery.slot, consistent_read=True
             )
         )
-    except (PynamoDBException, BotoCoreError) as exc:
-        raise storage_unavailable("read the webhook delivery", exc) from exc
 
 
 def webhook_due_forget(entry: WebhookDueEntry) -> None:
     """Drop a due note the sweeper has dealt with. Raises StorageUnavailable."""
-    try:
+    with storage_errors("forget the due webhook delivery"):
         WebhookDue(entry.bucket, entry.sort).delete()
-    except (PynamoDBException, BotoCoreError) as exc:
-        raise storage_unavailable("forget the due webhook delivery", exc) from exc
 
 
 def webhook_due_cursor_set(minute: int) -> None:
     """Record that every delivery due before ``minute`` has been dealt with. Raises
     StorageUnavailable."""
-    try:
+    with storage_errors("record the webhook sweep"):
         SweepCursor(WEBHOOK_DUE_CURSOR_KEY, 0, minute=minute).save()
-    except (PynamoDBException, BotoCoreError) as exc:
-        raise storage_unavailable("record the webhook sweep", exc) from exc
