@@ -145,7 +145,7 @@ class WebhookRequestSerializer(StrictObjectSerializer):
         return value
 
 
-class InvokeRequestSerializer(serializers.Serializer[Any]):
+class InvokeRequestSerializer(StrictObjectSerializer):
     prompt = PromptField(
         # Documents the bounds (PromptField checks them after sanitizing).
         min_length=PROMPT_MIN_CHARS,
@@ -179,18 +179,6 @@ class InvokeRequestSerializer(serializers.Serializer[Any]):
         help_text="Send the run's events to this URL as signed Standard Webhooks messages "
         "(create a signing secret first: POST /api/v1/webhook-secrets).",
     )
-
-    def to_internal_value(self, data: Any) -> Any:
-        if not isinstance(data, dict):
-            raise serializers.ValidationError(
-                {"non_field_errors": ["The request body must be a JSON object."]}
-            )
-        unknown = sorted(set(data) - set(self.fields))
-        if unknown:
-            raise serializers.ValidationError(
-                {name: [f"Unknown field; expected {', '.join(self.fields)}."] for name in unknown}
-            )
-        return super().to_internal_value(data)
 
     def validate_session_id(self, value: str) -> str:
         if not is_uuid4(value):
