@@ -122,7 +122,8 @@ def trace_request_begin(
 ) -> RequestTrace | None:
     """Open the request's segment in the trace of ``context`` (the request's trace
     context; a new trace when None), its id the request's span id. None when tracing is
-    off, or on Lambda when neither Lambda nor the caller sampled the trace.
+    off, when the caller's trace is not sampled, or on Lambda when neither Lambda nor the
+    caller sampled the trace.
 
     On Lambda the request is a subsegment of Lambda's segment when it is in Lambda's
     trace; a caller's own trace (a traceparent whose trace is not Lambda's) gets a segment
@@ -141,7 +142,9 @@ def trace_request_begin(
     lambda_parent = _lambda_parent() if _on_lambda() else None
     if lambda_parent is not None and lambda_parent[0] == context.xray_trace_id:
         document.update(name=f"## {method} {path}", type="subsegment", parent_id=lambda_parent[1])
-    elif _on_lambda() and not (context.source in _CALLER_SOURCES and context.sampled):
+    elif not context.sampled or (_on_lambda() and context.source not in _CALLER_SOURCES):
+        # The caller did not sample its trace (its traceparent's flag, or Sampled=0), or, on
+        # Lambda, Lambda did not sample the invocation and no caller asked for a trace.
         return None
     else:
         document["name"] = settings.TRACING_SERVICE

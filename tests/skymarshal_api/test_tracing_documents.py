@@ -130,6 +130,23 @@ def test_a_callers_trace_is_kept_and_its_span_is_the_parent(daemon: socket.socke
     assert document["subsegments"][0]["id"] == subsegment.id
 
 
+def test_a_callers_unsampled_trace_sends_nothing(daemon: socket.socket) -> None:
+    for header in (
+        {"HTTP_TRACEPARENT": "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-00"},
+        {"HTTP_X_AMZN_TRACE_ID": "Root=1-4bf92f35-77b34da6a3ce929d0e0e4736;Sampled=0"},
+    ):
+        context = trace_context_of(header)
+        assert not context.sampled
+        assert trace_request_begin(method="GET", path="/api/v1/health", context=context) is None
+    # The same trace, sampled, is sent: the check above is about the flag.
+    sampled = trace_context_of(
+        {"HTTP_TRACEPARENT": "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"}
+    )
+    trace = trace_request_begin(method="GET", path="/api/v1/health", context=sampled)
+    trace_request_end(trace, status=200, annotations={}, error=False)
+    assert len(_documents(daemon, 1)) == 1
+
+
 def test_on_lambda_a_callers_other_trace_gets_a_segment_of_its_own(
     daemon: socket.socket, monkeypatch: pytest.MonkeyPatch
 ) -> None:
