@@ -26,6 +26,11 @@
                  with log lines and metrics off (LOG_LEVEL WARNING, metrics disabled):
                  "the rest" should fall by about what the span fell
 
+  otel           carrying one invoke's trace (the request and four spans in it) with the
+                 app's X-Ray emitter, and with OpenTelemetry's SDK as ADOT sets it up
+                 (AWS X-Ray ID generator and propagator, OTLP/HTTP export), flushed after
+                 each request as on Lambda, and left to its batch thread as on a server
+                 (benchmarks/otel.py)
   capacity       the read and write capacity units DynamoDB reports (ReturnConsumedCapacity
                  TOTAL, the API's DYNAMODB_CAPACITY_LOG) for one buffered invoke, one
                  streamed invoke and one background run (its request and its worker),
@@ -64,6 +69,7 @@ SECTIONS = (
     "webhook",
     "instrumentation",
     "capacity",
+    "otel",
     "lambda",
 )
 
@@ -197,6 +203,14 @@ def main() -> None:
             print("runtime      ", _percentiles(samples), flush=True)
         if "sigv4" in only:
             _bench_sigv4(args.requests)
+        if "otel" in only:
+            # In a process of its own: tracing on, sending where nothing listens.
+            subprocess.run(
+                [sys.executable, "-m", "benchmarks.otel", "--requests", str(args.requests * 10)],
+                cwd=ROOT,
+                env={**os.environ, **env},
+                check=True,
+            )
         if not only & {"invoke", "webhook", "instrumentation", "capacity", "lambda"}:
             return
         fast_runtime = start_local_runtime("--agent-latency-ms", "0", log_dir=log_dir)
