@@ -8,6 +8,7 @@ their own through the factories, which stop whatever they started.
 from __future__ import annotations
 
 import logging
+import socket
 import uuid
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -31,6 +32,7 @@ from tests.log_audit import (
     prompt_hmac_fields,
     recorders_install,
 )
+from tests.xray_daemon import xray_daemon
 
 # Property tests are reproducible: the same examples on every run and every machine.
 hypothesis_settings.register_profile("skymarshal", derandomize=True, deadline=None)
@@ -175,6 +177,13 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
             reporter.ensure_newline()
             reporter.write_sep("=", f"no_secret_in_any_log: {RECORDER_MISSED}", red=True)
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+@pytest.fixture(scope="module")
+def daemon() -> Iterator[socket.socket]:
+    """A stand-in X-Ray daemon (a UDP socket on 127.0.0.1) for a module's traced servers."""
+    with xray_daemon() as sock:
+        yield sock
 
 
 @pytest.fixture(scope="session")

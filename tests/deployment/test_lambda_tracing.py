@@ -17,15 +17,9 @@ from scripts.lambda_invoke import LambdaProcess
 from scripts.stack import Server
 from tests.deployment.conftest import STAGE, lambda_environment
 from tests.deployment.events import iam_identity, response_json, rest_event
-from tests.xray_daemon import daemon_address, documents_receive, xray_daemon
+from tests.xray_daemon import daemon_address, documents_receive
 
 PROMPT = "Flight NZ1 delayed 3 hours at AKL due to a bird strike inspection"
-
-
-@pytest.fixture(scope="module")
-def daemon() -> Iterator[socket.socket]:
-    with xray_daemon() as sock:
-        yield sock
 
 
 @pytest.fixture(scope="module")

@@ -11,7 +11,6 @@ import os
 import re
 import socket
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import httpx
@@ -20,17 +19,11 @@ import pytest
 from scripts.stack import Server
 from tests.conftest import ApiFactory
 from tests.signing import botocore_send
-from tests.xray_daemon import daemon_address, documents_receive, xray_daemon
+from tests.xray_daemon import daemon_address, documents_receive
 
 PROMPT = "Flight QF12 delayed 2 hours at LAX due to crew availability"
 TRACEPARENT = re.compile("00-([0-9a-f]{32})-([0-9a-f]{16})-(0[01])")
 CUSTOM = "X-Amzn-Bedrock-AgentCore-Runtime-Custom-"
-
-
-@pytest.fixture(scope="module")
-def daemon() -> Iterator[socket.socket]:
-    with xray_daemon() as sock:
-        yield sock
 
 
 @pytest.fixture(scope="module")

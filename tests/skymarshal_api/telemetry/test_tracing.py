@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import socket
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import httpx
@@ -15,15 +14,9 @@ import pytest
 from scripts.stack import Server
 from tests.conftest import ApiFactory
 from tests.signing import botocore_send
-from tests.xray_daemon import daemon_address, documents_receive, xray_daemon
+from tests.xray_daemon import daemon_address, documents_receive
 
 PROMPT = "Flight QF12 delayed 2 hours at LAX due to crew availability"
-
-
-@pytest.fixture(scope="module")
-def daemon() -> Iterator[socket.socket]:
-    with xray_daemon() as sock:
-        yield sock
 
 
 @pytest.fixture(scope="module")
