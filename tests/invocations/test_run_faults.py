@@ -37,7 +37,6 @@ import pytest
 from django.core.management import call_command
 
 from scripts.stack import (
-    JVM_QUICK_START,
     Server,
     start_dynamodb_local,
     start_local_runtime,
@@ -107,9 +106,7 @@ class Storage:
         self.back_at_ms = clock_ms()  # when it last came back (the sweeper can work again)
 
     def start(self, port: int | None = None) -> Server:
-        return start_dynamodb_local(
-            port=port, db_path=self._db_path, log_dir=self._log_dir, jvm_options=JVM_QUICK_START
-        )
+        return start_dynamodb_local(port=port, db_path=self._db_path, log_dir=self._log_dir)
 
     @property
     def url(self) -> str:

@@ -43,9 +43,11 @@ def _load_settings(
 
 
 def test_production_starts_with_every_required_value() -> None:
-    result = _load_settings(PRODUCTION)
+    shown = "settings.SESSION_TABLE_NAME, settings.AGENTCORE_MODE, settings.DEBUG"
+    result = _load_settings(PRODUCTION, f"{shown}, settings.REQUEST_HOLD_SECONDS")
     assert result.returncode == 0, result.stderr
-    assert result.stdout.split() == ["skymarshal-sessions-prod", "aws", "False"]
+    # No request is held past 25 s, under API Gateway's 29 s integration timeout.
+    assert result.stdout.split() == ["skymarshal-sessions-prod", "aws", "False", "25.0"]
 
 
 @pytest.mark.parametrize("missing", sorted(set(PRODUCTION) - {"SKYMARSHAL_ENV"}))
