@@ -23,7 +23,7 @@ WORKER_PACKAGE := .local/package/skymarshal-api-dev-worker.zip
 CHROMIUM := /usr/bin/chromium
 SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 
-.PHONY: help install run test lint typecheck security schema schema-check openapi-examples pytest package bench bench-long audit load clean
+.PHONY: help install run test lint typecheck security schema schema-check openapi-examples pytest package package-api package-worker bench bench-long audit load clean
 
 help:
 	@echo "make run    - start DynamoDB Local, the local SkyMarshal runtime and the API"
@@ -96,8 +96,12 @@ openapi-examples: install
 # `zappa package dev` and `zappa package dev_worker` (the background runs' function: the
 # same code, its own baked-in settings), offline (placeholder AWS credentials, no network):
 # the packages the tests drive and `scripts/deploy_api.sh` deploys.
-package: $(LAMBDA_STAMP)
+package: package-api package-worker
+
+package-api: $(LAMBDA_STAMP)
 	$(BIN)/python -m scripts.package dev --output $(PACKAGE)
+
+package-worker: $(LAMBDA_STAMP)
 	$(BIN)/python -m scripts.package dev_worker --output $(WORKER_PACKAGE)
 
 # Pytest's own exit status decides: 5 (no tests collected) fails the build like any other,
@@ -116,14 +120,20 @@ package: $(LAMBDA_STAMP)
 # Django, boto3 and the rest from source again (PYTHONDONTWRITEBYTECODE would forbid that).
 PYTEST_WORKERS ?= 3
 PYTEST_DIST ?= loadfile
-pytest: install package $(CHROMIUM)
+# (`make test` builds the packages before and passes PYTEST_NEEDS without them.)
+PYTEST_NEEDS ?= install package $(CHROMIUM)
+pytest: $(PYTEST_NEEDS)
 	SKYMARSHAL_ENV=test SKYMARSHAL_PACKAGE=$(abspath $(PACKAGE)) \
 		SKYMARSHAL_WORKER_PACKAGE=$(abspath $(WORKER_PACKAGE)) \
 		PYTHONDONTWRITEBYTECODE= PYTHONPYCACHEPREFIX=$(abspath .local/pycache) \
 		$(BIN)/python -m pytest -n $(PYTEST_WORKERS) --dist $(PYTEST_DIST) --no-loadscope-reorder \
 		$(PYTEST_ARGS)
 
-test: lint typecheck security schema-check package pytest
+# The static checks and the two packages side by side (three jobs at a time, each job's output
+# printed whole when it ends), then the tests. Any failure fails `make test`.
+test:
+	$(MAKE) --no-print-directory -j3 --output-sync=target lint typecheck security schema-check package
+	$(MAKE) --no-print-directory pytest PYTEST_NEEDS='install $(CHROMIUM)'
 
 bench: install package
 	SKYMARSHAL_PACKAGE=$(abspath $(PACKAGE)) $(BIN)/python -m benchmarks $(BENCH_ARGS)
