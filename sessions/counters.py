@@ -17,10 +17,10 @@ logger = logging.getLogger(__name__)
 
 
 def rate_limit_counter_increment(
-    *, key: str, window_start: int, limit: int, expires_at: int, amount: int = 1
+    *, key: str, window_start: int, limit: int, expires_at: int
 ) -> int | None:
-    """Count ``amount`` requests against ``key``'s window, atomically, unless the window
-    would then hold more than ``limit``: the new count, or None when they do not fit.
+    """Count one request against ``key``'s window, atomically, unless the window already
+    holds ``limit`` requests: the new count, or None when the limit was reached.
 
     Raises StorageUnavailable when DynamoDB fails (after botocore's retries).
     """
@@ -28,11 +28,10 @@ def rate_limit_counter_increment(
     try:
         counter.update(
             actions=[
-                RateLimitCounter.hits.add(amount),
+                RateLimitCounter.hits.add(1),
                 RateLimitCounter.ttl.set(datetime.fromtimestamp(expires_at, UTC)),
             ],
-            condition=RateLimitCounter.hits.does_not_exist()
-            | (RateLimitCounter.hits <= limit - amount),
+            condition=RateLimitCounter.hits.does_not_exist() | (RateLimitCounter.hits < limit),
         )
     except UpdateError as exc:
         if aws_error_code(exc) == "ConditionalCheckFailedException":

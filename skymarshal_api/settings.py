@@ -408,11 +408,6 @@ RATE_LIMIT_DEFAULT_PER_WINDOW = env_int("RATE_LIMIT_DEFAULT_PER_WINDOW", 600, mi
 RATE_LIMIT_WINDOW_SECONDS = env_int("RATE_LIMIT_WINDOW_SECONDS", 60, minimum=1, maximum=3600)
 # Where the rate limits count (skymarshal_api.limits imports no app): the sessions table.
 RATE_LIMIT_COUNTER = "sessions.counters.rate_limit_counter_increment"
-# A process counts a principal's requests in leases of limit / RATE_LIMIT_LEASE_DIVISOR
-# (at least 1): one conditional UpdateItem takes the lease, the process spends it without a
-# storage call (skymarshal_api/limits/rate_limits.py). 50: the defaults' leases are 2
-# invocations and 12 other requests. A divisor of at least the limit counts every request.
-RATE_LIMIT_LEASE_DIVISOR = env_int("RATE_LIMIT_LEASE_DIVISOR", 50, minimum=1)
 
 # --- CORS and request limits -------------------------------------------------------------
 

@@ -101,12 +101,9 @@ def restore_refresh() -> None:
     from invocations.runtime_client import runtime_clients_reset
     from invocations.runtime_status import control_plane_client_reset
     from sessions.models import sessions_connections_reset
-    from skymarshal_api.limits.rate_limits import rate_limit_leases_clear
     from skymarshal_api.telemetry.tracing import xray_socket_reset
 
     random.seed(os.urandom(32))
-    # Requests counted by a lease are spent once: never by every environment restored.
-    rate_limit_leases_clear()
     sessions_connections_reset()
     runtime_clients_reset()
     control_plane_client_reset()

@@ -7,14 +7,11 @@ import json
 import math
 import time
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
 
 import httpx
 import pytest
 
 from scripts.stack import Server
-from skymarshal_api.limits.rate_limits import rate_limit_consume, rate_limit_leases_clear
-from skymarshal_api.web.errors import RateLimited
 from tests.conftest import ApiFactory
 from tests.signing import DEV_KEY, DEV_PRINCIPAL, DEV_SECRET, botocore_send
 
@@ -120,75 +117,3 @@ def test_a_429_carries_cors_headers(two_apps: list[Server]) -> None:
 def test_health_is_not_rate_limited(two_apps: list[Server]) -> None:
     url = f"{two_apps[0].http_url}/api/v1/health"
     assert all(httpx.get(url, timeout=10).status_code == 200 for _ in range(LIMIT + 2))
-
-
-# --- leases: one UpdateItem counts several requests of a process -----------------------------
-
-
-def _counted(key: str, window_start: int) -> int:
-    from sessions.models import RATE_LIMIT_KEY_PREFIX, RateLimitCounter
-
-    return int(RateLimitCounter.get(f"{RATE_LIMIT_KEY_PREFIX}{key}", window_start).hits)
-
-
-def test_a_lease_counts_several_requests_in_one_write_and_never_exceeds_the_limit(
-    settings: Any, sessions_table: str
-) -> None:
-    from skymarshal_api.limits import rate_limits
-
-    settings.RATE_LIMIT_DEFAULT_PER_WINDOW = 10
-    settings.RATE_LIMIT_WINDOW_SECONDS = 60
-    settings.RATE_LIMIT_LEASE_DIVISOR = 3  # leases of 3 requests
-    principal = "arn:aws:iam::000000000000:user/leased"
-    now = 120.0  # the window [120, 180)
-    rate_limit_leases_clear()
-    try:
-        first = rate_limit_consume(principal_arn=principal, scope="default", now=now)
-        # One write counted a lease of 3: two more requests cost no storage call.
-        assert _counted(f"default#{principal}", 120) == 3
-        assert first.remaining == 9
-        remaining = [
-            rate_limit_consume(principal_arn=principal, scope="default", now=now).remaining
-            for _ in range(2)
-        ]
-        assert remaining == [8, 7]
-        assert _counted(f"default#{principal}", 120) == 3
-
-        # Another process (its leases forgotten here) takes the next lease: 6 counted.
-        rate_limit_leases_clear()
-        assert rate_limit_consume(principal_arn=principal, scope="default", now=now)
-        assert _counted(f"default#{principal}", 120) == 6
-        rate_limit_leases_clear()  # ...and this one spends 3 more
-        for _ in range(3):
-            rate_limit_consume(principal_arn=principal, scope="default", now=now)
-        assert _counted(f"default#{principal}", 120) == 9
-        # A lease of 3 no longer fits: one request's worth does, then nothing.
-        last = rate_limit_consume(principal_arn=principal, scope="default", now=now)
-        assert last.remaining == 0
-        assert _counted(f"default#{principal}", 120) == 10
-        with pytest.raises(RateLimited):
-            rate_limit_consume(principal_arn=principal, scope="default", now=now)
-        assert _counted(f"default#{principal}", 120) == 10
-        # The next window starts a new count, and the old window's lease is dropped.
-        assert rate_limit_consume(principal_arn=principal, scope="default", now=180.0)
-        assert _counted(f"default#{principal}", 180) == 3
-        assert all(window == 180 for _, window in rate_limits._leases)
-    finally:
-        rate_limit_leases_clear()
-
-
-def test_a_divisor_of_the_limit_or_more_counts_every_request(
-    settings: Any, sessions_table: str
-) -> None:
-    settings.RATE_LIMIT_DEFAULT_PER_WINDOW = 4
-    settings.RATE_LIMIT_LEASE_DIVISOR = 50
-    principal = "arn:aws:iam::000000000000:user/exact"
-    rate_limit_leases_clear()
-    try:
-        for n in range(1, 5):
-            rate_limit_consume(principal_arn=principal, scope="default", now=60.0)
-            assert _counted(f"default#{principal}", 60) == n
-        with pytest.raises(RateLimited):
-            rate_limit_consume(principal_arn=principal, scope="default", now=60.0)
-    finally:
-        rate_limit_leases_clear()
