@@ -14,7 +14,9 @@
   lambda         the dev Lambda package (SKYMARSHAL_PACKAGE, else built offline) run as
                  Lambda runs it (scripts/lambda_invoke.py): cold start (a new interpreter
                  importing the handler, then its first request: health, or an invocation)
-                 and warm requests (health; invocations with agents at 0 ms)
+                 side by side with a minimal Django + DRF app (one APIView) in the same
+                 package under the same Zappa handler, and warm requests (health;
+                 invocations with agents at 0 ms)
   webhook        what a webhook adds to an invocation's own path (agents at 0 ms): its
                  Server-Timing total with and without ``webhook``, p50 (the delivery is
                  sent off that path), and how long after the response the receiver
@@ -555,6 +557,77 @@ def _lambda_package_dir(work: Path) -> Path:
     return target
 
 
+# A minimal Django + DRF app: one APIView answering {"status": "ok"}, no database, no
+# authentication, no middleware but Django's CommonMiddleware.
+_MINIMAL_SETTINGS = """
+SECRET_KEY = "bench-minimal-drf-app-not-a-secret-0123456789abcdefghijklmnop"
+DEBUG = False
+ALLOWED_HOSTS = ["*"]
+ROOT_URLCONF = "minimal_drf.urls"
+INSTALLED_APPS = ["django.contrib.contenttypes", "django.contrib.auth", "rest_framework"]
+MIDDLEWARE = ["django.middleware.common.CommonMiddleware"]
+DATABASES = {}
+USE_TZ = True
+USE_I18N = False  # as the app (the package carries no translation files)
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.AllowAny"],
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "UNAUTHENTICATED_USER": None,
+}
+"""
+_MINIMAL_URLS = """
+from django.urls import path
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+
+class Health(APIView):
+    def get(self, request):
+        return Response({"status": "ok"})
+
+
+urlpatterns = [path("api/v1/health", Health.as_view())]
+"""
+
+
+def _minimal_drf_package(package_dir: Path, work: Path) -> Path:
+    """The same unzipped package (Zappa's handler, the same libraries), serving the minimal
+    DRF app instead of ours: Zappa's settings module names its Django settings."""
+    import shutil
+
+    target = work / "var-task-minimal"
+    shutil.copytree(package_dir, target, symlinks=True)
+    app = target / "minimal_drf"
+    app.mkdir()
+    (app / "__init__.py").write_text("")
+    (app / "settings.py").write_text(_MINIMAL_SETTINGS)
+    (app / "urls.py").write_text(_MINIMAL_URLS)
+    zappa_settings = target / "zappa_settings.py"
+    # Its bytecode is unchecked (see scripts/package.py): it goes with the old source.
+    for stale in (target / "__pycache__").glob("zappa_settings.*.pyc"):
+        stale.unlink()
+    text = zappa_settings.read_text()
+    assert "DJANGO_SETTINGS='skymarshal_api.settings'" in text
+    zappa_settings.write_text(
+        text.replace(
+            "DJANGO_SETTINGS='skymarshal_api.settings'", "DJANGO_SETTINGS='minimal_drf.settings'"
+        )
+    )
+    return target
+
+
+def _without_bytecode(package_dir: Path, work: Path) -> Path:
+    """A copy of the unzipped package without its ``__pycache__`` folders."""
+    import shutil
+
+    target = work / f"{package_dir.name}-no-bytecode"
+    shutil.copytree(
+        package_dir, target, symlinks=True, ignore=shutil.ignore_patterns("__pycache__")
+    )
+    return target
+
+
 def _bench_lambda(dynamodb: Server, log_dir: Path, count: int, servers: list[Server]) -> None:
     from scripts.lambda_invoke import LambdaProcess
     from sessions.models import sessions_table_bind
@@ -578,24 +651,55 @@ def _bench_lambda(dynamodb: Server, log_dir: Path, count: int, servers: list[Ser
     def invoke_event() -> dict[str, object]:
         return rest_event("POST", "/api/v1/invoke", body=prompt, identity=iam_identity())
 
-    cold: dict[str, list[float]] = {"import": [], "health": [], "invoke": [], "total": []}
-    for first in ("health", "invoke") * 3:
-        started = time.perf_counter()
-        process = LambdaProcess(package_dir, env, log_path=log_dir / "lambda-bench.log")
-        try:
-            result = process.invoke(health if first == "health" else invoke_event())
-            assert result["statusCode"] == 200, result
-            cold["total"].append((time.perf_counter() - started) * 1000)
-            cold["import"].append(process.import_seconds * 1000)
-            cold[first].append(process.last_seconds * 1000)
-        finally:
-            process.stop()
-    for name, samples in cold.items():
-        print(
-            f"lambda cold {name:7}",
-            f"n={len(samples)} " + " ".join(f"{s:.0f}" for s in samples) + " ms",
-            flush=True,
-        )
+    minimal_dir = _minimal_drf_package(package_dir, log_dir)
+    # (package, first request) of each cold start: ours as packaged (with its bytecode), and
+    # without the bytecode (as Zappa alone packages it: every module compiled at import),
+    # beside the minimal DRF app in the same two forms.
+    variants = {
+        "invoke": (package_dir, invoke_event),
+        "health": (package_dir, lambda: health),
+        "minimal DRF app": (minimal_dir, lambda: health),
+        "invoke, no bytecode": (_without_bytecode(package_dir, log_dir), invoke_event),
+        "minimal DRF app, no bytecode": (_without_bytecode(minimal_dir, log_dir), lambda: health),
+    }
+    cold: dict[str, dict[str, list[float]]] = {
+        name: {"import": [], "first request": [], "total": []} for name in variants
+    }
+    for _ in range(3):
+        # Interleaved, so that load shifts hit every variant alike.
+        for name, (directory, event) in variants.items():
+            started = time.perf_counter()
+            process = LambdaProcess(directory, env, log_path=log_dir / "lambda-bench.log")
+            try:
+                result = process.invoke(event())
+                assert result["statusCode"] == 200, result
+                if name.startswith("minimal"):
+                    assert json.loads(str(result["body"])) == {"status": "ok"}, result
+                cold[name]["total"].append((time.perf_counter() - started) * 1000)
+                cold[name]["import"].append(process.import_seconds * 1000)
+                cold[name]["first request"].append(process.last_seconds * 1000)
+            finally:
+                process.stop()
+    for name, parts in cold.items():
+        for part, samples in parts.items():
+            print(
+                f"lambda cold {name}, {part}:",
+                f"median {statistics.median(samples):.0f} ms (n={len(samples)}: "
+                + " ".join(f"{sample:.0f}" for sample in samples)
+                + ")",
+                flush=True,
+            )
+
+    def ratio(ours: str, minimal: str) -> float:
+        return statistics.median(cold[ours]["total"]) / statistics.median(cold[minimal]["total"])
+
+    print(
+        "lambda cold first invoke / minimal DRF app's first request (new interpreter to "
+        f"response, medians): {ratio('invoke', 'minimal DRF app'):.2f} as packaged, "
+        f"{ratio('invoke, no bytecode', 'minimal DRF app, no bytecode'):.2f} both without "
+        "bytecode (target <= 1.2)",
+        flush=True,
+    )
 
     process = LambdaProcess(package_dir, env, log_path=log_dir / "lambda-bench.log")
     try:

@@ -269,7 +269,10 @@ class LambdaProcess:
         self._log = log_path.open("ab") if log_path is not None else subprocess.DEVNULL
         started = time.perf_counter()
         self.process = subprocess.Popen(
-            [sys.executable, "-I", "-S", str(Path(__file__).resolve()), str(package_dir)],
+            # -B: nothing is written beside the package's modules, as on Lambda, where the
+            # function's directory (/var/task) is read-only: a module without bytecode in
+            # the package is compiled again by every new environment.
+            [sys.executable, "-I", "-S", "-B", str(Path(__file__).resolve()), str(package_dir)],
             cwd=package_dir,
             env={
                 "PATH": os.environ.get("PATH", "/usr/bin:/bin"),

@@ -1,10 +1,12 @@
-"""What `zappa package dev` puts in the zip: runtime code only, under 25 MiB, the pinned
-botocore with the AgentCore models, and compiled code that the Lambda python3.13 runtime
-(Amazon Linux 2023, x86_64, glibc 2.34) can load."""
+"""What `zappa package dev` puts in the zip: runtime code only and its bytecode, under
+40 MiB, the pinned botocore with the AgentCore models, and compiled code that the Lambda
+python3.13 runtime (Amazon Linux 2023, x86_64, glibc 2.34) can load."""
 
 from __future__ import annotations
 
+import importlib.util
 import json
+import marshal
 import re
 import subprocess
 import sys
@@ -33,8 +35,31 @@ def _pin(name: str) -> str:
     return match.group(1)
 
 
-def test_the_package_is_under_25_mib(lambda_package: Path) -> None:
-    assert lambda_package.stat().st_size < MAX_PACKAGE_BYTES == 25 * 1024 * 1024
+def test_the_package_is_under_40_mib(lambda_package: Path) -> None:
+    assert lambda_package.stat().st_size < MAX_PACKAGE_BYTES == 40 * 1024 * 1024
+
+
+def test_every_module_of_the_package_carries_its_unchecked_bytecode(lambda_package: Path) -> None:
+    """/var/task is read-only on Lambda: bytecode not in the package is compiled by every
+    new environment. Each module has its python3.13 pyc, hash-based and unchecked (PEP 552
+    flags 0b01), compiled from that very source."""
+    with zipfile.ZipFile(lambda_package) as archive:
+        names = set(archive.namelist())
+        sources = sorted(name for name in names if name.endswith(".py"))
+        assert len(sources) > 1000
+        missing = []
+        for source in sources:
+            folder, _, module = source.rpartition("/")
+            pyc = f"{folder}/__pycache__/{module[:-3]}.cpython-313.pyc".lstrip("/")
+            if pyc not in names:
+                missing.append(source)
+                continue
+            header = archive.read(pyc)[:16]
+            assert header[:4] == importlib.util.MAGIC_NUMBER, pyc
+            assert int.from_bytes(header[4:8], "little") == 0b01, pyc
+            assert header[8:16] == importlib.util.source_hash(archive.read(source)), pyc
+    # Only modules that are not Python 3.13 (none in this package) may lack it.
+    assert missing == []
 
 
 def test_the_package_holds_the_handler_and_the_apps_and_nothing_else_of_the_project(
@@ -68,7 +93,21 @@ def test_the_package_holds_the_handler_and_the_apps_and_nothing_else_of_the_proj
         "pip", "setuptools", "wheel", "troposphere", "placebo", "tqdm", "cfn_flip",
     }  # fmt: skip
     assert not tops & not_runtime
-    assert not [name for name in names if "__pycache__" in name or name.endswith((".po", ".pyc"))]
+    assert not [name for name in names if name.endswith(".po")]
+    # Bytecode only as the pyc of a module the package holds (see the bytecode test).
+    assert not [name for name in names if name.endswith(".pyc") and _source(name) not in names]
+    assert not [name for name in names if "__pycache__" in name and not name.endswith(".pyc")]
+
+
+def _code(pyc: bytes) -> object:
+    """The code object of a pyc this build compiled (after its 16-byte header)."""
+    return marshal.loads(pyc[16:])  # noqa: S302 (our own build's bytecode, not input)
+
+
+def _source(pyc: str) -> str:
+    """``a/__pycache__/b.cpython-313.pyc`` is the bytecode of ``a/b.py``."""
+    folder, _, name = pyc.rpartition("__pycache__/")
+    return f"{folder}{name.split('.')[0]}.py"
 
 
 def _run_in_package(package_dir: Path, code: str) -> str:
@@ -192,8 +231,19 @@ def test_the_prod_package_is_the_tested_dev_package_but_for_its_settings(
     dev_files, prod_files = contents(lambda_package), contents(prod)
     assert dev_files.keys() == prod_files.keys()
     differing = {name for name in dev_files if dev_files[name] != prod_files[name]}
-    assert differing == {"zappa_settings.py", "package_info.json"}
-    with zipfile.ZipFile(prod) as archive:
+    # marshal's output depends on reference counts, so two builds of one module's bytecode
+    # may differ in bytes: theirs must be the same code.
+    with zipfile.ZipFile(lambda_package) as dev_archive, zipfile.ZipFile(prod) as archive:
+        differing -= {
+            name
+            for name in differing
+            if name.endswith(".pyc") and _code(dev_archive.read(name)) == _code(archive.read(name))
+        }
         settings = archive.read("zappa_settings.py").decode()
+    assert differing == {
+        "zappa_settings.py",
+        f"__pycache__/zappa_settings.{sys.implementation.cache_tag}.pyc",
+        "package_info.json",
+    }
     assert "'SESSION_TABLE_NAME': 'skymarshal-sessions-prod'" in settings
     assert "API_STAGE='prod'" in settings
