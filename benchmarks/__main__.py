@@ -604,7 +604,7 @@ def _minimal_drf_package(package_dir: Path, work: Path) -> Path:
     (app / "settings.py").write_text(_MINIMAL_SETTINGS)
     (app / "urls.py").write_text(_MINIMAL_URLS)
     zappa_settings = target / "zappa_settings.py"
-    # Its bytecode is unchecked (see scripts/package.py): it goes with the old source.
+    # Its bytecode is unchecked (see scripts/package_prune.py): it goes with the old source.
     for stale in (target / "__pycache__").glob("zappa_settings.*.pyc"):
         stale.unlink()
     text = zappa_settings.read_text()

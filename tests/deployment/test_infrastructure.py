@@ -133,6 +133,7 @@ def test_the_worker_runs_the_same_code_with_capacity_and_time_of_its_own(stage: 
 _SNAPSTART_SETTINGS = """
 import json, sys
 from zappa.cli import ZappaCLI
+from zappa.utilities import get_runtime_from_python_version
 
 resolved = {}
 for stage in sys.argv[1:]:
@@ -324,6 +325,7 @@ def test_the_stage_table_names_follow_the_template() -> None:
 _CALLBACKS = """
 import json, sys
 from zappa.cli import ZappaCLI
+from zappa.utilities import get_runtime_from_python_version
 
 class Reached(Exception):
     pass
@@ -339,11 +341,11 @@ class Core:
         return "a1b2c3d4e5"
 
 for stage in sys.argv[2:]:
-    class Cli(ZappaCLI):
-        stage_config = json.load(open("zappa_settings.json"))[stage]
-
-    cli = Cli()
+    cli = ZappaCLI()
+    cli.zappa_settings = json.load(open("zappa_settings.json"))
     cli.zappa, cli.lambda_name, cli.api_stage = Core(), "skymarshal-api-" + stage, stage
+    # As ZappaCLI.load_settings sets it, through the stage's "extends".
+    cli.runtime = cli.stage_config.get("runtime", get_runtime_from_python_version())
     cli.zip_path = sys.argv[1]
     try:
         cli.callback("post")
@@ -381,6 +383,10 @@ def test_zappa_finds_the_callbacks_the_stages_name(tmp_path: Path) -> None:
     for stage in WORKER_STAGES:
         assert f"{stage} post callback asked for a client of lambda" in result.stdout
     assert "Pruned 2 unused botocore model files from small.zip" in result.stdout
+    # The first stage's callback compiled the one module; the others found it compiled.
+    assert "Added the bytecode of 1 modules to small.zip" in result.stdout
+    assert "Added the bytecode of 0 modules to small.zip" in result.stdout
     with zipfile.ZipFile(package) as archive:
+        assert archive.namelist().count("__pycache__/handler.cpython-313.pyc") == 1
         left = {name.split("/")[2] for name in archive.namelist() if name.startswith("botocore/")}
     assert left == BOTOCORE_SERVICES_KEPT
