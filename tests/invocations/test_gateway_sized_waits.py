@@ -11,7 +11,7 @@ import httpx
 import pytest
 
 from tests.invocations.live import PROMPT, Stack, assert_error, new_session_id, sse_frame_parse
-from tests.invocations.test_invocations import RUN_ENV, Runs, _accepted
+from tests.invocations.runs import RUN_ENV, Runs, _accepted
 from tests.signing import botocore_headers
 
 BUFFERED = {**RUN_ENV, "RESPONSE_MODE": "buffered"}
