@@ -1,13 +1,14 @@
 """What the rest of the app speaks about sessions and runs: statuses, the accepted run
 (InteractionStarted), turn budgets, the session queue's shape, clocks and keys, and the
-one translation of a DynamoDB error (``storage_errors``, ``storage_unavailable``)."""
+one translation of a DynamoDB error (``storage_errors``, ``storage_unavailable``,
+``item_find``)."""
 
 from __future__ import annotations
 
 import logging
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -16,6 +17,7 @@ from typing import Literal
 from botocore.exceptions import BotoCoreError
 from django.conf import settings
 from pynamodb.exceptions import PynamoDBException
+from pynamodb.models import Model
 
 from sessions.models import RUN_KEY_PREFIX, RunDeadline, run_deadline_key
 from skymarshal_api.web.errors import StorageUnavailable
@@ -151,6 +153,24 @@ def storage_errors(action: str) -> Iterator[None]:
     caller handles first (a condition that failed, an item not there) are caught inside."""
     try:
         yield
+    except (PynamoDBException, BotoCoreError) as exc:
+        raise storage_unavailable(action, exc) from exc
+
+
+def item_find[M: Model](
+    model: type[M],
+    hash_key: str,
+    range_key: int,
+    *,
+    action: str,
+    attributes: Sequence[str] | None = None,
+) -> M | None:
+    """The item, read consistently (only ``attributes``, when given); None when there is
+    none. Raises StorageUnavailable (``storage_unavailable``: ``action`` says what failed)."""
+    try:
+        return model.get(hash_key, range_key, consistent_read=True, attributes_to_get=attributes)
+    except model.DoesNotExist:
+        return None
     except (PynamoDBException, BotoCoreError) as exc:
         raise storage_unavailable(action, exc) from exc
 
