@@ -2,7 +2,8 @@
 due): from the cursor (or, on a table's first sweep, an hour back) to the current minute,
 one Query per minute, at most ``max_minutes`` per sweep. The cursor moves past a minute
 only once every note in it, and in every minute before it, is settled, so a note that
-could not be dealt with is read again by the next sweep."""
+could not be dealt with is read again by the next sweep. The walk reads the cursor first
+and writes it once at the end, when it moved."""
 
 from __future__ import annotations
 
@@ -23,7 +24,8 @@ class Walk:
 def minutes_walk[Note](
     *,
     now_ms: int,
-    cursor: int | None,
+    cursor_get: Callable[[], int | None],
+    cursor_set: Callable[[int], None],
     first_minutes: int,
     max_minutes: int,
     notes_in: Callable[[int], Iterable[Note]],
@@ -34,7 +36,9 @@ def minutes_walk[Note](
     """Settle every due note of the minutes from ``cursor`` to now. ``settle`` answers
     whether the note is done with (False: read it again next sweep); a note not ``due``
     yet (in the current minute) is left for the next sweep, and so is everything once
-    ``time.monotonic()`` passes ``stop_at``."""
+    ``time.monotonic()`` passes ``stop_at``. Raises what ``cursor_get``, ``notes_in`` and
+    ``cursor_set`` raise."""
+    cursor = cursor_get()
     current = now_ms // SWEEP_BUCKET_MS
     start = current - first_minutes if cursor is None else cursor
     end = min(current, start + max_minutes)
@@ -58,4 +62,6 @@ def minutes_walk[Note](
             advance_to = minute + 1
         if out_of_time:
             break
+    if advance_to != cursor:
+        cursor_set(advance_to)
     return Walk(minutes=minutes, advance_to=advance_to, out_of_time=out_of_time)

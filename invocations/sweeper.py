@@ -106,10 +106,10 @@ def runs_sweep(*, now_ms: int | None = None) -> SweepReport:
             return False
         return True
 
-    cursor = sweep_cursor_get()
     walk = minutes_walk(
         now_ms=now,
-        cursor=cursor,
+        cursor_get=sweep_cursor_get,
+        cursor_set=sweep_cursor_set,
         first_minutes=_FIRST_SWEEP_MINUTES,
         max_minutes=_MAX_MINUTES_PER_SWEEP,
         notes_in=run_deadlines_in,
@@ -117,8 +117,6 @@ def runs_sweep(*, now_ms: int | None = None) -> SweepReport:
         settle=settle,
     )
     report.minutes = walk.minutes
-    if walk.advance_to != cursor:
-        sweep_cursor_set(walk.advance_to)
     try:
         report.deliveries = webhooks_sweep()
     except ApplicationError as exc:

@@ -76,10 +76,10 @@ def webhooks_sweep(
             return False
         return True
 
-    cursor = webhook_due_cursor_get()
     walk = minutes_walk(
         now_ms=now,
-        cursor=cursor,
+        cursor_get=webhook_due_cursor_get,
+        cursor_set=webhook_due_cursor_set,
         first_minutes=_FIRST_SWEEP_MINUTES,
         max_minutes=_MAX_MINUTES_PER_SWEEP,
         notes_in=webhook_due_in,
@@ -88,7 +88,5 @@ def webhooks_sweep(
         stop_at=time.monotonic() + budget_seconds,
     )
     report.minutes, report.out_of_time = walk.minutes, walk.out_of_time
-    if walk.advance_to != cursor:
-        webhook_due_cursor_set(walk.advance_to)
     logger.info("webhook deliveries swept", extra=report.as_dict())
     return report
