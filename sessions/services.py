@@ -1,7 +1,7 @@
 """What the rest of the app speaks about sessions and runs: statuses, the accepted run
 (InteractionStarted), turn budgets, the session queue's shape, clocks and keys, and the
 one translation of a DynamoDB error (``storage_errors``, ``storage_unavailable``,
-``item_find``)."""
+``item_find``, ``conditional_write``)."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from typing import Literal
 
 from botocore.exceptions import BotoCoreError
 from django.conf import settings
-from pynamodb.exceptions import PynamoDBException
+from pynamodb.exceptions import PynamoDBException, TransactWriteError, UpdateError
 from pynamodb.models import Model
 
 from sessions.models import RUN_KEY_PREFIX, RunDeadline, run_deadline_key
@@ -153,6 +153,34 @@ def storage_errors(action: str) -> Iterator[None]:
     caller handles first (a condition that failed, an item not there) are caught inside."""
     try:
         yield
+    except (PynamoDBException, BotoCoreError) as exc:
+        raise storage_unavailable(action, exc) from exc
+
+
+@dataclass
+class ConditionalWrite:
+    """Whether the conditions of a write held (False: the write changed nothing)."""
+
+    held: bool = True
+
+
+@contextmanager
+def conditional_write(action: str) -> Iterator[ConditionalWrite]:
+    """The table's boundary for a conditional update or transaction: a condition that
+    failed is noted (``held`` False) instead of raised; any other PynamoDB or botocore
+    error becomes StorageUnavailable (``storage_unavailable``)."""
+    written = ConditionalWrite()
+    try:
+        yield written
+    except UpdateError as exc:
+        if aws_error_code(exc) != "ConditionalCheckFailedException":
+            raise storage_unavailable(action, exc) from exc
+        written.held = False
+    except TransactWriteError as exc:
+        codes = [reason.code if reason else None for reason in exc.cancellation_reasons or []]
+        if "ConditionalCheckFailed" not in codes:
+            raise storage_unavailable(action, exc) from exc
+        written.held = False
     except (PynamoDBException, BotoCoreError) as exc:
         raise storage_unavailable(action, exc) from exc
 
