@@ -32,10 +32,10 @@ from sessions.services import (
     conditional_write,
     run_deadline_item,
     run_deadline_ms,
+    run_event_item,
     run_key,
     storage_errors,
     storage_unavailable,
-    ttl_for,
 )
 
 logger = logging.getLogger(__name__)
@@ -139,12 +139,12 @@ def run_event_append(run: RunRecord, *, number: int, event: str, data: str) -> N
     stored = event_data_storable(data)
     for keep_prefix in (True, False):
         try:
-            RunEvent(
-                run_key(run.request_id),
+            run_event_item(
+                run.request_id,
                 number,
                 event=event,
                 data=stored,
-                ttl=ttl_for(run.interaction_timestamp),
+                interaction_timestamp=run.interaction_timestamp,
             ).save(condition=RunEvent.session_id.does_not_exist())
             return
         except PutError as exc:

@@ -19,7 +19,7 @@ from django.conf import settings
 from pynamodb.exceptions import PynamoDBException, TransactWriteError, UpdateError
 from pynamodb.models import Model
 
-from sessions.models import RUN_KEY_PREFIX, RunDeadline, run_deadline_key
+from sessions.models import RUN_KEY_PREFIX, RunDeadline, RunEvent, run_deadline_key
 from skymarshal_api.web.errors import StorageUnavailable
 
 logger = logging.getLogger(__name__)
@@ -239,6 +239,16 @@ def run_deadline_item(request_id: str, deadline_at: int) -> RunDeadline:
         request_id=request_id,
         deadline_at=deadline_at,
         ttl=datetime.fromtimestamp(deadline_at / 1000, UTC) + timedelta(days=7),
+    )
+
+
+def run_event_item(
+    request_id: str, number: int, *, event: str, data: str, interaction_timestamp: int
+) -> RunEvent:
+    """A run's event ``number`` as stored (sessions/models.py RunEvent), kept as long as the
+    run's interaction (``interaction_timestamp``)."""
+    return RunEvent(
+        run_key(request_id), number, event=event, data=data, ttl=ttl_for(interaction_timestamp)
     )
 
 
