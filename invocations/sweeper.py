@@ -98,12 +98,7 @@ def runs_sweep(*, now_ms: int | None = None) -> SweepReport:
     report = SweepReport()
 
     def settle(entry: RunDeadlineEntry) -> bool:
-        try:
-            _deadline_settle(entry, report)
-        except ApplicationError as exc:
-            logger.warning("Could not settle run %s: %s", entry.request_id, exc.message)
-            report.failed.append(entry.request_id)
-            return False
+        _deadline_settle(entry, report)
         return True
 
     walk = minutes_walk(
@@ -115,8 +110,10 @@ def runs_sweep(*, now_ms: int | None = None) -> SweepReport:
         notes_in=run_deadlines_in,
         due=lambda entry: entry.deadline_at < now,
         settle=settle,
+        log=logger,
+        failure="Could not settle run %s: %s",
     )
-    report.minutes = walk.minutes
+    report.minutes, report.failed = walk.minutes, walk.failed
     try:
         report.deliveries = webhooks_sweep()
     except ApplicationError as exc:
