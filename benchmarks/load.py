@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.load_users import load_keys
-from scripts.stack import ROOT, Server, start_api, start_dynamodb_local, start_local_runtime
+from scripts.stack import ROOT, Server, manage, start_api, start_dynamodb_local, start_local_runtime
 
 TABLE = "load-test-sessions"
 
@@ -46,16 +46,6 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--p95-target-ms", type=float, default=2500.0)
     return parser.parse_args(argv)
-
-
-def _manage(env: dict[str, str], *command: str) -> None:
-    subprocess.run(
-        [sys.executable, str(ROOT / "manage.py"), *command],
-        cwd=ROOT,
-        env={**os.environ, **env},
-        check=True,
-        stdout=subprocess.DEVNULL,
-    )
 
 
 def _percentile(ordered: list[float], q: float) -> float:
@@ -115,7 +105,7 @@ def main(argv: list[str] | None = None) -> int:
             "SIGV4_LOCAL_KEYS": json.dumps(load_keys(args.users)),
             "LOG_LEVEL": "WARNING",
         }
-        _manage(env, "ensure_sessions_table")
+        manage(env, "ensure_sessions_table", quiet=True)
         threads = {} if args.threads is None else {"threads": args.threads}
         api = start_api(env=env, log_dir=log_dir, workers=args.workers, **threads)
         servers.append(api)

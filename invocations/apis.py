@@ -37,7 +37,7 @@ from sessions.run_selectors import RunRecord
 from sessions.services import RunWebhook
 from skymarshal_api.auth.authentication import principal_of
 from skymarshal_api.telemetry.request_id import request_id_of
-from skymarshal_api.views import AuthenticatedApi
+from skymarshal_api.views import AuthenticatedApi, query_validated
 from skymarshal_api.web.errors import (
     InvocationNotFound,
 )
@@ -168,12 +168,11 @@ class InvocationWaitApi(AuthenticatedApi):
     @INVOCATION_WAIT_GET
     def get(self, request: Request, request_id: str) -> Response:
         _request_id_validate(request_id)
-        query = InvocationWaitQuerySerializer(data=request.query_params)
-        query.is_valid(raise_exception=True)
+        query = query_validated(InvocationWaitQuerySerializer, request)
         run = invocation_wait(
             request_id=request_id,
             principal_arn=principal_of(request).arn,
-            timeout=query.validated_data["timeout"],
+            timeout=query["timeout"],
         )
         return Response(InvocationSerializer(invocation_representation(run)).data)
 
@@ -182,9 +181,8 @@ class InvocationEventsApi(AuthenticatedApi):
     @INVOCATION_EVENTS_GET
     def get(self, request: Request, request_id: str) -> StreamingHttpResponse:
         _request_id_validate(request_id)
-        query = InvocationEventsQuerySerializer(data=request.query_params)
-        query.is_valid(raise_exception=True)
-        after = query.validated_data.get("last_event_id")
+        query = query_validated(InvocationEventsQuerySerializer, request)
+        after = query.get("last_event_id")
         header = request.META.get("HTTP_LAST_EVENT_ID")
         if header is not None:
             after = max(after or 0, last_event_id_parse(header))
@@ -192,6 +190,6 @@ class InvocationEventsApi(AuthenticatedApi):
             request_id=request_id,
             principal_arn=principal_of(request).arn,
             after=after or 0,
-            follow=query.validated_data["follow"],
+            follow=query["follow"],
         )
         return _event_stream(stored_event_frames(events))

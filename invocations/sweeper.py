@@ -98,27 +98,22 @@ def runs_sweep(*, now_ms: int | None = None) -> SweepReport:
     report = SweepReport()
 
     def settle(entry: RunDeadlineEntry) -> bool:
-        try:
-            _deadline_settle(entry, report)
-        except ApplicationError as exc:
-            logger.warning("Could not settle run %s: %s", entry.request_id, exc.message)
-            report.failed.append(entry.request_id)
-            return False
+        _deadline_settle(entry, report)
         return True
 
-    cursor = sweep_cursor_get()
     walk = minutes_walk(
         now_ms=now,
-        cursor=cursor,
+        cursor_get=sweep_cursor_get,
+        cursor_set=sweep_cursor_set,
         first_minutes=_FIRST_SWEEP_MINUTES,
         max_minutes=_MAX_MINUTES_PER_SWEEP,
         notes_in=run_deadlines_in,
         due=lambda entry: entry.deadline_at < now,
         settle=settle,
+        log=logger,
+        failure="Could not settle run %s: %s",
     )
-    report.minutes = walk.minutes
-    if walk.advance_to != cursor:
-        sweep_cursor_set(walk.advance_to)
+    report.minutes, report.failed = walk.minutes, walk.failed
     try:
         report.deliveries = webhooks_sweep()
     except ApplicationError as exc:

@@ -22,7 +22,6 @@ from sessions.webhook_selectors import (
     webhook_due_in,
 )
 from sessions.webhook_services import webhook_due_cursor_set, webhook_due_forget
-from skymarshal_api.web.errors import ApplicationError
 
 logger = logging.getLogger(__name__)
 
@@ -55,40 +54,39 @@ def webhooks_sweep(
     report = DeliverySweepReport()
 
     def settle(entry: WebhookDueEntry) -> bool:
-        try:
-            claimed = webhook_attempt(entry.request_id, entry.slot)
-            if claimed is not None:
-                report.attempted.append(claimed.delivery_id)
-            else:
-                state = webhook_delivery_find(entry.request_id, entry.slot)
-                if (
-                    state is not None
-                    and state.status == "pending"
-                    and state.claimed_until is not None
-                    and state.claimed_until >= now
-                    and (state.next_attempt_at or 0) <= now
-                ):
-                    return False  # a sender holds it now: look again next time
-            webhook_due_forget(entry)
-        except ApplicationError as exc:
-            logger.warning("Could not send delivery of run %s: %s", entry.request_id, exc.message)
-            report.failed.append(entry.request_id)
-            return False
+        claimed = webhook_attempt(entry.request_id, entry.slot)
+        if claimed is not None:
+            report.attempted.append(claimed.delivery_id)
+        else:
+            state = webhook_delivery_find(entry.request_id, entry.slot)
+            if (
+                state is not None
+                and state.status == "pending"
+                and state.claimed_until is not None
+                and state.claimed_until >= now
+                and (state.next_attempt_at or 0) <= now
+            ):
+                return False  # a sender holds it now: look again next time
+        webhook_due_forget(entry)
         return True
 
-    cursor = webhook_due_cursor_get()
     walk = minutes_walk(
         now_ms=now,
-        cursor=cursor,
+        cursor_get=webhook_due_cursor_get,
+        cursor_set=webhook_due_cursor_set,
         first_minutes=_FIRST_SWEEP_MINUTES,
         max_minutes=_MAX_MINUTES_PER_SWEEP,
         notes_in=webhook_due_in,
         due=lambda entry: entry.due_at <= now,
         settle=settle,
+        log=logger,
+        failure="Could not send delivery of run %s: %s",
         stop_at=time.monotonic() + budget_seconds,
     )
-    report.minutes, report.out_of_time = walk.minutes, walk.out_of_time
-    if walk.advance_to != cursor:
-        webhook_due_cursor_set(walk.advance_to)
+    report.minutes, report.out_of_time, report.failed = (
+        walk.minutes,
+        walk.out_of_time,
+        walk.failed,
+    )
     logger.info("webhook deliveries swept", extra=report.as_dict())
     return report

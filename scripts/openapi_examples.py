@@ -13,12 +13,11 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
 
-from scripts.stack import ROOT, start_api, start_dynamodb_local, start_local_runtime
+from scripts.stack import ROOT, manage, start_api, start_dynamodb_local, start_local_runtime
 
 EXAMPLES_DIR = ROOT / "skymarshal_api" / "web" / "openapi_examples"
 RESPONSE_FILE = EXAMPLES_DIR / "invoke_response.json"
@@ -67,12 +66,7 @@ def main() -> int:
             "DYNAMODB_ENDPOINT_URL": dynamodb.http_url,
             "SESSION_TABLE_NAME": TABLE,
         }
-        subprocess.run(
-            [sys.executable, str(ROOT / "manage.py"), "ensure_sessions_table"],
-            cwd=ROOT,
-            env={**os.environ, **env},
-            check=True,
-        )
+        manage(env, "ensure_sessions_table")
         api = start_api(env=env, log_dir=log_dir, workers=1)
         servers.append(api)
         url = f"{api.http_url}/api/v1/invoke"

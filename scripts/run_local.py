@@ -23,6 +23,7 @@ from scripts.stack import (
     ROOT,
     Server,
     ServerStartError,
+    manage,
     start_api,
     start_dynamodb_local,
     start_local_runtime,
@@ -101,8 +102,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             "AGENTCORE_WS_URL": runtime.ws_url,
             "DYNAMODB_ENDPOINT_URL": dynamodb.http_url,
         }
-        _manage(env, "ensure_sessions_table")
-        _manage(env, "migrate", "--no-input", "--verbosity", "0")
+        manage(env, "ensure_sessions_table")
+        manage(env, "migrate", "--no-input", "--verbosity", "0")
         print(f"Starting the API on {HOST}:{args.api_port} …", flush=True)
         api = start_api(env=env, port=args.api_port, log_dir=log_dir, dev_server=args.dev_server)
         servers.append(api)
@@ -132,15 +133,6 @@ def main(argv: Sequence[str] | None = None) -> int:
             server.stop()
         if servers:
             print("Stopped: " + ", ".join(s.name for s in reversed(servers)), flush=True)
-
-
-def _manage(env: dict[str, str], *command: str) -> None:
-    subprocess.run(
-        [sys.executable, str(ROOT / "manage.py"), *command],
-        cwd=ROOT,
-        env={**os.environ, **env},
-        check=True,
-    )
 
 
 def _print_urls(api: Server, runtime: Server, dynamodb: Server, log_dir: Path) -> None:

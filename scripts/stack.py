@@ -319,6 +319,18 @@ def start_local_runtime(
     return _with_port_retry(start, port)
 
 
+def manage(env: Mapping[str, str], *command: str, quiet: bool = False) -> None:
+    """Run ``manage.py COMMAND`` with ``env`` over this process's environment (``quiet``:
+    its output discarded); raises CalledProcessError when it fails."""
+    subprocess.run(
+        [sys.executable, str(ROOT / "manage.py"), *command],
+        cwd=ROOT,
+        env={**os.environ, **env},
+        check=True,
+        stdout=subprocess.DEVNULL if quiet else None,
+    )
+
+
 def start_sweeper(*, env: Mapping[str, str], every: float, log_dir: Path) -> Server:
     """``manage.py runs_sweep --every N``: ends lost runs every N seconds (``make run``'s
     stand-in for the Lambda's scheduled sweep). It serves nothing: its port is 0."""

@@ -18,7 +18,7 @@ from sessions.serializers import (
 )
 from skymarshal_api.auth.authentication import principal_of
 from skymarshal_api.telemetry.observation import request_session_bind
-from skymarshal_api.views import AuthenticatedApi
+from skymarshal_api.views import AuthenticatedApi, query_validated
 from skymarshal_api.web.errors import (
     InvalidCursor,
     InvalidRequest,
@@ -123,13 +123,12 @@ class SessionHistoryApi(AuthenticatedApi):
     def get(self, request: Request, session_id: str) -> Response:
         session_id_validate(session_id)
         request_session_bind(session_id)
-        query = SessionHistoryQuerySerializer(data=request.query_params)
-        query.is_valid(raise_exception=True)
+        query = query_validated(SessionHistoryQuerySerializer, request)
         history = session_history_get(
             session_id=session_id,
             principal_arn=principal_of(request).arn,
-            limit=query.validated_data["limit"],
-            cursor=query.validated_data.get("cursor"),
+            limit=query["limit"],
+            cursor=query.get("cursor"),
         )
         return Response(session_history_representation(history))
 
@@ -159,12 +158,11 @@ class SessionListApi(AuthenticatedApi):
         },
     )
     def get(self, request: Request) -> Response:
-        query = SessionListQuerySerializer(data=request.query_params)
-        query.is_valid(raise_exception=True)
+        query = query_validated(SessionListQuerySerializer, request)
         page = sessions_list(
             principal_arn=principal_of(request).arn,
-            active=query.validated_data.get("active"),
-            limit=query.validated_data["limit"],
-            cursor=query.validated_data.get("cursor"),
+            active=query.get("active"),
+            limit=query["limit"],
+            cursor=query.get("cursor"),
         )
         return Response(SessionListSerializer(asdict(page)).data)

@@ -34,6 +34,7 @@ from sessions.services import (
     TurnBudget,
     clock_ms,
     default_turn_budget,
+    item_find,
     run_deadline_item,
     run_key,
     session_create,
@@ -206,12 +207,9 @@ def _idempotency_condition(claim: IdempotencyClaim, timestamp: int) -> Any:
 def _idempotency_refusal(claim: IdempotencyClaim, kind: RunKind) -> None:
     """Raise what an Idempotency-Key already in use means (returns when the record has
     gone, so the caller tries again)."""
-    try:
-        record = IdempotencyRecord.get(claim.key_hash, 0, consistent_read=True)
-    except IdempotencyRecord.DoesNotExist:
+    record = item_find(IdempotencyRecord, claim.key_hash, 0, action="read the Idempotency-Key")
+    if record is None:
         return
-    except (PynamoDBException, BotoCoreError) as exc:
-        raise storage_unavailable("read the Idempotency-Key", exc) from exc
     if record.request_hash != claim.request_hash or record.kind != kind:
         raise IdempotencyKeyReused()
     raise IdempotentReplay(record.request_id)

@@ -29,8 +29,8 @@ from sessions.services import (
     InteractionStatus,
     aws_error_code,
     clock_ms,
+    run_event_item,
     run_key,
-    ttl_for,
 )
 from skymarshal_api.telemetry.metrics import metric_count
 from skymarshal_api.web.errors import StorageUnavailable
@@ -79,12 +79,12 @@ def interaction_complete(
                     number, event, data = final_event
                     order.append("event")
                     write.save(
-                        RunEvent(
-                            run_key(started.request_id),
+                        run_event_item(
+                            started.request_id,
                             number,
                             event=event,
                             data=data,
-                            ttl=ttl_for(started.timestamp),
+                            interaction_timestamp=started.timestamp,
                         ),
                         condition=RunEvent.session_id.does_not_exist(),
                     )

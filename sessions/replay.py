@@ -21,7 +21,14 @@ from sessions.models import (
     SessionItem,
     event_data_storable,
 )
-from sessions.services import RUN_ACTIVE_STATUSES, aws_error_code, clock_ms, run_key, ttl_for
+from sessions.services import (
+    RUN_ACTIVE_STATUSES,
+    aws_error_code,
+    clock_ms,
+    run_event_item,
+    run_key,
+    ttl_for,
+)
 from skymarshal_api.web.errors import StorageUnavailable
 
 logger = logging.getLogger(__name__)
@@ -116,12 +123,12 @@ def _run_final_event_replay(record: dict[str, Any]) -> None:
         number = 1 if last is None else int(last.timestamp)
         if last is not None and last.event != "error":  # not the expiry's last event
             number += 1
-        RunEvent(
-            run_key(request_id),
+        run_event_item(
+            request_id,
             number,
             event=event,
             data=event_data_storable(json.dumps(data, separators=(",", ":"), ensure_ascii=False)),
-            ttl=ttl_for(int(record["timestamp"])),
+            interaction_timestamp=int(record["timestamp"]),
         ).save()
     except (PynamoDBException, BotoCoreError) as exc:
         raise StorageUnavailable(f"Could not replay the run's last event: {exc}") from exc

@@ -5,9 +5,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from botocore.exceptions import BotoCoreError
-from pynamodb.exceptions import PynamoDBException
-
 from sessions.models import (
     RUN_ITEM_TIMESTAMP,
     SWEEP_CURSOR_KEY,
@@ -24,9 +21,9 @@ from sessions.services import (
     RunStatus,
     RunWebhook,
     clock_ms,
+    item_find,
     run_key,
     storage_errors,
-    storage_unavailable,
 )
 from skymarshal_api.web.errors import InvocationNotFound
 
@@ -123,13 +120,8 @@ def _webhook(item: RunItem) -> RunWebhook | None:
 def run_find(request_id: str) -> RunRecord | None:
     """The run, whoever owns it (for its worker); None when there is none. Raises
     StorageUnavailable."""
-    try:
-        item = RunItem.get(run_key(request_id), RUN_ITEM_TIMESTAMP, consistent_read=True)
-    except RunItem.DoesNotExist:
-        return None
-    except (PynamoDBException, BotoCoreError) as exc:
-        raise storage_unavailable("read the invocation", exc) from exc
-    return _record(item)
+    item = item_find(RunItem, run_key(request_id), RUN_ITEM_TIMESTAMP, action="read the invocation")
+    return None if item is None else _record(item)
 
 
 def run_get(*, request_id: str, principal_arn: str) -> RunRecord:
@@ -143,17 +135,15 @@ def run_get(*, request_id: str, principal_arn: str) -> RunRecord:
 
 def run_cancel_requested(request_id: str) -> bool:
     """Whether DELETE asked this run to stop (or it has ended already)."""
-    try:
-        item = RunItem.get(
-            run_key(request_id),
-            RUN_ITEM_TIMESTAMP,
-            consistent_read=True,
-            attributes_to_get=["cancel_requested", "status"],
-        )
-    except RunItem.DoesNotExist:
+    item = item_find(
+        RunItem,
+        run_key(request_id),
+        RUN_ITEM_TIMESTAMP,
+        action="read the invocation",
+        attributes=["cancel_requested", "status"],
+    )
+    if item is None:
         return True
-    except (PynamoDBException, BotoCoreError) as exc:
-        raise storage_unavailable("read the invocation", exc) from exc
     return bool(item.cancel_requested) or item.status not in RUN_ACTIVE_STATUSES
 
 
@@ -210,9 +200,5 @@ def run_deadlines_in(minute: int) -> list[RunDeadlineEntry]:
 def sweep_cursor_get() -> int | None:
     """The first minute of deadlines not yet swept; None before the first sweep. Raises
     StorageUnavailable."""
-    try:
-        return int(SweepCursor.get(SWEEP_CURSOR_KEY, 0, consistent_read=True).minute)
-    except SweepCursor.DoesNotExist:
-        return None
-    except (PynamoDBException, BotoCoreError) as exc:
-        raise storage_unavailable("read the sweep", exc) from exc
+    cursor = item_find(SweepCursor, SWEEP_CURSOR_KEY, 0, action="read the sweep")
+    return None if cursor is None else int(cursor.minute)

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from botocore.exceptions import BotoCoreError
-from pynamodb.exceptions import PutError, PynamoDBException, TransactWriteError, UpdateError
+from pynamodb.exceptions import PutError, PynamoDBException, TransactWriteError
 from pynamodb.expressions.update import Action
 from pynamodb.transactions import TransactWrite
 
@@ -29,12 +29,13 @@ from sessions.services import (
     RUN_ACTIVE_STATUSES,
     aws_error_code,
     clock_ms,
+    conditional_write,
     run_deadline_item,
     run_deadline_ms,
+    run_event_item,
     run_key,
     storage_errors,
     storage_unavailable,
-    ttl_for,
 )
 
 logger = logging.getLogger(__name__)
@@ -123,18 +124,12 @@ def run_start(run: RunRecord) -> StartOutcome:
 def run_cancel_request(request_id: str) -> bool:
     """Ask an active run to stop: True when asked, False when it had ended already.
     Raises StorageUnavailable."""
-    try:
+    with conditional_write("cancel the invocation") as checked:
         RunItem(run_key(request_id), RUN_ITEM_TIMESTAMP).update(
             actions=[RunItem.cancel_requested.set(True)],
             condition=RunItem.status.is_in(*RUN_ACTIVE_STATUSES),
         )
-    except UpdateError as exc:
-        if aws_error_code(exc) == "ConditionalCheckFailedException":
-            return False
-        raise storage_unavailable("cancel the invocation", exc) from exc
-    except (PynamoDBException, BotoCoreError) as exc:
-        raise storage_unavailable("cancel the invocation", exc) from exc
-    return True
+    return checked.held
 
 
 def run_event_append(run: RunRecord, *, number: int, event: str, data: str) -> None:
@@ -144,12 +139,12 @@ def run_event_append(run: RunRecord, *, number: int, event: str, data: str) -> N
     stored = event_data_storable(data)
     for keep_prefix in (True, False):
         try:
-            RunEvent(
-                run_key(run.request_id),
+            run_event_item(
+                run.request_id,
                 number,
                 event=event,
                 data=stored,
-                ttl=ttl_for(run.interaction_timestamp),
+                interaction_timestamp=run.interaction_timestamp,
             ).save(condition=RunEvent.session_id.does_not_exist())
             return
         except PutError as exc:
@@ -189,19 +184,15 @@ def run_worker_claim(request_id: str, *, until_ms: int) -> WorkerClaim | None:
     the claim, or None when the run has ended or another live invocation holds it (Lambda
     may deliver one asynchronous event twice). Raises StorageUnavailable."""
     now = clock_ms()
-    try:
+    with conditional_write("claim the invocation") as checked:
         item = RunItem(run_key(request_id), RUN_ITEM_TIMESTAMP)
         item.update(
             actions=[RunItem.worker_until.set(until_ms)],
             condition=RunItem.status.is_in(*RUN_ACTIVE_STATUSES)
             & (RunItem.worker_until.does_not_exist() | (RunItem.worker_until < now)),
         )
-    except UpdateError as exc:
-        if aws_error_code(exc) == "ConditionalCheckFailedException":
-            return None
-        raise storage_unavailable("claim the invocation", exc) from exc
-    except (PynamoDBException, BotoCoreError) as exc:
-        raise storage_unavailable("claim the invocation", exc) from exc
+    if not checked.held:
+        return None
     return WorkerClaim(
         status=item.status,
         failures=int(item.worker_failures or 0),
@@ -219,14 +210,10 @@ def run_worker_release(request_id: str, *, until_ms: int, failure: str | None = 
             RunItem.worker_failure.set(failure[:_FAILURE_CHARACTERS]),
         ]
     item = RunItem(run_key(request_id), RUN_ITEM_TIMESTAMP)
-    try:
+    with conditional_write("release the invocation") as checked:
         item.update(actions=actions, condition=RunItem.worker_until == until_ms)
-    except UpdateError as exc:
-        if aws_error_code(exc) == "ConditionalCheckFailedException":
-            return 0  # no longer ours (it lapsed and another invocation holds it)
-        raise storage_unavailable("release the invocation", exc) from exc
-    except (PynamoDBException, BotoCoreError) as exc:
-        raise storage_unavailable("release the invocation", exc) from exc
+    if not checked.held:
+        return 0  # no longer ours (it lapsed and another invocation holds it)
     return int(item.worker_failures or 0)
 
 

@@ -1,13 +1,14 @@
 """What the rest of the app speaks about sessions and runs: statuses, the accepted run
 (InteractionStarted), turn budgets, the session queue's shape, clocks and keys, and the
-one translation of a DynamoDB error (``storage_errors``, ``storage_unavailable``)."""
+one translation of a DynamoDB error (``storage_errors``, ``storage_unavailable``,
+``item_find``, ``conditional_write``)."""
 
 from __future__ import annotations
 
 import logging
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -15,9 +16,10 @@ from typing import Literal
 
 from botocore.exceptions import BotoCoreError
 from django.conf import settings
-from pynamodb.exceptions import PynamoDBException
+from pynamodb.exceptions import PynamoDBException, TransactWriteError, UpdateError
+from pynamodb.models import Model
 
-from sessions.models import RUN_KEY_PREFIX, RunDeadline, run_deadline_key
+from sessions.models import RUN_KEY_PREFIX, RunDeadline, RunEvent, run_deadline_key
 from skymarshal_api.web.errors import StorageUnavailable
 
 logger = logging.getLogger(__name__)
@@ -155,6 +157,52 @@ def storage_errors(action: str) -> Iterator[None]:
         raise storage_unavailable(action, exc) from exc
 
 
+@dataclass
+class ConditionalWrite:
+    """Whether the conditions of a write held (False: the write changed nothing)."""
+
+    held: bool = True
+
+
+@contextmanager
+def conditional_write(action: str) -> Iterator[ConditionalWrite]:
+    """The table's boundary for a conditional update or transaction: a condition that
+    failed is noted (``held`` False) instead of raised; any other PynamoDB or botocore
+    error becomes StorageUnavailable (``storage_unavailable``)."""
+    written = ConditionalWrite()
+    try:
+        yield written
+    except UpdateError as exc:
+        if aws_error_code(exc) != "ConditionalCheckFailedException":
+            raise storage_unavailable(action, exc) from exc
+        written.held = False
+    except TransactWriteError as exc:
+        codes = [reason.code if reason else None for reason in exc.cancellation_reasons or []]
+        if "ConditionalCheckFailed" not in codes:
+            raise storage_unavailable(action, exc) from exc
+        written.held = False
+    except (PynamoDBException, BotoCoreError) as exc:
+        raise storage_unavailable(action, exc) from exc
+
+
+def item_find[M: Model](
+    model: type[M],
+    hash_key: str,
+    range_key: int,
+    *,
+    action: str,
+    attributes: Sequence[str] | None = None,
+) -> M | None:
+    """The item, read consistently (only ``attributes``, when given); None when there is
+    none. Raises StorageUnavailable (``storage_unavailable``: ``action`` says what failed)."""
+    try:
+        return model.get(hash_key, range_key, consistent_read=True, attributes_to_get=attributes)
+    except model.DoesNotExist:
+        return None
+    except (PynamoDBException, BotoCoreError) as exc:
+        raise storage_unavailable(action, exc) from exc
+
+
 def session_create() -> str:
     """A new session id (UUID v4)."""
     return str(uuid.uuid4())
@@ -191,6 +239,16 @@ def run_deadline_item(request_id: str, deadline_at: int) -> RunDeadline:
         request_id=request_id,
         deadline_at=deadline_at,
         ttl=datetime.fromtimestamp(deadline_at / 1000, UTC) + timedelta(days=7),
+    )
+
+
+def run_event_item(
+    request_id: str, number: int, *, event: str, data: str, interaction_timestamp: int
+) -> RunEvent:
+    """A run's event ``number`` as stored (sessions/models.py RunEvent), kept as long as the
+    run's interaction (``interaction_timestamp``)."""
+    return RunEvent(
+        run_key(request_id), number, event=event, data=data, ttl=ttl_for(interaction_timestamp)
     )
 
 

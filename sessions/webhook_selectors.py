@@ -8,10 +8,8 @@ import hashlib
 from dataclasses import dataclass
 from typing import Any
 
-from botocore.exceptions import BotoCoreError
 from cryptography.fernet import Fernet, InvalidToken
 from django.conf import settings
-from pynamodb.exceptions import PynamoDBException
 
 from sessions.models import (
     DELIVERY_KEY_PREFIX,
@@ -23,7 +21,7 @@ from sessions.models import (
     WebhookDue,
     WebhookSecret,
 )
-from sessions.services import storage_errors, storage_unavailable
+from sessions.services import item_find, storage_errors
 
 
 def secret_box() -> Fernet:
@@ -136,13 +134,10 @@ def webhook_deliveries_of(request_id: str) -> list[DeliveryRecord]:
 
 def webhook_delivery_find(request_id: str, slot: int) -> DeliveryRecord | None:
     """One delivery of the run; None when there is none. Raises StorageUnavailable."""
-    try:
-        item = WebhookDelivery.get(delivery_key(request_id), slot, consistent_read=True)
-    except WebhookDelivery.DoesNotExist:
-        return None
-    except (PynamoDBException, BotoCoreError) as exc:
-        raise storage_unavailable("read the webhook delivery", exc) from exc
-    return delivery_record(item)
+    item = item_find(
+        WebhookDelivery, delivery_key(request_id), slot, action="read the webhook delivery"
+    )
+    return None if item is None else delivery_record(item)
 
 
 @dataclass(frozen=True)
@@ -173,9 +168,5 @@ def webhook_due_in(minute: int) -> list[WebhookDueEntry]:
 def webhook_due_cursor_get() -> int | None:
     """The first minute of due deliveries not yet swept; None before the first sweep.
     Raises StorageUnavailable."""
-    try:
-        return int(SweepCursor.get(WEBHOOK_DUE_CURSOR_KEY, 0, consistent_read=True).minute)
-    except SweepCursor.DoesNotExist:
-        return None
-    except (PynamoDBException, BotoCoreError) as exc:
-        raise storage_unavailable("read the webhook sweep", exc) from exc
+    cursor = item_find(SweepCursor, WEBHOOK_DUE_CURSOR_KEY, 0, action="read the webhook sweep")
+    return None if cursor is None else int(cursor.minute)

@@ -13,7 +13,7 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError
 from django.conf import settings
-from pynamodb.exceptions import PynamoDBException, TransactWriteError, UpdateError
+from pynamodb.exceptions import PynamoDBException, TransactWriteError
 from pynamodb.expressions.condition import size
 from pynamodb.expressions.update import Action
 from pynamodb.transactions import TransactWrite
@@ -26,7 +26,7 @@ from sessions.models import (
     WebhookSecret,
     webhook_due_key,
 )
-from sessions.services import aws_error_code, storage_errors, storage_unavailable
+from sessions.services import conditional_write, storage_errors, storage_unavailable
 from sessions.webhook_selectors import (
     DeliveryRecord,
     SigningSecret,
@@ -149,36 +149,31 @@ def webhook_delivery_create(
     """Record a delivery of the run, due now, with its note for the sweeper, in one
     transaction: True when created, False when the run already had it. Raises
     StorageUnavailable."""
-    try:
-        with TransactWrite(connection=WebhookDelivery._get_connection().connection) as write:
-            write.save(
-                WebhookDelivery(
-                    delivery_key(request_id),
-                    slot,
-                    delivery_id=delivery_id,
-                    request_id=request_id,
-                    owner=owner,
-                    event=event,
-                    url=url,
-                    status="pending",
-                    created_at=now_ms,
-                    occurred_at=occurred_at,
-                    next_attempt_at=now_ms,
-                    scheduled_attempts=0,
-                    attempts=[],
-                    ttl=_ttl(now_ms, settings.SESSION_TTL_DAYS),
-                ),
-                condition=WebhookDelivery.session_id.does_not_exist(),
-            )
-            write.save(_due_item(request_id, slot, delivery_id, now_ms))
-    except TransactWriteError as exc:
-        codes = [reason.code if reason else None for reason in exc.cancellation_reasons or []]
-        if codes and codes[0] == "ConditionalCheckFailed":
-            return False
-        raise storage_unavailable("record the webhook delivery", exc) from exc
-    except (PynamoDBException, BotoCoreError) as exc:
-        raise storage_unavailable("record the webhook delivery", exc) from exc
-    return True
+    with (
+        conditional_write("record the webhook delivery") as checked,
+        TransactWrite(connection=WebhookDelivery._get_connection().connection) as write,
+    ):
+        write.save(
+            WebhookDelivery(
+                delivery_key(request_id),
+                slot,
+                delivery_id=delivery_id,
+                request_id=request_id,
+                owner=owner,
+                event=event,
+                url=url,
+                status="pending",
+                created_at=now_ms,
+                occurred_at=occurred_at,
+                next_attempt_at=now_ms,
+                scheduled_attempts=0,
+                attempts=[],
+                ttl=_ttl(now_ms, settings.SESSION_TTL_DAYS),
+            ),
+            condition=WebhookDelivery.session_id.does_not_exist(),
+        )
+        write.save(_due_item(request_id, slot, delivery_id, now_ms))
+    return checked.held
 
 
 def webhook_delivery_claim(
@@ -188,7 +183,7 @@ def webhook_delivery_claim(
     None when it is not due, has ended, or another sender holds it. Raises
     StorageUnavailable."""
     item = WebhookDelivery(delivery_key(request_id), slot)
-    try:
+    with conditional_write("claim the webhook delivery") as checked:
         item.update(
             actions=[WebhookDelivery.claimed_until.set(now_ms + hold_ms)],
             condition=(WebhookDelivery.status == "pending")
@@ -198,12 +193,8 @@ def webhook_delivery_claim(
                 | (WebhookDelivery.claimed_until < now_ms)
             ),
         )
-    except UpdateError as exc:
-        if aws_error_code(exc) == "ConditionalCheckFailedException":
-            return None
-        raise storage_unavailable("claim the webhook delivery", exc) from exc
-    except (PynamoDBException, BotoCoreError) as exc:
-        raise storage_unavailable("claim the webhook delivery", exc) from exc
+    if not checked.held:
+        return None
     return delivery_record(item)
 
 
@@ -229,27 +220,20 @@ def webhook_attempt_record(
         if next_attempt_at is not None
         else WebhookDelivery.next_attempt_at.remove(),
     ]
-    try:
-        with TransactWrite(connection=WebhookDelivery._get_connection().connection) as write:
-            if next_attempt_at is not None:
-                write.save(
-                    _due_item(
-                        claimed.request_id, claimed.slot, claimed.delivery_id, next_attempt_at
-                    )
-                )
-            write.update(
-                WebhookDelivery(delivery_key(claimed.request_id), claimed.slot),
-                actions=actions,
-                condition=WebhookDelivery.claimed_until == claimed.claimed_until,
+    with (
+        conditional_write("record the webhook attempt") as checked,
+        TransactWrite(connection=WebhookDelivery._get_connection().connection) as write,
+    ):
+        if next_attempt_at is not None:
+            write.save(
+                _due_item(claimed.request_id, claimed.slot, claimed.delivery_id, next_attempt_at)
             )
-    except TransactWriteError as exc:
-        codes = [reason.code if reason else None for reason in exc.cancellation_reasons or []]
-        if "ConditionalCheckFailed" in codes:
-            return False
-        raise storage_unavailable("record the webhook attempt", exc) from exc
-    except (PynamoDBException, BotoCoreError) as exc:
-        raise storage_unavailable("record the webhook attempt", exc) from exc
-    return True
+        write.update(
+            WebhookDelivery(delivery_key(claimed.request_id), claimed.slot),
+            actions=actions,
+            condition=WebhookDelivery.claimed_until == claimed.claimed_until,
+        )
+    return checked.held
 
 
 def webhook_redelivery_schedule(
@@ -266,25 +250,22 @@ def webhook_redelivery_schedule(
     if delivery.status != "pending":
         actions.append(WebhookDelivery.redelivery.set(True))
     item = WebhookDelivery(delivery_key(delivery.request_id), delivery.slot)
-    try:
-        with TransactWrite(connection=WebhookDelivery._get_connection().connection) as write:
-            write.save(_due_item(delivery.request_id, delivery.slot, delivery.delivery_id, now_ms))
-            write.update(
-                item,
-                actions=actions,
-                condition=WebhookDelivery.session_id.exists()
-                & (
-                    WebhookDelivery.attempts.does_not_exist()
-                    | (size(WebhookDelivery.attempts) < max_attempts)
-                ),
-            )
-    except TransactWriteError as exc:
-        codes = [reason.code if reason else None for reason in exc.cancellation_reasons or []]
-        if "ConditionalCheckFailed" in codes:
-            return None
-        raise storage_unavailable("schedule the redelivery", exc) from exc
-    except (PynamoDBException, BotoCoreError) as exc:
-        raise storage_unavailable("schedule the redelivery", exc) from exc
+    with (
+        conditional_write("schedule the redelivery") as checked,
+        TransactWrite(connection=WebhookDelivery._get_connection().connection) as write,
+    ):
+        write.save(_due_item(delivery.request_id, delivery.slot, delivery.delivery_id, now_ms))
+        write.update(
+            item,
+            actions=actions,
+            condition=WebhookDelivery.session_id.exists()
+            & (
+                WebhookDelivery.attempts.does_not_exist()
+                | (size(WebhookDelivery.attempts) < max_attempts)
+            ),
+        )
+    if not checked.held:
+        return None
     with storage_errors("read the webhook delivery"):
         return delivery_record(
             WebhookDelivery.get(

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from django.core.exceptions import ImproperlyConfigured
@@ -40,30 +40,30 @@ def env_choice(name: str, choices: Sequence[str], default: str) -> str:
 def env_int(
     name: str, default: int, *, minimum: int | None = None, maximum: int | None = None
 ) -> int:
-    raw = _raw(name)
-    if raw is None:
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise ImproperlyConfigured(f"{name} must be a whole number; got {raw!r}") from None
-    if minimum is not None and value < minimum:
-        raise ImproperlyConfigured(f"{name} must be at least {minimum}; got {value}")
-    if maximum is not None and value > maximum:
-        raise ImproperlyConfigured(f"{name} must be at most {maximum}; got {value}")
-    return value
+    return _env_number(name, default, int, "a whole number", minimum, maximum)
 
 
 def env_float(
     name: str, default: float, *, minimum: float | None = None, maximum: float | None = None
 ) -> float:
+    return _env_number(name, default, float, "a number", minimum, maximum)
+
+
+def _env_number[N: (int, float)](
+    name: str,
+    default: N,
+    parse: Callable[[str], N],
+    kind: str,
+    minimum: N | None,
+    maximum: N | None,
+) -> N:
     raw = _raw(name)
     if raw is None:
         return default
     try:
-        value = float(raw)
+        value = parse(raw)
     except ValueError:
-        raise ImproperlyConfigured(f"{name} must be a number; got {raw!r}") from None
+        raise ImproperlyConfigured(f"{name} must be {kind}; got {raw!r}") from None
     if minimum is not None and value < minimum:
         raise ImproperlyConfigured(f"{name} must be at least {minimum}; got {value}")
     if maximum is not None and value > maximum:

@@ -6,6 +6,7 @@ from typing import Any
 
 from rest_framework.request import Request
 from rest_framework.response import Response
+from rest_framework.serializers import Serializer
 from rest_framework.views import APIView
 
 from skymarshal_api.auth.authentication import principal_of
@@ -35,3 +36,11 @@ class AuthenticatedApi(APIView):
         for name, value in getattr(request, "rate_limit_headers", {}).items():
             response.setdefault(name, value)
         return response
+
+
+def query_validated(serializer_class: type[Serializer[Any]], request: Request) -> dict[str, Any]:
+    """The request's query string as ``serializer_class`` validates it. Raises DRF's
+    ValidationError when it is not valid (the exception handler renders it as a 400)."""
+    query = serializer_class(data=request.query_params)
+    query.is_valid(raise_exception=True)
+    return dict(query.validated_data)

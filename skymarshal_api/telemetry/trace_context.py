@@ -252,11 +252,8 @@ def trace_context_of(meta: Any) -> TraceContext:
     baggage = baggage_parse(meta.get("HTTP_BAGGAGE"))
     parent = traceparent_parse(meta.get("HTTP_TRACEPARENT"))
     if parent is not None:
-        return TraceContext(
-            trace_id=parent.trace_id,
-            span_id=new_span_id(),
-            parent_id=parent.parent_id,
-            sampled=parent.sampled,
+        return _span_under(
+            parent,
             source="traceparent",
             tracestate=tracestate_parse(meta.get("HTTP_TRACESTATE")),
             baggage=baggage,
@@ -291,14 +288,26 @@ def trace_context_resume(stored: dict[str, str] | None) -> TraceContext | None:
     parent = traceparent_parse(stored.get("traceparent")) if stored else None
     if stored is None or parent is None:
         return None
+    return _span_under(
+        parent,
+        source="run",
+        tracestate=tracestate_parse(stored.get("tracestate")),
+        baggage=baggage_parse(stored.get("baggage")),
+    )
+
+
+def _span_under(
+    parent: ParentContext, *, source: str, tracestate: str | None, baggage: str | None
+) -> TraceContext:
+    """A new span of this service in the parent's trace, its parent the parent's span."""
     return TraceContext(
         trace_id=parent.trace_id,
         span_id=new_span_id(),
         parent_id=parent.parent_id,
         sampled=parent.sampled,
-        source="run",
-        tracestate=tracestate_parse(stored.get("tracestate")),
-        baggage=baggage_parse(stored.get("baggage")),
+        source=source,
+        tracestate=tracestate,
+        baggage=baggage,
     )
 
 
