@@ -59,7 +59,7 @@ from typing import Any
 import httpx
 from websockets.sync.client import connect
 
-from scripts.stack import ROOT, Server, start_api, start_dynamodb_local, start_local_runtime
+from scripts.stack import ROOT, Server, start_api, start_local_runtime, start_local_stack
 
 TABLE = "bench-sessions"
 SECTIONS = (
@@ -162,26 +162,13 @@ def main() -> None:
     log_dir = Path(tempfile.mkdtemp(prefix="skymarshal-bench-"))
     servers: list[Server] = []
     try:
-        dynamodb = start_dynamodb_local(log_dir=log_dir)
-        servers.append(dynamodb)
-        runtime = start_local_runtime(log_dir=log_dir)
-        servers.append(runtime)
         env = {
-            "SKYMARSHAL_ENV": "test",
-            "AGENTCORE_WS_URL": runtime.ws_url,
-            "DYNAMODB_ENDPOINT_URL": dynamodb.http_url,
-            "SESSION_TABLE_NAME": TABLE,
+            **start_local_stack(log_dir=log_dir, servers=servers, table=TABLE),
             "HEALTH_CACHE_SECONDS": "0",
             "RATE_LIMIT_DEFAULT_PER_WINDOW": "1000000",
             "LOG_LEVEL": "WARNING",
         }
-        subprocess.run(
-            [sys.executable, "manage.py", "ensure_sessions_table"],
-            cwd=ROOT,
-            env={**os.environ, **env},
-            check=True,
-            capture_output=True,
-        )
+        dynamodb, runtime = servers
         _django_setup(dynamodb)
         if only & {"health", "history"}:
             api = start_api(env=env, log_dir=log_dir)

@@ -17,7 +17,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from scripts.stack import ROOT, manage, start_api, start_dynamodb_local, start_local_runtime
+from scripts.stack import ROOT, start_api, start_local_stack
 
 EXAMPLES_DIR = ROOT / "skymarshal_api" / "web" / "openapi_examples"
 RESPONSE_FILE = EXAMPLES_DIR / "invoke_response.json"
@@ -55,18 +55,7 @@ def main() -> int:
     log_dir = Path(tempfile.mkdtemp(prefix="openapi-examples-"))
     servers = []
     try:
-        dynamodb = start_dynamodb_local(log_dir=log_dir)
-        servers.append(dynamodb)
-        runtime = start_local_runtime(log_dir=log_dir)
-        servers.append(runtime)
-        env = {
-            "SKYMARSHAL_ENV": "test",
-            "AGENTCORE_MODE": "local",
-            "AGENTCORE_WS_URL": runtime.ws_url,
-            "DYNAMODB_ENDPOINT_URL": dynamodb.http_url,
-            "SESSION_TABLE_NAME": TABLE,
-        }
-        manage(env, "ensure_sessions_table")
+        env = start_local_stack(log_dir=log_dir, servers=servers, table=TABLE)
         api = start_api(env=env, log_dir=log_dir, workers=1)
         servers.append(api)
         url = f"{api.http_url}/api/v1/invoke"

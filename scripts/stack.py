@@ -331,6 +331,24 @@ def manage(env: Mapping[str, str], *command: str, quiet: bool = False) -> None:
     )
 
 
+def start_local_stack(*, log_dir: Path, servers: list[Server], table: str) -> dict[str, str]:
+    """DynamoDB Local and the local runtime (added to ``servers``, for the caller to stop),
+    ``table`` created in it: the environment an app needs to use them."""
+    dynamodb = start_dynamodb_local(log_dir=log_dir)
+    servers.append(dynamodb)
+    runtime = start_local_runtime(log_dir=log_dir)
+    servers.append(runtime)
+    env = {
+        "SKYMARSHAL_ENV": "test",
+        "AGENTCORE_MODE": "local",
+        "AGENTCORE_WS_URL": runtime.ws_url,
+        "DYNAMODB_ENDPOINT_URL": dynamodb.http_url,
+        "SESSION_TABLE_NAME": table,
+    }
+    manage(env, "ensure_sessions_table", quiet=True)
+    return env
+
+
 def start_sweeper(*, env: Mapping[str, str], every: float, log_dir: Path) -> Server:
     """``manage.py runs_sweep --every N``: ends lost runs every N seconds (``make run``'s
     stand-in for the Lambda's scheduled sweep). It serves nothing: its port is 0."""
