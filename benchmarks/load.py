@@ -7,8 +7,11 @@ its own, so the per-caller rate limits stay as configured). Then runs locust hea
 USERS users started RATE a second, each invoking and waiting 1-3 s, for DURATION seconds
 after the ramp-up (only requests that end once every user has started are counted, so the
 numbers are those of the full load; locustfile.py records them). Prints p50, p95, p99,
-errors and requests/s, and exits 1 when the target (no errors, p95 below --p95-target-ms)
-is missed.
+errors and requests/s; the server's own split of those requests (Server-Timing: storage,
+runtime, the rest) at p50/p95/p99; and per invoke, from the metrics the API logged under
+its request id, the table calls (by operation), transactions cancelled by a conflicting
+write, botocore's retries and failed calls. Exits 1 when the target (no errors, p95 below
+--p95-target-ms) is missed.
 
 Usage: python -m benchmarks.load [--users 100] [--spawn-rate 10] [--duration 120]
        [--agent-latency-ms 285] [--workers 2] [--threads N] [--p95-target-ms 2500]
@@ -77,7 +80,70 @@ def _report(results: dict[str, Any], *, duration: int) -> tuple[int, float]:
     )
     for error, count in Counter(errors).most_common(10):
         print(f"  error: {count} x {error}")
+    _report_server_split(requests)
     return len(errors), p95
+
+
+def _report_server_split(requests: list[dict[str, Any]]) -> None:
+    """Where the server says the time of the answered requests went (Server-Timing):
+    storage (``persistence``), the runtime, and the rest of ``total``."""
+    timings = [r["server_timing"] for r in requests if r.get("server_timing", {}).get("total")]
+    if not timings:
+        print("  (no Server-Timing in the answers)")
+        return
+    parts = {
+        "storage": [t.get("persistence", 0.0) for t in timings],
+        "runtime": [t.get("runtime", 0.0) for t in timings],
+        "rest": [t["total"] - t.get("persistence", 0.0) - t.get("runtime", 0.0) for t in timings],
+        "server total": [t["total"] for t in timings],
+    }
+    print(f"  server side ({len(timings)} answers with Server-Timing), ms:")
+    for name, values in parts.items():
+        ordered = sorted(values)
+        print(
+            f"    {name:12} p50 {_percentile(ordered, 50):7.0f}  p95 "
+            f"{_percentile(ordered, 95):7.0f}  p99 {_percentile(ordered, 99):7.0f}  "
+            f"max {ordered[-1]:7.0f}"
+        )
+
+
+# The table metrics an invoke's EMF documents carry (skymarshal_api/telemetry/observation.py).
+_TABLE_METRICS = ("DynamoDbCalls", "DynamoDbConflicts", "DynamoDbRetries", "DynamoDbFailures")
+
+
+def _report_table_calls(api: Server, requests: list[dict[str, Any]]) -> None:
+    """Per counted invoke, from the metrics the API logged under its request id: table calls
+    (by operation), transactions cancelled by a conflict, botocore's retries, failures."""
+    wanted = {r["request_id"] for r in requests if r.get("request_id")}
+    per_request: dict[str, Counter[str]] = {}
+    operations: Counter[str] = Counter()
+    for document in api.json_documents():
+        request_id = document.get("request_id")
+        if "_aws" not in document or request_id not in wanted:
+            continue
+        counts = per_request.setdefault(request_id, Counter())
+        for name in _TABLE_METRICS:
+            values = document.get(name)
+            if isinstance(values, list):
+                total = sum(float(value) for value in values)
+                counts[name] += total
+                if name == "DynamoDbCalls":
+                    operations[str(document.get("operation"))] += total
+    if not per_request:
+        print("  (no table metrics found for the counted invokes)")
+        return
+    n = len(per_request)
+    print(f"  table, per invoke ({n} invokes with metrics):")
+    for name in _TABLE_METRICS:
+        values = sorted(counts[name] for counts in per_request.values())
+        print(
+            f"    {name:18} mean {statistics.fmean(values):5.2f}  p99 "
+            f"{_percentile(values, 99):4.0f}  max {values[-1]:4.0f}  total {sum(values):6.0f}"
+        )
+    print(
+        "    calls by operation, per invoke: "
+        + ", ".join(f"{op} {count / n:.2f}" for op, count in operations.most_common())
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -144,7 +210,9 @@ def main(argv: list[str] | None = None) -> int:
             env={**os.environ, "SKYMARSHAL_LOAD_RESULTS": str(results)},
             check=False,
         )
-        errors, p95 = _report(json.loads(results.read_text()), duration=args.duration)
+        recorded = json.loads(results.read_text())
+        errors, p95 = _report(recorded, duration=args.duration)
+        _report_table_calls(api, recorded["requests"])
         met = errors == 0 and p95 < args.p95_target_ms
         print(f"Target (0 errors, p95 < {args.p95_target_ms:.0f} ms): {'met' if met else 'MISSED'}")
         return 0 if met else 1

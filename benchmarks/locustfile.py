@@ -5,12 +5,14 @@ Each user signs its requests with SigV4 (botocore, as SDK callers do) with a key
 keys. A response counts as an error unless it is a 200 InvokeResponse.
 
 Every request that ends once all users have started is recorded with its exact time (locust's
-own percentiles are rounded to two significant digits) and written, when locust quits, to
-the JSON file named by SKYMARSHAL_LOAD_RESULTS.
+own percentiles are rounded to two significant digits), the server's Server-Timing spans and
+its X-Request-ID, and written, when locust quits, to the JSON file named by
+SKYMARSHAL_LOAD_RESULTS.
 """
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import json
 import os
@@ -33,6 +35,19 @@ PATH = "/api/v1/invoke"
 _numbers = itertools.count()
 
 
+def server_timing_parse(header: str) -> dict[str, float]:
+    """``persistence;dur=12.30, runtime;dur=2001.07, total;dur=2015.84`` as a dict."""
+    spans: dict[str, float] = {}
+    for entry in header.split(","):
+        name, _, parameters = entry.strip().partition(";")
+        for parameter in parameters.split(";"):
+            key, _, value = parameter.strip().partition("=")
+            if name and key == "dur":
+                with contextlib.suppress(ValueError):
+                    spans[name] = float(value)
+    return spans
+
+
 class _Recorder:
     def __init__(self) -> None:
         self.full_load_at: float | None = None
@@ -45,13 +60,20 @@ class _Recorder:
     def on_test_stopping(self, **_: Any) -> None:
         self.stopping_at = time.time()
 
-    def on_request(self, response_time: float, exception: Any, **_: Any) -> None:
+    def on_request(
+        self, response_time: float, exception: Any, response: Any = None, **_: Any
+    ) -> None:
         if self.full_load_at is not None:
+            headers = getattr(response, "headers", None) or {}
             self.requests.append(
                 {
                     "ended": time.time(),
                     "ms": response_time,
                     "error": None if exception is None else str(exception)[:300],
+                    # Where the server says the time went, and the request's id (its
+                    # metrics in the server's log carry it).
+                    "server_timing": server_timing_parse(headers.get("Server-Timing") or ""),
+                    "request_id": headers.get("X-Request-ID"),
                 }
             )
 

@@ -28,6 +28,11 @@ TimeToFirstChunk            ms           (none beyond service)
 DynamoDbCalls,              Count, ms    operation
 DynamoDbLatency
 DynamoDbFailures            Count        operation, error_code
+DynamoDbRetries             Count        operation: botocore's retries
+                                         of a call (RetryAttempts)
+DynamoDbConflicts           Count        operation: transactions
+                                         cancelled by a conflicting
+                                         write (TransactionConflict)
 RateLimitRejections         Count        scope
 SessionWriteFailures        Count        (none beyond service)
 RuntimeMessagesSkipped      Count        (none beyond service): runtime
@@ -388,16 +393,20 @@ def _dynamodb_before(*, model: Any, context: dict[str, Any], **_: Any) -> None:
     context["skymarshal_started"] = time.perf_counter()
 
 
-def _dynamodb_done(context: dict[str, Any], error_code: str | None) -> None:
+def _dynamodb_done(
+    context: dict[str, Any], error_code: str | None, parsed: dict[str, Any] | None
+) -> None:
     ended = time.perf_counter()
     started = context.get("skymarshal_started")
     if started is None:
         return
-    _dynamodb_record(context, error_code, (ended - started) * 1000)
+    _dynamodb_record(context, error_code, (ended - started) * 1000, parsed or {})
 
 
 @instrumentation_timed()
-def _dynamodb_record(context: dict[str, Any], error_code: str | None, latency_ms: float) -> None:
+def _dynamodb_record(
+    context: dict[str, Any], error_code: str | None, latency_ms: float, parsed: dict[str, Any]
+) -> None:
     operation = str(context.get("skymarshal_operation", "unknown"))
     samples = [
         metric_sample("DynamoDbCalls", COUNT, 1, operation=operation),
@@ -407,6 +416,11 @@ def _dynamodb_record(context: dict[str, Any], error_code: str | None, latency_ms
         samples.append(
             metric_sample("DynamoDbFailures", COUNT, 1, operation=operation, error_code=error_code)
         )
+    retries = parsed.get("ResponseMetadata", {}).get("RetryAttempts")
+    if isinstance(retries, int) and retries > 0:
+        samples.append(metric_sample("DynamoDbRetries", COUNT, retries, operation=operation))
+    if "TransactionConflict" in _cancellation_codes(parsed):
+        samples.append(metric_sample("DynamoDbConflicts", COUNT, 1, operation=operation))
     metrics_record(*samples)
     subsegment: Subsegment | None = context.get("skymarshal_subsegment")
     if subsegment is not None:
@@ -425,17 +439,21 @@ def _dynamodb_after(
         error_code = str(parsed.get("Error", {}).get("Code", "Unknown"))
         if error_code in _CONDITIONAL_CODES or _only_conditions_failed(parsed):
             error_code = None
-    _dynamodb_done(context, error_code)
+    _dynamodb_done(context, error_code, parsed)
+
+
+def _cancellation_codes(parsed: dict[str, Any]) -> set[str]:
+    """The reason codes of a cancelled transaction (none for anything else)."""
+    reasons = parsed.get("CancellationReasons") or []
+    return {str(reason.get("Code")) for reason in reasons if isinstance(reason, dict)}
 
 
 def _only_conditions_failed(parsed: dict[str, Any]) -> bool:
     """A cancelled transaction whose only reasons are unmet conditions is an answer."""
-    reasons = parsed.get("CancellationReasons")
-    if not reasons:
-        return False
-    codes = {reason.get("Code") for reason in reasons if isinstance(reason, dict)}
-    return codes <= {"None", "ConditionalCheckFailed"}
+    codes = _cancellation_codes(parsed)
+    return bool(codes) and codes <= {"None", "ConditionalCheckFailed"}
 
 
 def _dynamodb_after_error(*, exception: BaseException, context: dict[str, Any], **_: Any) -> None:
-    _dynamodb_done(context, type(exception).__name__)
+    # A call that failed without an answer (timeouts, connection errors) after its retries.
+    _dynamodb_done(context, type(exception).__name__, getattr(exception, "response", None))
