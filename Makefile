@@ -23,7 +23,7 @@ WORKER_PACKAGE := .local/package/skymarshal-api-dev-worker.zip
 CHROMIUM := /usr/bin/chromium
 SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 
-.PHONY: help install run test lint typecheck security schema schema-check openapi-examples pytest pycache package package-api package-worker bench bench-long audit load clean
+.PHONY: help install run test lint typecheck security schema schema-check openapi-examples pytest package package-api package-worker bench bench-long audit load clean
 
 help:
 	@echo "make run    - start DynamoDB Local, the local SkyMarshal runtime and the API"
@@ -104,16 +104,6 @@ package-api: $(LAMBDA_STAMP)
 package-worker: $(LAMBDA_STAMP)
 	$(BIN)/python -m scripts.package dev_worker --output $(WORKER_PACKAGE)
 
-# The bytecode every process of the suite reads (PYTHONPYCACHEPREFIX, see pytest below),
-# compiled once by collecting the suite in one process: its workers, started together, would
-# otherwise each compile the same modules at the same time (measured on a fresh clone, 2
-# cores: 37 s from pytest's start to the 4 workers' collection).
-pycache: $(STAMP)
-	@mkdir -p .local
-	SKYMARSHAL_ENV=test PYTHONDONTWRITEBYTECODE= PYTHONPYCACHEPREFIX=$(abspath .local/pycache) \
-		$(BIN)/python -m pytest --collect-only -q -p no:xdist -p no:cacheprovider \
-		> .local/pycache-collect.log 2>&1 || (cat .local/pycache-collect.log; exit 1)
-
 # Pytest's own exit status decides: 5 (no tests collected) fails the build like any other,
 # and so does a collection error (exit 1), with workers or without.
 # SKYMARSHAL_PACKAGE, SKYMARSHAL_WORKER_PACKAGE: the tests of the Lambda packages use the
@@ -140,11 +130,11 @@ pytest: $(PYTEST_NEEDS)
 		$(BIN)/python -m pytest -n $(PYTEST_WORKERS) --dist $(PYTEST_DIST) --no-loadscope-reorder \
 		$(PYTEST_ARGS)
 
-# The set-up (npm's too), the static checks, the two packages and the suite's bytecode side by
-# side (three jobs at a time, each job's output printed whole when it ends), then the tests.
-# Any failure fails `make test`.
+# The set-up (npm's too), the static checks and the two packages side by side (three jobs at a
+# time, each job's output printed whole when it ends), then the tests. Any failure fails
+# `make test`.
 test:
-	$(MAKE) --no-print-directory -j3 --output-sync=target install lint typecheck security schema-check package pycache
+	$(MAKE) --no-print-directory -j3 --output-sync=target install lint typecheck security schema-check package
 	$(MAKE) --no-print-directory pytest PYTEST_NEEDS='install $(CHROMIUM)'
 
 bench: install package
