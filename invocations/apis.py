@@ -146,6 +146,8 @@ class InvocationsApi(AuthenticatedApi):
 
 
 class InvocationApi(AuthenticatedApi):
+    rate_limit_beside_reads = True  # a read that answers at once
+
     @INVOCATION_GET
     def get(self, request: Request, request_id: str) -> Response:
         _request_id_validate(request_id)

@@ -78,6 +78,8 @@ _ERRORS = {
 
 
 class SessionHistoryApi(AuthenticatedApi):
+    rate_limit_beside_reads = True  # a read that answers at once
+
     @extend_schema(
         operation_id="session_history_get",
         summary="A session's history",
@@ -134,6 +136,8 @@ class SessionHistoryApi(AuthenticatedApi):
 
 
 class SessionListApi(AuthenticatedApi):
+    rate_limit_beside_reads = True  # a read that answers at once
+
     @extend_schema(
         operation_id="sessions_list",
         summary="The caller's sessions",

@@ -1,7 +1,8 @@
 """Where a request's time went, per component, reported in the ``Server-Timing`` header
 (``persistence`` = DynamoDB, ``runtime`` = the SkyMarshal runtime, ``instrumentation`` =
-logs, metrics and traces, ``total``): a caller, a
-benchmark or a browser's devtools can tell the API's own cost from its dependencies'."""
+logs, metrics and traces, ``ratelimit`` = the caller's rate-limit count where it ran beside
+a read rather than before it (skymarshal_api/views.py), ``total``): a caller, a benchmark or
+a browser's devtools can tell the API's own cost from its dependencies'."""
 
 from __future__ import annotations
 

@@ -19,7 +19,7 @@ LIMIT = 10
 WINDOW = 20
 OTHER_KEY = "AKIAOTHERCALLER00001"
 # The apps are shared by the module; each test spends the budget of callers of its own.
-CALLERS = {f"AKIACALLER{n:010d}": f"secret-{n}" for n in range(6)}
+CALLERS = {f"AKIACALLER{n:010d}": f"secret-{n}" for n in range(8)}
 KEYS = {
     DEV_KEY: {"secret": DEV_SECRET, "principal": DEV_PRINCIPAL},
     OTHER_KEY: {"secret": "other-secret", "principal": "arn:aws:iam::000000000000:user/other"},
@@ -112,6 +112,36 @@ def test_a_429_carries_cors_headers(two_apps: list[Server]) -> None:
     exposed = response.headers["Access-Control-Expose-Headers"].lower()
     assert "retry-after" in exposed
     assert "x-ratelimit-remaining" in exposed
+
+
+def test_quick_reads_are_counted_beside_the_read_and_refused_over_the_limit(
+    two_apps: list[Server],
+) -> None:
+    """A run, a session and the session list are read while the caller's request is
+    counted: the count is on the answer (X-RateLimit, and Server-Timing's ``ratelimit``),
+    and a caller over the limit gets the 429 in place of what was read, a 404 included."""
+    _wait_for_a_fresh_window(needed_seconds=10)
+    base = f"{two_apps[0].http_url}/api/v1"
+    unknown = "00000000-0000-4000-8000-000000000000"
+    reads = [
+        f"{base}/sessions",
+        f"{base}/sessions/{unknown}",
+        f"{base}/invocations/{unknown}",
+    ]
+    for n in range(LIMIT):
+        response = botocore_send("GET", reads[n % len(reads)], **_caller(6))
+        assert response.status_code in (200, 404), response.text
+        assert response.headers["X-RateLimit-Remaining"] == str(LIMIT - 1 - n)
+        assert "ratelimit;dur=" in response.headers["Server-Timing"]
+    for url in reads:
+        response = botocore_send("GET", url, **_caller(6))
+        assert response.status_code == 429, (url, response.text)
+        body = response.json()
+        assert body["error_code"] == "RATE_LIMITED"
+        assert response.headers["X-RateLimit-Remaining"] == "0"
+        assert int(response.headers["Retry-After"]) >= 1
+    # Another caller's reads are not held back by this one's.
+    assert botocore_send("GET", reads[0], **_caller(7)).status_code == 200
 
 
 def test_health_is_not_rate_limited(two_apps: list[Server]) -> None:
