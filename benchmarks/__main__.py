@@ -15,8 +15,10 @@
                  Lambda runs it (scripts/lambda_invoke.py): cold start (a new interpreter
                  importing the handler, then its first request: health, or an invocation)
                  side by side with a minimal Django + DRF app (one APIView) in the same
-                 package under the same Zappa handler, and warm requests (health;
-                 invocations with agents at 0 ms)
+                 package under the same Zappa handler; warm requests (health;
+                 invocations with agents at 0 ms); and SnapStart: environments restored
+                 from a snapshot (forks after the before-snapshot hooks), their
+                 after-restore hooks and first invoke beside a warm invoke
   webhook        what a webhook adds to an invocation's own path (agents at 0 ms): its
                  Server-Timing total with and without ``webhook``, p50 (the delivery is
                  sent off that path), and how long after the response the receiver
@@ -694,14 +696,42 @@ def _bench_lambda(dynamodb: Server, log_dir: Path, count: int, servers: list[Ser
         def warm_health() -> None:
             assert process.invoke(health)["statusCode"] == 200
 
+        warm_handler: list[float] = []
+
         def warm_invoke() -> None:
             assert process.invoke(invoke_event())["statusCode"] == 200
+            warm_handler.append(process.last_seconds * 1000)
 
         print("lambda warm health", _percentiles(_measure(count, warm_health)), flush=True)
         invokes = max(10, count // 4)
         print("lambda warm invoke", _percentiles(_measure(invokes, warm_invoke)), flush=True)
     finally:
         process.stop()
+
+    # SnapStart: a container after its init phase and the before-snapshot hooks (no request
+    # served), and environments restored from it: forks of its memory, each running the
+    # after-restore hooks and then its first invoke (scripts/lambda_invoke.py), beside a warm
+    # container's invokes, both timed inside the handler's process.
+    process = LambdaProcess(package_dir, env, log_path=log_dir / "lambda-bench.log")
+    try:
+        process.control({"snapshot": True})
+        hooks: list[float] = []
+        first: list[float] = []
+        for _ in range(max(5, count // 20)):
+            restored = process.control({"fork": {"event": invoke_event()}})
+            assert restored["handler"]["statusCode"] == 200, restored
+            hooks.append(restored["restore_seconds"] * 1000)
+            first.append(restored["handler_seconds"] * 1000)
+    finally:
+        process.stop()
+    print("lambda restore: after-restore hooks", _percentiles(hooks), flush=True)
+    print("lambda restore: first invoke      ", _percentiles(first), flush=True)
+    print("lambda warm invoke, in the handler ", _percentiles(warm_handler), flush=True)
+    print(
+        "lambda first invoke after a restore - warm invoke (p50s): "
+        f"{statistics.median(first) - statistics.median(warm_handler):+.1f} ms (target <= +50)",
+        flush=True,
+    )
 
 
 def _bench_sigv4(count: int) -> None:
