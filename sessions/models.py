@@ -518,10 +518,11 @@ def sessions_connections_reset() -> None:
         model._connection = None
 
 
-def sessions_connections_warm() -> None:
+def sessions_connections_warm(*, probe: bool = True) -> None:
     """Open the models' connection and create its botocore client, which loads
-    DynamoDB's service model and endpoints; no request is sent."""
-    models: tuple[type[Model], ...] = (*TABLE_MODELS, SessionsTableProbe)
+    DynamoDB's service model and endpoints; no request is sent. ``probe``: the health
+    check's own connection too."""
+    models: tuple[type[Model], ...] = (*TABLE_MODELS, SessionsTableProbe) if probe else TABLE_MODELS
     for model in models:
         model._get_connection().connection.client  # noqa: B018 - created on first access
 

@@ -12,7 +12,8 @@ what else the snapshot holds and what a restored environment must not reuse:
   the AgentCore clients. No request leaves the function.
 - **after a restore** (``restore_refresh``): every environment restored from one snapshot
   starts with the same memory, so anything that must be unique or fresh is made again:
-  the table connections (botocore sessions, their credentials and connection pools), the
+  the table connections (botocore sessions, their credentials and connection pools; the
+  table's client is created again in the hook, not by the first request), the
   AgentCore clients, boto3's default session and Zappa's Lambda client (credentials), the
   UDP socket to the X-Ray daemon, the health report cache (its clock), and the ``random``
   module's state, which would otherwise give every restored environment the same jitter.
@@ -100,13 +101,17 @@ def restore_refresh() -> None:
     from health.checks import health_cache_clear
     from invocations.runtime_client import runtime_clients_reset
     from invocations.runtime_status import control_plane_client_reset
-    from sessions.models import sessions_connections_reset
+    from sessions.models import sessions_connections_reset, sessions_connections_warm
     from skymarshal_api.telemetry.tracing import xray_socket_reset
 
     random.seed(os.urandom(32))
     sessions_connections_reset()
     runtime_clients_reset()
     control_plane_client_reset()
+    # The data path's new client now, with this environment's credentials, rather than in
+    # the first request (botocore's data is still parsed: only the session and client are
+    # new). The health check's own client is left to the first health check.
+    sessions_connections_warm(probe=False)
     xray_socket_reset()
     health_cache_clear()
     boto3: Any = sys.modules.get("boto3")
