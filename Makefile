@@ -132,9 +132,13 @@ pytest: $(PYTEST_NEEDS)
 
 # The set-up (npm's too), the static checks and the two packages side by side (three jobs at a
 # time, each job's output printed whole when it ends), then the tests. Any failure fails
-# `make test`.
+# `make test`. The checks write their bytecode where the tests read it (PYTHONPYCACHEPREFIX
+# above): the schema check alone compiles Django, DRF, botocore and the app, which the test
+# workers would otherwise compile again (measured on a fresh cache: 4 workers collecting took
+# 24 s instead of 29 s after it).
 test:
-	$(MAKE) --no-print-directory -j3 --output-sync=target install lint typecheck security schema-check package
+	PYTHONDONTWRITEBYTECODE= PYTHONPYCACHEPREFIX=$(abspath .local/pycache) \
+		$(MAKE) --no-print-directory -j3 --output-sync=target install lint typecheck security schema-check package
 	$(MAKE) --no-print-directory pytest PYTEST_NEEDS='install $(CHROMIUM)'
 
 bench: install package

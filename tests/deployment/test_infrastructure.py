@@ -13,7 +13,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from cfnlint.decode import decode
 
 from scripts.package import offline_environment
 from scripts.package_prune import BOTOCORE_SERVICES_KEPT
@@ -272,11 +271,20 @@ def test_the_table_template_passes_cfn_lint() -> None:
     assert result.returncode == 0, result.stdout + result.stderr
 
 
-def _table_properties() -> dict[str, Any]:
+def _template() -> dict[str, Any]:
+    """The table's template as cfn-lint reads it (CloudFormation's tags included). cfn-lint is
+    imported here, not at the top: it imports sympy and networkx (about 0.7 s, and some 800
+    modules to compile on a fresh clone), which every test worker would pay to collect."""
+    from cfnlint.decode import decode
+
     template, errors = decode(str(TEMPLATE))
     assert not errors
     assert template is not None
-    properties: dict[str, Any] = template["Resources"]["SessionsTable"]["Properties"]
+    return dict(template)
+
+
+def _table_properties() -> dict[str, Any]:
+    properties: dict[str, Any] = _template()["Resources"]["SessionsTable"]["Properties"]
     return properties
 
 
@@ -308,9 +316,7 @@ def test_the_table_is_recoverable_and_encrypted() -> None:
     assert properties["PointInTimeRecoverySpecification"] == {"PointInTimeRecoveryEnabled": True}
     assert properties["SSESpecification"]["SSEEnabled"] is True
     assert properties["DeletionProtectionEnabled"] is True
-    template, _ = decode(str(TEMPLATE))
-    assert template is not None
-    assert template["Resources"]["SessionsTable"]["DeletionPolicy"] == "Retain"
+    assert _template()["Resources"]["SessionsTable"]["DeletionPolicy"] == "Retain"
 
 
 def test_the_stage_table_names_follow_the_template() -> None:
