@@ -37,17 +37,34 @@ PROMPT = "Flight QF12 delayed 5 hours at LAX, crew out of hours, 300 passengers"
 
 @pytest.fixture
 def own_dynamodb(tmp_path: Path, log_dir: Path, settings: Any) -> Iterator[dict[str, Any]]:
-    """A DynamoDB Local of this test's own, keeping its data on disk across restarts."""
-    state: dict[str, Any] = {"db_path": tmp_path / "db", "server": None}
+    """A DynamoDB Local of this test's own, keeping its data on disk across restarts: for
+    the tests that stop it."""
+    state: dict[str, Any] = {"db_path": tmp_path / "db", "server": None, "table": "replay-test"}
     server = start_dynamodb_local(db_path=state["db_path"], log_dir=log_dir)
     state["server"] = server
     settings.DYNAMODB_ENDPOINT_URL = server.http_url
-    settings.SESSION_TABLE_NAME = "replay-test"
+    settings.SESSION_TABLE_NAME = state["table"]
     settings.DYNAMODB_MAX_RETRY_ATTEMPTS = 1
     settings.DYNAMODB_CONNECT_TIMEOUT_SECONDS = 0.5
     sessions_table_ensure()
     yield state
     state["server"].stop()
+
+
+@pytest.fixture
+def shared_dynamodb(dynamodb_local: Server, settings: Any) -> dict[str, Any]:
+    """The worker's DynamoDB Local and a table of this test's own: for the tests that
+    leave DynamoDB running (a JVM of their own would cost about 3 s of CPU each)."""
+    state: dict[str, Any] = {
+        "server": dynamodb_local,
+        "table": f"replay-test-{uuid.uuid4().hex[:12]}",
+    }
+    settings.DYNAMODB_ENDPOINT_URL = dynamodb_local.http_url
+    settings.SESSION_TABLE_NAME = state["table"]
+    settings.DYNAMODB_MAX_RETRY_ATTEMPTS = 1
+    settings.DYNAMODB_CONNECT_TIMEOUT_SECONDS = 0.5
+    sessions_table_ensure()
+    return state
 
 
 def _restart(state: dict[str, Any], log_dir: Path) -> Server:
@@ -104,7 +121,7 @@ def test_an_interaction_unsaved_while_dynamodb_was_down_is_replayed(
 
 
 def test_a_record_of_a_missing_interaction_is_restored_once(
-    own_dynamodb: dict[str, Any], tmp_path: Path
+    shared_dynamodb: dict[str, Any], tmp_path: Path
 ) -> None:
     session_id = str(uuid.uuid4())
     record = {
@@ -131,7 +148,7 @@ def test_a_record_of_a_missing_interaction_is_restored_once(
 
 
 def test_a_record_under_another_secret_key_is_reported(
-    own_dynamodb: dict[str, Any], tmp_path: Path, settings: Any
+    shared_dynamodb: dict[str, Any], tmp_path: Path, settings: Any
 ) -> None:
     record = {"session_id": str(uuid.uuid4()), "timestamp": 1}
     line = replay_record_encode(record)
@@ -164,7 +181,7 @@ def _json_line(message: str) -> str:
 
 
 def test_replay_skips_and_reports_bad_lines_and_reassembles_a_record_split_across_lines(
-    own_dynamodb: dict[str, Any], tmp_path: Path
+    shared_dynamodb: dict[str, Any], tmp_path: Path
 ) -> None:
     """A corrupted line, a part whose record never completes and a record larger than one
     CloudWatch Logs event (256 KB, split across lines when written): the good records are
@@ -195,7 +212,7 @@ def test_replay_skips_and_reports_bad_lines_and_reassembles_a_record_split_acros
     log_file = tmp_path / "export.jsonl"
     log_file.write_text("\n".join(lines) + "\n")
 
-    result = _manage_replay(own_dynamodb, log_file)
+    result = _manage_replay(shared_dynamodb, log_file)
     assert result.returncode == 1, result.stdout + result.stderr
     assert "2 records: 2 restored, 0 completed, 0 already present" in result.stdout
     assert "line 3: the replay record does not decrypt" in result.stderr
@@ -212,14 +229,12 @@ def test_replay_skips_and_reports_bad_lines_and_reassembles_a_record_split_acros
     ).interactions
     assert interaction.response == large_response
 
-    again = _manage_replay(own_dynamodb, log_file)  # idempotent; still reports the bad lines
+    again = _manage_replay(shared_dynamodb, log_file)  # idempotent; still reports the bad lines
     assert again.returncode == 1
     assert "2 records: 0 restored, 0 completed, 2 already present" in again.stdout
 
 
-def _manage_replay(
-    own_dynamodb: dict[str, Any], log_file: Path
-) -> subprocess.CompletedProcess[str]:
+def _manage_replay(dynamodb: dict[str, Any], log_file: Path) -> subprocess.CompletedProcess[str]:
     """``manage.py sessions_replay_log`` as an operator runs it (its exit status)."""
     return subprocess.run(
         [sys.executable, "manage.py", "sessions_replay_log", str(log_file)],
@@ -227,8 +242,8 @@ def _manage_replay(
         env={
             **os.environ,
             "SKYMARSHAL_ENV": "test",
-            "DYNAMODB_ENDPOINT_URL": own_dynamodb["server"].http_url,
-            "SESSION_TABLE_NAME": "replay-test",
+            "DYNAMODB_ENDPOINT_URL": dynamodb["server"].http_url,
+            "SESSION_TABLE_NAME": dynamodb["table"],
         },
         capture_output=True,
         text=True,
