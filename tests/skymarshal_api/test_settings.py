@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+from collections.abc import Iterator
 
 import pytest
 
@@ -22,23 +23,61 @@ PRODUCTION = {
 }
 
 
+class _Loader:
+    """``tests.settings_loader``, started on first use: each load is a forked child of it,
+    with exactly the environment given (as a subprocess of its own would have it)."""
+
+    def __init__(self) -> None:
+        self.process: subprocess.Popen[str] | None = None
+
+    def run(self, env: dict[str, str], code: str) -> subprocess.CompletedProcess[str]:
+        if self.process is None:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "tests.settings_loader"],
+                cwd=ROOT,
+                env={k: v for k, v in os.environ.items() if k != "DJANGO_SETTINGS_MODULE"},
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                text=True,
+            )
+        assert self.process.stdin is not None
+        assert self.process.stdout is not None
+        self.process.stdin.write(json.dumps({"env": env, "code": code}) + "\n")
+        self.process.stdin.flush()
+        line = self.process.stdout.readline()
+        assert line, f"the settings loader exited ({self.process.poll()})"
+        answer = json.loads(line)
+        return subprocess.CompletedProcess(
+            ["python", "-c", code], answer["returncode"], answer["stdout"], answer["stderr"]
+        )
+
+    def stop(self) -> None:
+        if self.process is not None:
+            self.process.communicate(timeout=10)  # closes its stdin: it ends
+            self.process = None
+
+
+_LOADER = _Loader()
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _loader_stopped() -> Iterator[None]:
+    yield
+    _LOADER.stop()
+
+
 def _load_settings(
     env: dict[str, str],
     show: str = "settings.SESSION_TABLE_NAME, settings.AGENTCORE_MODE, settings.DEBUG",
+    *,
+    code: str | None = None,
 ) -> subprocess.CompletedProcess[str]:
+    """The settings loaded in a new process with ``env`` over this one's environment (the
+    production values removed): ``show`` printed, or ``code`` run, after django.setup()."""
     clean = {k: v for k, v in os.environ.items() if not k.startswith(tuple(PRODUCTION))}
-    return subprocess.run(
-        [
-            sys.executable,
-            "-c",
-            f"import django; django.setup(); from django.conf import settings; print({show})",
-        ],
-        cwd=ROOT,
-        env={**clean, "DJANGO_SETTINGS_MODULE": "skymarshal_api.settings", **env},
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
+    return _LOADER.run(
+        {**clean, "DJANGO_SETTINGS_MODULE": "skymarshal_api.settings", **env},
+        code or f"import django; django.setup(); from django.conf import settings; print({show})",
     )
 
 
@@ -229,13 +268,8 @@ print("RESULT", json.dumps({"status": anonymous.status_code, "type": anonymous["
 
 
 def test_production_renders_the_browsable_api_for_the_iam_principal() -> None:
-    clean = {k: v for k, v in os.environ.items() if not k.startswith(tuple(PRODUCTION))}
-    result = subprocess.run(
-        [sys.executable, "-c", BROWSE_IN_PRODUCTION],
-        cwd=ROOT,
-        env={
-            **clean,
-            "DJANGO_SETTINGS_MODULE": "skymarshal_api.settings",
+    result = _load_settings(
+        {
             **PRODUCTION,
             # The rate limiter's table is out of reach here (it lets requests through).
             "DYNAMODB_ENDPOINT_URL": "http://127.0.0.1:9",
@@ -243,10 +277,7 @@ def test_production_renders_the_browsable_api_for_the_iam_principal() -> None:
             "AWS_SECRET_ACCESS_KEY": "placeholder",
             "DYNAMODB_MAX_RETRY_ATTEMPTS": "0",
         },
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
+        code=BROWSE_IN_PRODUCTION,
     )
     assert result.returncode == 0, result.stderr[-3000:]
     lines = [line[7:] for line in result.stdout.splitlines() if line.startswith("RESULT ")]
