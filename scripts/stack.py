@@ -13,18 +13,21 @@ import contextlib
 import ctypes
 import glob
 import json
+import multiprocessing
 import os
+import runpy
 import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, Protocol
 
 ROOT = Path(__file__).resolve().parent.parent
 HOST = "127.0.0.1"
@@ -41,11 +44,23 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+class ServerProcess(Protocol):
+    """What a server's process offers: a ``subprocess.Popen``, or a ForkedProcess."""
+
+    @property
+    def pid(self) -> int: ...
+    @property
+    def returncode(self) -> int | None: ...
+    def poll(self) -> int | None: ...
+    def wait(self, timeout: float | None = None) -> int: ...
+    def kill(self) -> None: ...
+
+
 @dataclass
 class Server:
     name: str
     port: int
-    process: subprocess.Popen[bytes]
+    process: ServerProcess
     log_path: Path
     _log: IO[bytes] | None = field(default=None, repr=False)
 
@@ -100,12 +115,12 @@ class Server:
             self._log = None
 
 
-def _signal_group(process: subprocess.Popen[bytes], sig: int) -> None:
+def _signal_group(process: ServerProcess, sig: int) -> None:
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(process.pid, sig)
 
 
-def _die_with_parent() -> None:
+def die_with_parent() -> None:
     """Runs in the child before exec: on Linux, have the kernel SIGTERM the server when the
     process that started it dies, even by SIGKILL, so no server outlives its owner."""
     try:
@@ -170,6 +185,123 @@ def _listens_in_session(session: int, port: int) -> bool:
     return False
 
 
+# The test suite starts about 170 API servers and runtimes. Python's start-up and the imports
+# of Django, DRF, botocore, pydantic and bedrock-agentcore are most of what each costs (about
+# 1 s of CPU of its 1.1 s for an API server here). After ``servers_forked(True)`` (the test
+# suite's conftest calls it), ``python -m gunicorn`` and ``python -m local_runtime`` run in a
+# process forked
+# from a multiprocessing fork server that has imported those libraries and none of the
+# project's modules: the child takes exactly the environment, working directory, arguments
+# and log a new process would have, its own session, and runs the same ``-m`` module.
+# ``make run``, the benchmarks and the load test start new processes (a process the tests
+# start, such as ``make run``, does not inherit the choice).
+_FORKABLE = frozenset({"gunicorn", "local_runtime"})
+# Libraries that read no setting and no environment variable when imported.
+_FORK_PRELOAD = (
+    "scripts.fork_server",  # first: the fork server dies with its owner
+    "django.core.handlers.wsgi",
+    "django.db.models",
+    "django.urls",
+    "boto3",
+    "botocore.session",
+    "botocore.client",
+    "pynamodb.models",
+    "pydantic",
+    "websockets.sync.client",
+    "rest_framework.serializers",
+    "gunicorn.app.wsgiapp",
+    "gunicorn.arbiter",
+    "gunicorn.workers.gthread",
+    "bedrock_agentcore.runtime",
+    "uvicorn",
+)
+_fork_lock = threading.Lock()
+_fork_context: Any = None
+_fork_servers = False
+
+
+def servers_forked(on: bool) -> None:
+    """From now on, start API servers and runtimes forked from the fork server (``on``) or
+    as new processes."""
+    global _fork_servers
+    _fork_servers = on
+
+
+class ForkedProcess:
+    """A server forked from the fork server, with the Popen methods a Server uses."""
+
+    def __init__(self, process: Any) -> None:
+        self._process = process
+
+    @property
+    def pid(self) -> int:
+        return int(self._process.pid)
+
+    @property
+    def returncode(self) -> int | None:
+        return self.poll()
+
+    def poll(self) -> int | None:
+        code: int | None = self._process.exitcode
+        return code
+
+    def wait(self, timeout: float | None = None) -> int:
+        self._process.join(timeout)
+        code = self.poll()
+        if code is None:
+            raise subprocess.TimeoutExpired(f"forked {self.pid}", timeout or 0)
+        return code
+
+    def kill(self) -> None:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(self.pid, signal.SIGKILL)
+
+
+def _forked_main(module: str, args: list[str], env: dict[str, str], cwd: str, log: str) -> None:
+    """In the forked child: become ``python -m MODULE ARGS`` in ``cwd`` with ``env``,
+    writing to ``log``, in a session of its own; SIGTERM when the fork server dies."""
+    os.setsid()
+    die_with_parent()
+    out = os.open(log, os.O_WRONLY | os.O_APPEND)
+    null = os.open(os.devnull, os.O_RDONLY)
+    os.dup2(out, 1)
+    os.dup2(out, 2)
+    os.dup2(null, 0)
+    os.close(out)
+    os.close(null)
+    sys.stdout = open(1, "w", buffering=1, closefd=False)  # noqa: SIM115 - the process's own
+    sys.stderr = open(2, "w", buffering=1, closefd=False)  # noqa: SIM115
+    os.chdir(cwd)
+    sys.path.insert(0, cwd)  # where ``python -m`` puts it
+    os.environ.clear()
+    os.environ.update(env)
+    sys.argv = [module, *args]
+    runpy.run_module(module, run_name="__main__", alter_sys=True)
+
+
+def _fork(command: Sequence[str], env: dict[str, str], cwd: Path, log_path: Path) -> Any:
+    """``command`` run by a child of the fork server, or None when it is not to be forked."""
+    global _fork_context
+    if not _fork_servers or sys.platform != "linux":
+        return None
+    if len(command) < 3 or command[0] != sys.executable or command[1] != "-m":
+        return None
+    if command[2] not in _FORKABLE:
+        return None
+    with _fork_lock:
+        if _fork_context is None:
+            context = multiprocessing.get_context("forkserver")
+            context.set_forkserver_preload(list(_FORK_PRELOAD))
+            _fork_context = context
+    process = _fork_context.Process(
+        target=_forked_main,
+        args=(command[2], list(command[3:]), env, str(cwd), str(log_path)),
+        daemon=True,  # terminated if this process exits without stopping it
+    )
+    process.start()
+    return ForkedProcess(process)
+
+
 def _start(
     name: str,
     command: Sequence[str],
@@ -185,19 +317,20 @@ def _start(
     log_dir.mkdir(parents=True, exist_ok=True)
     log_path = log_dir / f"{name}-{port}.log"
     log = log_path.open("wb")
-    process = subprocess.Popen(
+    environment = {
+        name: value
+        for name, value in {**os.environ, **(env or {})}.items()
+        if name not in env_unset
+    }
+    process: ServerProcess = _fork(command, environment, cwd, log_path) or subprocess.Popen(
         list(command),
         cwd=cwd,
-        env={
-            name: value
-            for name, value in {**os.environ, **(env or {})}.items()
-            if name not in env_unset
-        },
+        env=environment,
         stdout=log,
         stderr=subprocess.STDOUT,
         stdin=subprocess.DEVNULL,
         start_new_session=True,
-        preexec_fn=_die_with_parent if sys.platform == "linux" else None,
+        preexec_fn=die_with_parent if sys.platform == "linux" else None,
     )
     server = Server(name=name, port=port, process=process, log_path=log_path, _log=log)
     deadline = time.monotonic() + timeout

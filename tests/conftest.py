@@ -2,7 +2,9 @@
 
 DynamoDB Local (in memory) and one well-behaved local runtime live for the whole session;
 tests that need a runtime with a fault, or an API server with its own settings, start
-their own through the factories, which stop whatever they started.
+their own through the factories, which stop whatever they started. API servers and
+runtimes are forked from a process that has imported their libraries
+(scripts/stack.py, servers_forked).
 """
 
 from __future__ import annotations
@@ -21,7 +23,13 @@ from django.conf import LazySettings, settings
 from django.utils.crypto import salted_hmac
 from hypothesis import settings as hypothesis_settings
 
-from scripts.stack import Server, start_api, start_dynamodb_local, start_local_runtime
+from scripts.stack import (
+    Server,
+    servers_forked,
+    start_api,
+    start_dynamodb_local,
+    start_local_runtime,
+)
 from sessions.models import sessions_table_bind
 from sessions.table import sessions_table_ensure
 from skymarshal_api.telemetry.logs import PROMPT_HMAC_SALT, JsonFormatter
@@ -33,6 +41,8 @@ from tests.log_audit import (
     recorders_install,
 )
 from tests.xray_daemon import xray_daemon
+
+servers_forked(True)
 
 # Property tests are reproducible: the same examples on every run and every machine.
 hypothesis_settings.register_profile("skymarshal", derandomize=True, deadline=None)

@@ -210,7 +210,8 @@ def test_rate_limit_rejections_are_counted_under_the_configured_namespace(
         METRICS_NAMESPACE="SkyMarshalApiTest",
         METRICS_DIMENSIONS=json.dumps({"stage": "test"}),
     )
-    responses = [app.invoke({"prompt": "x"}, **LIMITED) for _ in range(2)]
+    # Three: two of them fall in the same minute window even when a minute begins between.
+    responses = [app.invoke({"prompt": "x"}, **LIMITED) for _ in range(3)]
     rejected = [r for r in responses if r.status_code == 429]
     assert rejected, [r.status_code for r in responses]
     request_id = rejected[0].headers["X-Request-ID"]
