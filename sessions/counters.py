@@ -1,4 +1,4 @@
-"""The rate limits' counters: one conditional UpdateItem per request (RATE_LIMIT_COUNTER names
+"""The rate limits' counters: one conditional UpdateItem per count (RATE_LIMIT_COUNTER names
 this module's function)."""
 
 from __future__ import annotations
@@ -17,10 +17,10 @@ logger = logging.getLogger(__name__)
 
 
 def rate_limit_counter_increment(
-    *, key: str, window_start: int, limit: int, expires_at: int
+    *, key: str, window_start: int, limit: int, expires_at: int, amount: int = 1
 ) -> int | None:
-    """Count one request against ``key``'s window, atomically, unless the window already
-    holds ``limit`` requests: the new count, or None when the limit was reached.
+    """Count ``amount`` requests against ``key``'s window, atomically, unless that would
+    take the window past ``limit``: the new count, or None when it would.
 
     Raises StorageUnavailable when DynamoDB fails (after botocore's retries).
     """
@@ -28,10 +28,11 @@ def rate_limit_counter_increment(
     try:
         counter.update(
             actions=[
-                RateLimitCounter.hits.add(1),
+                RateLimitCounter.hits.add(amount),
                 RateLimitCounter.ttl.set(datetime.fromtimestamp(expires_at, UTC)),
             ],
-            condition=RateLimitCounter.hits.does_not_exist() | (RateLimitCounter.hits < limit),
+            condition=RateLimitCounter.hits.does_not_exist()
+            | (RateLimitCounter.hits <= limit - amount),
         )
     except UpdateError as exc:
         if aws_error_code(exc) == "ConditionalCheckFailedException":

@@ -102,6 +102,7 @@ def restore_refresh() -> None:
     from invocations.runtime_client import runtime_clients_reset
     from invocations.runtime_status import control_plane_client_reset
     from sessions.models import sessions_connections_reset, sessions_connections_warm
+    from skymarshal_api.limits.rate_limits import rate_limit_leases_clear
     from skymarshal_api.telemetry.tracing import xray_socket_reset
 
     random.seed(os.urandom(32))
@@ -114,6 +115,7 @@ def restore_refresh() -> None:
     sessions_connections_warm(probe=False)
     xray_socket_reset()
     health_cache_clear()
+    rate_limit_leases_clear()  # a restored environment has counted nothing yet
     boto3: Any = sys.modules.get("boto3")
     if boto3 is not None:
         boto3.DEFAULT_SESSION = None

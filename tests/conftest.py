@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import socket
+import sys
 import uuid
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -223,6 +224,15 @@ def local_runtime_factory(log_dir: Path) -> Iterator[RuntimeFactory]:
     yield start
     for server in started:
         server.stop()
+
+
+@pytest.fixture(autouse=True)
+def rate_limit_leases_forgotten() -> None:
+    """Each test starts with no rate-limit lease in this process: a lease is per process
+    and window, not per table, and one test's must not serve another's requests."""
+    limits = sys.modules.get("skymarshal_api.limits.rate_limits")
+    if limits is not None:
+        limits.rate_limit_leases_clear()
 
 
 @pytest.fixture
