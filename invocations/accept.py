@@ -45,6 +45,9 @@ class InvocationRequest:
     idempotency_key: str | None = None
     streaming: bool = False
     webhook: RunWebhook | None = None
+    # The id a new session takes (session_id None), when it must be known before the
+    # write-ahead record: the runtime is connected for it meanwhile.
+    new_session_id: str | None = None
 
 
 def _idempotency_claim(request: InvocationRequest, kind: RunKind) -> IdempotencyClaim | None:
@@ -118,6 +121,7 @@ def run_accept(request: InvocationRequest, kind: RunKind) -> InteractionStarted 
                     budget=turn_budget_of(kind),
                     webhook=request.webhook,
                     trace=_trace_kept(kind),
+                    new_session_id=request.new_session_id,
                 )
         except IdempotentReplay as replay:
             if kind == "invoke":

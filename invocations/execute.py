@@ -5,7 +5,10 @@ from __future__ import annotations
 
 import contextvars
 import logging
+import threading
 import time
+from concurrent.futures import Future
+from dataclasses import dataclass, replace
 from typing import Any
 
 from django.conf import settings
@@ -21,12 +24,18 @@ from invocations.outcome import (
     record_failure,
     record_success,
 )
-from invocations.runtime_client import RuntimeRun, runtime_run_open, runtime_session_stop
+from invocations.runtime_client import (
+    RuntimeConnection,
+    RuntimeRun,
+    runtime_connect,
+    runtime_run_open,
+    runtime_session_stop,
+)
 from invocations.stream import InvocationEvents
 from invocations.webhooks import RUN_STARTED, webhook_notify_soon
 from sessions.run_selectors import RunRecord, run_cancel_requested, run_find
 from sessions.run_services import run_start
-from sessions.services import InteractionStarted
+from sessions.services import InteractionStarted, session_create
 from skymarshal_api.telemetry.logs import log_keys_bind
 from skymarshal_api.telemetry.timing import timed
 from skymarshal_api.telemetry.trace_context import trace_context_resume, trace_context_use
@@ -35,11 +44,101 @@ from skymarshal_api.web.errors import RunDispatchFailed, StorageUnavailable
 logger = logging.getLogger(__name__)
 
 
+@dataclass
+class _Connecting:
+    """A runtime connection being opened for a run not yet accepted, and its call."""
+
+    session_id: str
+    call: RuntimeCall
+    future: Future[RuntimeConnection]
+
+    def discard(self) -> None:
+        """The run will not use it (refused, replayed, or queued behind another run):
+        closed once open, the runtime asked nothing."""
+        self.call.discard()
+        self.future.add_done_callback(_close_unused)
+
+
+def _connect_beside(**connect: Any) -> Future[RuntimeConnection]:
+    """``runtime_connect`` in a thread of its own (ended with the connect: none is left
+    between requests, nor in a SnapStart snapshot), in a copy of this context."""
+    future: Future[RuntimeConnection] = Future()
+    context = contextvars.copy_context()
+
+    def run() -> None:
+        try:
+            future.set_result(context.run(runtime_connect, **connect))
+        except BaseException as exc:
+            future.set_exception(exc)
+
+    threading.Thread(target=run, name="runtime-connect", daemon=True).start()
+    return future
+
+
+def _close_unused(future: Future[RuntimeConnection]) -> None:
+    try:
+        connection = future.result()
+    except Exception:  # a connection that never opened needs no closing
+        return
+    connection.close()
+
+
+def _accept_connected(
+    request: InvocationRequest,
+) -> tuple[InteractionStarted, float, RuntimeRun, RuntimeCall] | Replayed:
+    """Accept a synchronous run with the runtime connected meanwhile: the connection is
+    opened while the write-ahead record is written, and the invoke message is sent only
+    once the record is committed. A run refused, replayed, or queued behind another
+    closes that connection unused (a queued run connects again when its turn comes)."""
+    session_id = request.session_id or session_create()
+    if request.session_id is None:
+        request = replace(request, new_session_id=session_id)
+    call = RuntimeCall()
+    since = time.monotonic()  # the run's deadline, and its execution time, start here
+    connecting = _Connecting(
+        session_id,
+        call,
+        _connect_beside(
+            session_id=session_id,
+            seconds=sync_run_seconds(),
+            since=since,
+            trace_headers=call.trace_headers,
+        ),
+    )
+    try:
+        accepted = run_accept_in_turn(request)
+    except BaseException:
+        connecting.discard()
+        raise
+    if isinstance(accepted, Replayed):
+        connecting.discard()
+        return accepted
+    started, began = accepted
+    if started.queued_after is not None:
+        connecting.discard()  # it has idled through the wait for the turn
+        run, call = _open(started, began)
+        return started, began, run, call
+    began = since
+    _run_started_notify(started)
+    try:
+        with timed("runtime"):
+            connection = connecting.future.result()
+            run = connection.run(prompt=started.prompt, session_id=started.session_id)
+    except Exception as exc:
+        record_failure(started, exc, began, call=call)
+        raise
+    return started, began, run, call
+
+
+def _run_started_notify(started: InteractionStarted) -> None:
+    if started.webhook is not None and RUN_STARTED in started.webhook.events:
+        webhook_notify_soon(started.request_id)
+
+
 def _open(
     started: InteractionStarted, began: float, log: RunEventLog | None = None
 ) -> tuple[RuntimeRun, RuntimeCall]:
-    if started.webhook is not None and RUN_STARTED in started.webhook.events:
-        webhook_notify_soon(started.request_id)
+    _run_started_notify(started)
     call = RuntimeCall()
     seconds = sync_run_seconds() if started.kind == "invoke" else None
     try:
@@ -62,11 +161,10 @@ def invocation_run(request: InvocationRequest) -> dict[str, Any] | Replayed:
     Idempotency-Key, the original run). Raises SessionNotFound, SessionExpired,
     SessionBusy, IdempotencyKeyReused, StorageUnavailable (nothing was run) and the
     runtime's errors (the failure is recorded in the session first)."""
-    accepted = run_accept_in_turn(request)
+    accepted = _accept_connected(request)
     if isinstance(accepted, Replayed):
         return accepted
-    started, began = accepted
-    run, call = _open(started, began)
+    started, began, run, call = accepted
     try:
         with timed("runtime"):
             data = run.complete()
@@ -84,11 +182,10 @@ def invocation_stream(request: InvocationRequest) -> InvocationEvents | Replayed
     be HTTP errors) and return its events: ``start``, the runtime's ``chunk``s, then one
     ``complete`` (the InvokeResponse) or one ``error`` (the error shape). A client that
     goes away mid-stream leaves the interaction recorded as ``cancelled``."""
-    accepted = run_accept_in_turn(request)
+    accepted = _accept_connected(request)
     if isinstance(accepted, Replayed):
         return accepted
-    started, began = accepted
-    run, call = _open(started, began)
+    started, began, run, call = accepted
     return InvocationEvents(started, run, began, call)
 
 

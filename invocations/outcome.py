@@ -158,6 +158,14 @@ class RuntimeCall:
             error_code=error_code,
         )
 
+    def discard(self) -> None:
+        """The call was prepared (its connection opened) but the run never sent: its
+        subsegment ends as ``not_run``; no log line or metric counts it."""
+        if self._ended:
+            return
+        self._ended = True
+        self._subsegment.end(outcome="not_run")
+
     def failed(self, error: ApplicationError, stats: RunStats | None) -> None:
         self.end("timeout" if isinstance(error, RuntimeTimeout) else "failure", stats, error)
 

@@ -369,6 +369,45 @@ def _parse(raw: str | bytes) -> ChunkMessage | CompleteMessage | ErrorMessage | 
         ) from None
 
 
+class RuntimeConnection:
+    """A connection to the runtime on which nothing has been sent yet (``runtime_connect``):
+    ``run`` sends the invoke message; ``close`` gives it up (the runtime was asked
+    nothing)."""
+
+    def __init__(
+        self, connection: ClientConnection, *, deadline: float, seconds: float, stats: RunStats
+    ) -> None:
+        self._connection = connection
+        self._deadline = deadline
+        self._seconds = seconds
+        self._stats = stats
+
+    def run(self, *, prompt: str, session_id: str) -> RuntimeRun:
+        """Send the invoke message: the run to read. Raises RuntimeConnectionFailed when
+        the runtime has closed the connection meanwhile; RuntimeTimeout when the run's
+        deadline has passed."""
+        if time.monotonic() >= self._deadline:
+            self._connection.close()
+            raise runtime_timeout(self._seconds)
+        try:
+            self._connection.send(
+                InvokeMessage(
+                    payload=InvokePayload(prompt=prompt, session_id=session_id)
+                ).model_dump_json()
+            )
+        except ConnectionClosed:
+            self._connection.close()
+            raise RuntimeConnectionFailed(
+                "The SkyMarshal runtime closed the connection before the request was sent."
+            ) from None
+        return RuntimeRun(
+            self._connection, deadline=self._deadline, seconds=self._seconds, stats=self._stats
+        )
+
+    def close(self) -> None:
+        self._connection.close()
+
+
 def runtime_run_open(
     *,
     prompt: str,
@@ -378,10 +417,30 @@ def runtime_run_open(
     since: float | None = None,
     trace_headers: Mapping[str, str] | None = None,
 ) -> RuntimeRun:
-    """Connect (retrying connection failures only), send the invoke message, and return
-    the run to read, which must end ``seconds`` (AGENTCORE_DEADLINE_SECONDS by default)
-    after ``since`` (a ``time.monotonic()``; now by default). ``trace_headers`` go with
-    the handshake (see ``runtime_target``). Raises
+    """Connect (``runtime_connect``) and send the invoke message: the run to read, which
+    must end ``seconds`` (AGENTCORE_DEADLINE_SECONDS by default) after ``since`` (a
+    ``time.monotonic()``; now by default). Raises RuntimeConnectionFailed,
+    RuntimeAccessDenied, RuntimeUnavailable, RuntimeTimeout."""
+    connection = runtime_connect(
+        session_id=session_id,
+        retry_delays=retry_delays,
+        seconds=seconds,
+        since=since,
+        trace_headers=trace_headers,
+    )
+    return connection.run(prompt=prompt, session_id=session_id)
+
+
+def runtime_connect(
+    *,
+    session_id: str,
+    retry_delays: tuple[float, ...] | None = None,
+    seconds: float | None = None,
+    since: float | None = None,
+    trace_headers: Mapping[str, str] | None = None,
+) -> RuntimeConnection:
+    """Connect for ``session_id``, retrying connection failures only; nothing is sent.
+    ``trace_headers`` go with the handshake (see ``runtime_target``). Raises
     RuntimeConnectionFailed, RuntimeAccessDenied, RuntimeUnavailable, RuntimeTimeout."""
     delays = retry_delays if retry_delays is not None else settings.AGENTCORE_RETRY_DELAYS
     seconds = settings.AGENTCORE_DEADLINE_SECONDS if seconds is None else seconds
@@ -406,7 +465,7 @@ def runtime_run_open(
                 max_size=settings.AGENTCORE_MAX_MESSAGE_BYTES,
                 proxy=None if settings.AGENTCORE_MODE == "local" else True,
                 compression=None,
-                # The connection outlives this function; RuntimeRun closes it on every path.
+                # The connection outlives this function; its owner closes it on every path.
                 legacy=True,
             )
         except InvalidStatus as exc:
@@ -431,18 +490,7 @@ def runtime_run_open(
             last_problem = type(exc).__name__
             break
         else:
-            try:
-                connection.send(
-                    InvokeMessage(
-                        payload=InvokePayload(prompt=prompt, session_id=session_id)
-                    ).model_dump_json()
-                )
-            except ConnectionClosed:
-                connection.close()
-                raise RuntimeConnectionFailed(
-                    "The SkyMarshal runtime closed the connection before the request was sent."
-                ) from None
-            return RuntimeRun(connection, deadline=deadline, seconds=seconds, stats=stats)
+            return RuntimeConnection(connection, deadline=deadline, seconds=seconds, stats=stats)
         logger.warning(
             "Runtime connection attempt %s failed: %s", stats.connect_attempts, last_problem
         )

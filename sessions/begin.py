@@ -59,12 +59,14 @@ def interaction_begin(
     budget: TurnBudget | None = None,
     webhook: RunWebhook | None = None,
     trace: Mapping[str, str] | None = None,
+    new_session_id: str | None = None,
 ) -> InteractionStarted:
     """Record an interaction as ``in_progress`` and its run before the runtime is called
     (write-ahead), with the session's use and, when given, the Idempotency-Key, in one
     transaction; ``trace`` (the accepting request's trace headers) is kept on the run for
     its worker. A session id that does not exist yet starts a session with that id;
-    without one, a new session is created. One run holds a session at a time: a
+    without one, a new session is created (with ``new_session_id`` when given: a caller
+    that needs the id before the write). One run holds a session at a time: a
     synchronous run holds it at once (``running``); a background run holds it while
     ``queued`` for its worker; with ``on_conflict="enqueue"`` a run on a busy session is
     queued behind the last run queued on it.
@@ -75,7 +77,7 @@ def interaction_begin(
     IdempotencyKeyReused when it started another, StorageUnavailable when DynamoDB fails.
     """
     new_session = session_id is None
-    session_id = session_id or session_create()
+    session_id = session_id or new_session_id or session_create()
     timestamp = now_ms if now_ms is not None else clock_ms()
     budget = budget or default_turn_budget(kind)
     queue_behind: SessionQueue | None = None
