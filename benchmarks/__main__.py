@@ -10,7 +10,11 @@
                  runtime (agents at 0 ms, so the run itself is short): from Server-Timing,
                  persistence (DynamoDB: rate limit, write-ahead record, completion) and
                  the rest (Django, SigV4, validation, JSON); and streamed time to first
-                 chunk, API vs direct
+                 chunk, API vs direct. Beside them, the storage floor: the two
+                 transactions of an invocation (write-ahead, completion) shaped as the
+                 API's and sent straight to DynamoDB Local with botocore, alternated with
+                 the invocations; and, for the first chunk, the write-ahead transaction
+                 then the direct first chunk
   lambda         the dev Lambda package (SKYMARSHAL_PACKAGE, else built offline) run as
                  Lambda runs it (scripts/lambda_invoke.py): cold start (a new interpreter
                  importing the handler, then its first request: health, or an invocation)
@@ -482,7 +486,112 @@ def _server_timing(header: str) -> dict[str, float]:
     return spans
 
 
+def _key(partition: str, sort: int) -> dict[str, Any]:
+    return {"session_id": {"S": partition}, "timestamp": {"N": str(sort)}}
+
+
+def _two_transactions(table: Any) -> tuple[float, float]:
+    """The storage floor of one invocation on this table: a write-ahead transaction
+    (interaction, run, deadline, the session's turn) and a completion transaction
+    (interaction, run, the session let go) shaped as the API's, sent straight to DynamoDB
+    with botocore (no PynamoDB, no HTTP request, no runtime): each one's milliseconds."""
+    began = time.perf_counter()
+    written = _write_ahead(table)
+    begin_ms = (time.perf_counter() - began) * 1000
+    began = time.perf_counter()
+    _completion(table, *written)
+    return begin_ms, (time.perf_counter() - began) * 1000
+
+
+def _write_ahead(table: Any) -> tuple[str, str, int]:
+    """The write-ahead transaction of ``_two_transactions``: its session, request, time."""
+    session_id, request_id = str(uuid.uuid4()), str(uuid.uuid4())
+    now = int(time.time() * 1000)
+    key = _key
+    prompt = {"S": "Flight BA117 delayed 4 hours at LHR due to a hydraulic fault"}
+    absent = "attribute_not_exists(session_id)"
+    table.transact_write_items(
+        TransactItems=[
+            {
+                "Put": {
+                    "TableName": TABLE,
+                    "Item": {
+                        **key(session_id, now),
+                        "prompt": prompt,
+                        "status": {"S": "in_progress"},
+                    },
+                    "ConditionExpression": absent,
+                }
+            },
+            {
+                "Put": {
+                    "TableName": TABLE,
+                    "Item": {
+                        **key(f"run#{request_id}", 0),
+                        "prompt": prompt,
+                        "status": {"S": "running"},
+                    },
+                    "ConditionExpression": absent,
+                }
+            },
+            {"Put": {"TableName": TABLE, "Item": key(f"sweep#{now // 60000}#{request_id}", 0)}},
+            {
+                "Update": {
+                    "TableName": TABLE,
+                    "Key": key(session_id, 0),
+                    "UpdateExpression": "SET active_run = :r ADD interaction_count :one",
+                    "ConditionExpression": "attribute_not_exists(active_run)",
+                    "ExpressionAttributeValues": {":r": {"S": request_id}, ":one": {"N": "1"}},
+                }
+            },
+        ]
+    )
+    return session_id, request_id, now
+
+
+def _completion(table: Any, session_id: str, request_id: str, now: int) -> None:
+    key = _key
+    table.transact_write_items(
+        TransactItems=[
+            {
+                "Update": {
+                    "TableName": TABLE,
+                    "Key": key(session_id, now),
+                    "UpdateExpression": "SET #s = :s, #r = :b",
+                    "ConditionExpression": "#s = :p",
+                    "ExpressionAttributeNames": {"#s": "status", "#r": "response"},
+                    "ExpressionAttributeValues": {
+                        ":s": {"S": "success"},
+                        ":p": {"S": "in_progress"},
+                        ":b": {"B": b"x" * 600},
+                    },
+                }
+            },
+            {
+                "Update": {
+                    "TableName": TABLE,
+                    "Key": key(f"run#{request_id}", 0),
+                    "UpdateExpression": "SET #s = :s",
+                    "ConditionExpression": "#s = :r",
+                    "ExpressionAttributeNames": {"#s": "status"},
+                    "ExpressionAttributeValues": {":s": {"S": "succeeded"}, ":r": {"S": "running"}},
+                }
+            },
+            {
+                "Update": {
+                    "TableName": TABLE,
+                    "Key": key(session_id, 0),
+                    "UpdateExpression": "REMOVE active_run",
+                    "ConditionExpression": "active_run = :r",
+                    "ExpressionAttributeValues": {":r": {"S": request_id}},
+                }
+            },
+        ]
+    )
+
+
 def _bench_invoke(api: Server, runtime: Server, count: int) -> None:
+    from sessions.models import SessionInteraction
     from tests.signing import botocore_headers
 
     url = f"{api.http_url}/api/v1/invoke"
@@ -490,20 +599,32 @@ def _bench_invoke(api: Server, runtime: Server, count: int) -> None:
     buffered = json.dumps({"prompt": prompt}).encode()
     streamed = json.dumps({"prompt": prompt, "streaming": True}).encode()
     persistence, rest, added, instrumentation = [], [], [], []
+    table: Any = SessionInteraction._get_connection().connection.client
+    begin_floor: list[float] = []
+    both_floor: list[float] = []
+    latency: list[float] = []
     with httpx.Client(timeout=30) as client:
 
         def invoke() -> None:
+            began = time.perf_counter()
             spans = _invoke_spans(client, url, buffered)
+            latency.append((time.perf_counter() - began) * 1000)
             persistence.append(spans["persistence"])
             rest.append(spans["total"] - spans["persistence"] - spans["runtime"])
             added.append(spans["total"] - spans["runtime"])
             instrumentation.append(spans["instrumentation"])
+            # Alternated with the invocations, so that load shifts hit both alike.
+            begin_ms, complete_ms = _two_transactions(table)
+            begin_floor.append(begin_ms)
+            both_floor.append(begin_ms + complete_ms)
 
-        latency = _measure(count, invoke)
-        print("invoke API   ", _percentiles(latency), flush=True)
+        _measure(count, invoke)
+        print("invoke API   ", _percentiles(latency[3:]), flush=True)
         print("  persistence", _percentiles(persistence[3:]), flush=True)
         print("  the rest   ", _percentiles(rest[3:]), flush=True)
         print("  all added  ", _percentiles(added[3:]), flush=True)
+        print("  floor: its two transactions sent directly", _percentiles(both_floor[3:]))
+        print("  floor: the write-ahead one alone", _percentiles(begin_floor[3:]), flush=True)
         print("instrumentation", _percentiles(instrumentation[3:]), flush=True)
 
         def first_chunk_api() -> None:
@@ -527,9 +648,18 @@ def _bench_invoke(api: Server, runtime: Server, count: int) -> None:
             ws.send(json.dumps({"action": "invoke", "payload": {"prompt": prompt}}))
             ws.recv(timeout=10)
 
+    def first_chunk_floor() -> None:
+        _write_ahead(table)
+        first_chunk_direct()
+
     print("direct run   ", _percentiles(_measure(count, run_direct)), flush=True)
     print("ttfc API     ", _percentiles(api_ttfc), flush=True)
     print("ttfc direct  ", _percentiles(_measure(count, first_chunk_direct)), flush=True)
+    print(
+        "  floor: the write-ahead transaction sent directly, then the direct first chunk",
+        _percentiles(_measure(count, first_chunk_floor)),
+        flush=True,
+    )
 
 
 def _lambda_package_dir(work: Path) -> Path:
