@@ -67,8 +67,8 @@ def test_a_sampled_invocation_is_a_subsegment_of_lambdas_segment(
     names = [child["name"] for child in document["subsegments"]]
     assert names == [
         "DynamoDB UpdateItem",
+        "agentcore-runtime-websocket",  # connected while the write-ahead record is written
         "DynamoDB TransactWriteItems",
-        "agentcore-runtime-websocket",
         "DynamoDB TransactWriteItems",
     ], names
     assert len({child["id"] for child in document["subsegments"]} | {document["id"]}) == 5

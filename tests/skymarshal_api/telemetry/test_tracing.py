@@ -71,14 +71,16 @@ def test_a_request_is_a_segment_with_runtime_and_dynamodb_subsegments(
     names = [child["name"] for child in children]
     assert names == [
         "DynamoDB UpdateItem",  # the rate limit
+        "agentcore-runtime-websocket",  # connected while the write-ahead record is written
         "DynamoDB TransactWriteItems",  # the write-ahead record, its run, the session
-        "agentcore-runtime-websocket",
         "DynamoDB TransactWriteItems",  # the completion, its run, the session let go
     ], names
+    runtime, write_ahead, completion = children[1:]
+    assert runtime["start_time"] <= write_ahead["start_time"]
+    assert write_ahead["end_time"] <= runtime["end_time"] <= completion["start_time"]
     for child in children:
         assert segment["start_time"] <= child["start_time"] <= child["end_time"]
         assert child["end_time"] <= segment["end_time"]
-    runtime = children[2]
     assert runtime["namespace"] == "remote"
     assert runtime["metadata"]["default"]["outcome"] == "success"
     assert children[0]["namespace"] == "aws"
