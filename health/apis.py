@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from drf_spectacular.utils import OpenApiExample, OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiExample, OpenApiResponse
 from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -13,6 +13,7 @@ from rest_framework.views import APIView
 from health.checks import health_report_get
 from health.serializers import HealthResponseSerializer
 from skymarshal_api.web.schema import EXAMPLE_TIMESTAMP, INTERNAL_ERROR_RESPONSE
+from skymarshal_api.web.schema_annotations import extend_schema
 
 
 def _health_example(name: str, status: str, dynamodb: dict[str, Any]) -> OpenApiExample:

@@ -6,12 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from drf_spectacular.utils import (
-    OpenApiExample,
-    OpenApiParameter,
-    OpenApiResponse,
-    extend_schema,
-)
+from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiResponse
 
 from invocations.serializers import (
     InvocationEventsQuerySerializer,
@@ -65,6 +60,7 @@ from skymarshal_api.web.schema import (
     TRACE_CONTEXT_PARAMETERS,
     error_response,
 )
+from skymarshal_api.web.schema_annotations import extend_schema
 from skymarshal_api.web.validation import UUID4_PATTERN
 
 IDEMPOTENCY_HEADER = "Idempotency-Key"

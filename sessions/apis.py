@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import asdict
 
-from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiResponse
 from rest_framework.request import Request
 from rest_framework.response import Response
 
@@ -32,6 +32,7 @@ from skymarshal_api.web.schema import (
     INTERNAL_ERROR_RESPONSE,
     error_response,
 )
+from skymarshal_api.web.schema_annotations import extend_schema
 from skymarshal_api.web.validation import UUID4_PATTERN, session_id_validate
 
 # The session of the invoke example, as its owner reads it back.

@@ -2,25 +2,18 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from django.conf import settings
-from django.http import Http404
-from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiExample, OpenApiResponse, extend_schema
-from drf_spectacular.views import SpectacularAPIView
-from rest_framework.renderers import BaseRenderer, JSONRenderer
+from drf_spectacular.utils import OpenApiExample, OpenApiResponse
 from rest_framework.request import Request
 from rest_framework.response import Response
 
 from skymarshal_api.auth.authentication import principal_of
 from skymarshal_api.views import AuthenticatedApi
-from skymarshal_api.web.errors import InvalidRequest
 from skymarshal_api.web.schema import (
     AUTHENTICATED_ERRORS,
     INTERNAL_ERROR_RESPONSE,
-    error_response,
 )
+from skymarshal_api.web.schema_annotations import extend_schema
 from skymarshal_api.web.serializers import IdentityResponseSerializer
 
 
@@ -107,61 +100,3 @@ class IdentityApi(AuthenticatedApi):
                 }
             ).data
         )
-
-
-_SCHEMA_MEDIA_TYPES = (
-    "application/vnd.oai.openapi",
-    "application/yaml",
-    "application/vnd.oai.openapi+json",
-    "application/json",
-)
-
-
-class SchemaApi(SpectacularAPIView):
-    """The OpenAPI schema of this API (the same document as openapi.yaml). Its errors are
-    JSON in the error shape, like every other error of the API (the view's own renderers
-    would write them as YAML)."""
-
-    def perform_content_negotiation(
-        self, request: Request, force: bool = False
-    ) -> tuple[BaseRenderer, str]:
-        try:
-            return super().perform_content_negotiation(request, force)
-        except Http404:  # DRF's answer to a ?format= that no renderer has
-            raise InvalidRequest(
-                "format must be json or yaml (or leave it out and use the Accept header).",
-                details={"fields": {"format": ["Must be json or yaml."]}},
-            ) from None
-
-    def handle_exception(self, exc: Exception) -> Response:
-        self.request.accepted_renderer = JSONRenderer()
-        self.request.accepted_media_type = "application/json"
-        return super().handle_exception(exc)
-
-    @extend_schema(
-        operation_id="schema_get",
-        summary="The OpenAPI schema",
-        description=(
-            "This document. YAML by default; JSON with `Accept: application/json` (or "
-            "`application/vnd.oai.openapi+json`). No authentication."
-        ),
-        responses={
-            **{
-                (200, media_type): OpenApiResponse(
-                    OpenApiTypes.OBJECT, description="The OpenAPI 3.0 document."
-                )
-                for media_type in _SCHEMA_MEDIA_TYPES
-            },
-            400: error_response(
-                "INVALID_REQUEST: format is not json or yaml.",
-                InvalidRequest(
-                    "format must be json or yaml (or leave it out and use the Accept header).",
-                    details={"fields": {"format": ["Must be json or yaml."]}},
-                ),
-            ),
-            (500, "application/json"): INTERNAL_ERROR_RESPONSE[500],
-        },
-        auth=[],
-    )
-    def get(self, request: Request, *args: Any, **kwargs: Any) -> Response:
-        return super().get(request, *args, **kwargs)  # type: ignore[no-any-return,no-untyped-call]

@@ -1,6 +1,6 @@
 from django.conf import settings
-from django.urls import include, path
-from drf_spectacular.views import SpectacularRedocView, SpectacularSwaggerView
+from django.urls import URLResolver, include, path
+from django.urls.resolvers import RoutePattern
 
 from health.apis import HealthApi
 from invocations.apis import (
@@ -16,7 +16,7 @@ from invocations.webhook_apis import (
     WebhookSecretsApi,
 )
 from sessions.apis import SessionHistoryApi, SessionListApi
-from skymarshal_api.apis import IdentityApi, SchemaApi
+from skymarshal_api.apis import IdentityApi
 
 handler400 = "skymarshal_api.web.errors.bad_request_view"
 handler403 = "skymarshal_api.web.errors.permission_denied_view"
@@ -52,21 +52,6 @@ urlpatterns = [
     path("api/v1/webhook-secrets", WebhookSecretsApi.as_view(), name="webhook-secrets"),
     path("api/v1/sessions", SessionListApi.as_view(), name="sessions"),
     path("api/v1/sessions/<str:session_id>", SessionHistoryApi.as_view(), name="session-history"),
-    path("api/v1/schema/", SchemaApi.as_view(), name="schema"),
-    # The docs pages answer GET only (DRF's OPTIONS metadata cannot render an HTML view).
-    path(
-        "api/v1/docs/",
-        SpectacularSwaggerView.as_view(url_name="schema", http_method_names=["get", "head"]),
-        name="swagger-ui",
-    ),
-    path(
-        "api/v1/redoc/",
-        SpectacularRedocView.as_view(
-            url_name="schema",
-            http_method_names=["get", "head"],
-            # Without drf-spectacular's web fonts, which a CDN serves.
-            template_name="skymarshal_api/redoc.html",
-        ),
-        name="redoc",
-    ),
+    # The schema and docs pages, by name: imported when first needed (skymarshal_api/docs_urls.py).
+    URLResolver(RoutePattern("api/v1/"), "skymarshal_api.docs_urls"),
 ] + ([path("api-auth/", include("rest_framework.urls"))] if settings.STAFF_LOGIN_ENABLED else [])

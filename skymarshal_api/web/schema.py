@@ -16,7 +16,6 @@ import json
 from pathlib import Path
 from typing import Any
 
-from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiResponse
 
 from skymarshal_api.telemetry.trace_context import (
@@ -229,41 +228,6 @@ SIGV4_SCHEME = {
         "The caller is the signing IAM principal."
     ),
 }
-
-
-class SigV4Scheme(OpenApiAuthenticationExtension):
-    target_class = "skymarshal_api.auth.authentication.SigV4Authentication"
-    name = "sigv4"
-
-    def get_security_definition(self, auto_schema: Any) -> dict[str, Any]:
-        return SIGV4_SCHEME
-
-
-class _SameContract(OpenApiAuthenticationExtension):
-    """An authentication class that adds nothing to the schema: the API Gateway identity
-    is SigV4 checked by API Gateway, AUTH_MODE=none is a local convenience and staff
-    sessions exist only on a developer's machine. (Registering them under the name
-    ``sigv4`` as well would make drf-spectacular see conflicting components.)"""
-
-    name: list[str] = []  # noqa: RUF012 - drf-spectacular's own attribute
-
-    def get_security_requirement(self, auto_schema: Any) -> list[dict[str, list[Any]]]:
-        return []
-
-    def get_security_definition(self, auto_schema: Any) -> list[dict[str, Any]]:
-        return []
-
-
-class ApiGatewayIamScheme(_SameContract):
-    target_class = "skymarshal_api.auth.authentication.ApiGatewayIamAuthentication"
-
-
-class LocalNoAuthScheme(_SameContract):
-    target_class = "skymarshal_api.auth.authentication.LocalNoAuthentication"
-
-
-class StaffSessionScheme(_SameContract):
-    target_class = "skymarshal_api.auth.authentication.StaffSessionAuthentication"
 
 
 # Any operation: a header the API reads outside its grammar (skymarshal_api.web.headers), or a
