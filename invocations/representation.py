@@ -10,6 +10,10 @@ from django.urls import reverse
 
 from sessions.run_selectors import RunRecord
 
+# The API's own routes: reversing against them never imports the schema's views, which the
+# root URLconf adds (skymarshal_api/urls.py).
+API_URLCONF = "skymarshal_api.api_urls"
+
 
 def iso_time(epoch_ms: int | None) -> str | None:
     if epoch_ms is None:
@@ -17,8 +21,13 @@ def iso_time(epoch_ms: int | None) -> str | None:
     return datetime.fromtimestamp(epoch_ms / 1000, UTC).isoformat(timespec="milliseconds")
 
 
+def _link(name: str, key: str) -> str:
+    """The path of the API route ``name`` for ``key``."""
+    return reverse(name, urlconf=API_URLCONF, args=[key])
+
+
 def invocation_representation(run: RunRecord) -> dict[str, Any]:
-    this = reverse("invocation", args=[run.request_id])
+    this = _link("invocation", run.request_id)
     return {
         "request_id": run.request_id,
         "session_id": run.session_id,
@@ -32,9 +41,9 @@ def invocation_representation(run: RunRecord) -> dict[str, Any]:
         "error": run.error if run.status not in ("queued", "running", "succeeded") else None,
         "links": {
             "self": this,
-            "events": reverse("invocation-events", args=[run.request_id]),
-            "wait": reverse("invocation-wait", args=[run.request_id]),
-            "session": reverse("session-history", args=[run.session_id]),
-            "deliveries": reverse("invocation-deliveries", args=[run.request_id]),
+            "events": _link("invocation-events", run.request_id),
+            "wait": _link("invocation-wait", run.request_id),
+            "session": _link("session-history", run.session_id),
+            "deliveries": _link("invocation-deliveries", run.request_id),
         },
     }

@@ -20,6 +20,7 @@ SCHEMA_MACHINERY = (
     "rest_framework.test",
 )
 
+
 def _imported_after(code: str) -> set[str]:
     """The schema machinery's modules a new interpreter has imported after ``code``."""
     probe = (
@@ -42,8 +43,27 @@ def test_a_cold_start_and_its_routes_import_no_schema_machinery() -> None:
         "for path in ('/api/v1/invoke', '/api/v1/invocations', '/api/v1/health',\n"
         "             '/api/v1/sessions/x', '/api/v1/identity', '/api/v1/webhook-secrets'):\n"
         "    resolve(path)\n"
+        "from invocations.representation import invocation_representation\n"
+        "from sessions.run_selectors import run_find\n"
     )
     assert _imported_after(resolve_every_api_route) == set()
+
+
+def test_the_links_of_a_run_reverse_without_the_schema_and_as_the_root_does() -> None:
+    from django.urls import reverse
+
+    from invocations.representation import _link
+
+    probe = "from invocations.representation import _link\n_link('invocation', 'x')\n"
+    assert _imported_after(probe) == set()
+    for name, key in (
+        ("invocation", "r"),
+        ("invocation-events", "r"),
+        ("invocation-wait", "r"),
+        ("invocation-deliveries", "r"),
+        ("session-history", "s"),
+    ):
+        assert _link(name, key) == reverse(name, args=[key])
 
 
 def test_the_schema_s_routes_bring_it_and_its_annotations() -> None:
