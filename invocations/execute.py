@@ -114,7 +114,7 @@ def _accept_connected(
         connecting.discard()
         return accepted
     started, began = accepted
-    if started.queued_after is not None:
+    if started.queued_after is not None or started.session_id != connecting.session_id:
         connecting.discard()  # it has idled through the wait for the turn
         run, call = _open(started, began)
         return started, began, run, call

@@ -151,7 +151,7 @@ def rate_limit_consume(
                 count = _count(key, window_start, limit, window, amount)
                 if count is None and amount > 1:  # no room for the lease: just this one
                     with _leases_lock:
-                        _leases[(key, window_start)].tight = True
+                        _leases.setdefault((key, window_start), _Lease()).tight = True
                     amount = 1
                     count = _count(key, window_start, limit, window, amount)
         except StorageUnavailable as exc:
