@@ -507,7 +507,6 @@ def _write_ahead(table: Any) -> tuple[str, str, int]:
     """The write-ahead transaction of ``_two_transactions``: its session, request, time."""
     session_id, request_id = str(uuid.uuid4()), str(uuid.uuid4())
     now = int(time.time() * 1000)
-    key = _key
     prompt = {"S": "Flight BA117 delayed 4 hours at LHR due to a hydraulic fault"}
     absent = "attribute_not_exists(session_id)"
     table.transact_write_items(
@@ -516,7 +515,7 @@ def _write_ahead(table: Any) -> tuple[str, str, int]:
                 "Put": {
                     "TableName": TABLE,
                     "Item": {
-                        **key(session_id, now),
+                        **_key(session_id, now),
                         "prompt": prompt,
                         "status": {"S": "in_progress"},
                     },
@@ -527,18 +526,18 @@ def _write_ahead(table: Any) -> tuple[str, str, int]:
                 "Put": {
                     "TableName": TABLE,
                     "Item": {
-                        **key(f"run#{request_id}", 0),
+                        **_key(f"run#{request_id}", 0),
                         "prompt": prompt,
                         "status": {"S": "running"},
                     },
                     "ConditionExpression": absent,
                 }
             },
-            {"Put": {"TableName": TABLE, "Item": key(f"sweep#{now // 60000}#{request_id}", 0)}},
+            {"Put": {"TableName": TABLE, "Item": _key(f"sweep#{now // 60000}#{request_id}", 0)}},
             {
                 "Update": {
                     "TableName": TABLE,
-                    "Key": key(session_id, 0),
+                    "Key": _key(session_id, 0),
                     "UpdateExpression": "SET active_run = :r ADD interaction_count :one",
                     "ConditionExpression": "attribute_not_exists(active_run)",
                     "ExpressionAttributeValues": {":r": {"S": request_id}, ":one": {"N": "1"}},
@@ -550,13 +549,12 @@ def _write_ahead(table: Any) -> tuple[str, str, int]:
 
 
 def _completion(table: Any, session_id: str, request_id: str, now: int) -> None:
-    key = _key
     table.transact_write_items(
         TransactItems=[
             {
                 "Update": {
                     "TableName": TABLE,
-                    "Key": key(session_id, now),
+                    "Key": _key(session_id, now),
                     "UpdateExpression": "SET #s = :s, #r = :b",
                     "ConditionExpression": "#s = :p",
                     "ExpressionAttributeNames": {"#s": "status", "#r": "response"},
@@ -570,7 +568,7 @@ def _completion(table: Any, session_id: str, request_id: str, now: int) -> None:
             {
                 "Update": {
                     "TableName": TABLE,
-                    "Key": key(f"run#{request_id}", 0),
+                    "Key": _key(f"run#{request_id}", 0),
                     "UpdateExpression": "SET #s = :s",
                     "ConditionExpression": "#s = :r",
                     "ExpressionAttributeNames": {"#s": "status"},
@@ -580,7 +578,7 @@ def _completion(table: Any, session_id: str, request_id: str, now: int) -> None:
             {
                 "Update": {
                     "TableName": TABLE,
-                    "Key": key(session_id, 0),
+                    "Key": _key(session_id, 0),
                     "UpdateExpression": "REMOVE active_run",
                     "ConditionExpression": "active_run = :r",
                     "ExpressionAttributeValues": {":r": {"S": request_id}},

@@ -40,13 +40,8 @@ def own_dynamodb(tmp_path: Path, log_dir: Path, settings: Any) -> Iterator[dict[
     """A DynamoDB Local of this test's own, keeping its data on disk across restarts: for
     the tests that stop it."""
     state: dict[str, Any] = {"db_path": tmp_path / "db", "server": None, "table": "replay-test"}
-    server = start_dynamodb_local(db_path=state["db_path"], log_dir=log_dir)
-    state["server"] = server
-    settings.DYNAMODB_ENDPOINT_URL = server.http_url
-    settings.SESSION_TABLE_NAME = state["table"]
-    settings.DYNAMODB_MAX_RETRY_ATTEMPTS = 1
-    settings.DYNAMODB_CONNECT_TIMEOUT_SECONDS = 0.5
-    sessions_table_ensure()
+    state["server"] = start_dynamodb_local(db_path=state["db_path"], log_dir=log_dir)
+    _table_of(state, settings)
     yield state
     state["server"].stop()
 
@@ -59,12 +54,17 @@ def shared_dynamodb(dynamodb_local: Server, settings: Any) -> dict[str, Any]:
         "server": dynamodb_local,
         "table": f"replay-test-{uuid.uuid4().hex[:12]}",
     }
-    settings.DYNAMODB_ENDPOINT_URL = dynamodb_local.http_url
+    _table_of(state, settings)
+    return state
+
+
+def _table_of(state: dict[str, Any], settings: Any) -> None:
+    """The sessions models on ``state``'s server and table, failing fast, the table made."""
+    settings.DYNAMODB_ENDPOINT_URL = state["server"].http_url
     settings.SESSION_TABLE_NAME = state["table"]
     settings.DYNAMODB_MAX_RETRY_ATTEMPTS = 1
     settings.DYNAMODB_CONNECT_TIMEOUT_SECONDS = 0.5
     sessions_table_ensure()
-    return state
 
 
 def _restart(state: dict[str, Any], log_dir: Path) -> Server:
