@@ -81,6 +81,7 @@ class _Lease:
 
 _leases: dict[tuple[str, int], _Lease] = {}
 _leases_lock = threading.Lock()
+_newest_window = [0]  # the latest window a lease was made for (older ones are dropped)
 
 
 def _lease_take(key: str, window_start: int) -> tuple[_Lease, bool]:
@@ -89,8 +90,10 @@ def _lease_take(key: str, window_start: int) -> tuple[_Lease, bool]:
     with _leases_lock:
         lease = _leases.get((key, window_start))
         if lease is None:
-            for stale in [k for k in _leases if k[1] < window_start]:
-                del _leases[stale]
+            if window_start > _newest_window[0]:  # once per window, not per caller
+                _newest_window[0] = window_start
+                for stale in [k for k in _leases if k[1] < window_start]:
+                    del _leases[stale]
             lease = _leases[(key, window_start)] = _Lease()
         if lease.left:
             lease.left -= 1
@@ -121,6 +124,7 @@ def rate_limit_leases_clear() -> None:
     """Forget every lease (after a SnapStart restore, or between tests)."""
     with _leases_lock:
         _leases.clear()
+        _newest_window[0] = 0
 
 
 def rate_limit_for(scope: str) -> int:
