@@ -20,9 +20,8 @@ import re
 import uuid
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from cryptography.fernet import Fernet, InvalidToken
 from django.conf import settings
 
 REPLAY_MARKER = "SKYMARSHAL_REPLAY"
@@ -40,7 +39,14 @@ _PART = re.compile(
 )
 
 
+if TYPE_CHECKING:
+    from cryptography.fernet import Fernet
+
+
 def _fernet() -> Fernet:
+    # Imported when a record is written or read, never in a start-up (about 15 ms).
+    from cryptography.fernet import Fernet
+
     digest = hashlib.sha256(f"skymarshal.sessions.replay:{settings.SECRET_KEY}".encode()).digest()
     return Fernet(base64.urlsafe_b64encode(digest))
 
@@ -123,6 +129,8 @@ def replay_log_read(lines: Iterable[str]) -> Iterator[ReplayRecordFound | Replay
 
 
 def _decoded(line: int, token: str) -> ReplayRecordFound | ReplayLineUnreadable:
+    from cryptography.fernet import InvalidToken
+
     try:
         payload = _fernet().decrypt(token.encode())
     except InvalidToken:

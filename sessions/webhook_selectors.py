@@ -6,9 +6,8 @@ from __future__ import annotations
 import base64
 import hashlib
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from cryptography.fernet import Fernet, InvalidToken
 from django.conf import settings
 
 from sessions.models import (
@@ -23,10 +22,16 @@ from sessions.models import (
 )
 from sessions.services import item_find, storage_errors
 
+if TYPE_CHECKING:
+    from cryptography.fernet import Fernet
+
 
 def secret_box() -> Fernet:
     """The key that encrypts signing secrets at rest: derived from SECRET_KEY (as the replay
-    log's is, with a label of its own), so neither the table nor a backup shows them."""
+    log's is, with a label of its own), so neither the table nor a backup shows them.
+    (cryptography is imported here, when a secret is used, not in a start-up.)"""
+    from cryptography.fernet import Fernet
+
     digest = hashlib.sha256(f"skymarshal.webhooks.secrets:{settings.SECRET_KEY}".encode()).digest()
     return Fernet(base64.urlsafe_b64encode(digest))
 
@@ -56,6 +61,8 @@ def webhook_secrets_valid(owner: str, *, now_ms: int) -> list[SigningSecret]:
                 webhook_secrets_key(owner), consistent_read=True, scan_index_forward=False
             )
         )
+    from cryptography.fernet import InvalidToken
+
     secrets = []
     box = secret_box()
     for item in items:
