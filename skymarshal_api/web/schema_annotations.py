@@ -19,7 +19,8 @@ from typing import Any, TypeVar
 F = TypeVar("F", bound=Callable[..., Any])
 
 _recorded: list[tuple[Callable[..., Any], dict[str, Any]]] = []
-_lock = threading.Lock()
+_applied = [False]  # once applied, a view imported later is annotated at once
+_lock = threading.RLock()
 
 
 def extend_schema(**annotations: Any) -> Callable[[F], F]:
@@ -28,16 +29,20 @@ def extend_schema(**annotations: Any) -> Callable[[F], F]:
     def record(view: F) -> F:
         with _lock:
             _recorded.append((view, annotations))
+            if _applied[0]:
+                schema_annotations_apply()
         return view
 
     return record
 
 
 def schema_annotations_apply() -> None:
-    """Apply every recorded ``extend_schema`` (each once)."""
+    """Apply every recorded ``extend_schema`` (each once), and from now on each one as it
+    is made."""
     from drf_spectacular.utils import extend_schema as spectacular_extend_schema
 
     with _lock:
+        _applied[0] = True
         while _recorded:
             view, annotations = _recorded.pop(0)
             spectacular_extend_schema(**annotations)(view)

@@ -9,6 +9,7 @@ import json
 import os
 import subprocess
 import sys
+from typing import Any
 
 from scripts.stack import ROOT
 
@@ -78,3 +79,18 @@ def test_the_schema_s_routes_bring_it_and_its_annotations() -> None:
         "assert InvokeApi.post.kwargs['schema'].__name__ == 'ExtendedSchema'\n"
     )
     assert _imported_after(code) >= {"drf_spectacular.openapi", "drf_spectacular.views"}
+
+
+def test_a_view_annotated_after_the_annotations_were_applied_is_annotated_at_once() -> None:
+    from rest_framework.views import APIView
+
+    from skymarshal_api.web.schema_annotations import extend_schema, schema_annotations_apply
+
+    schema_annotations_apply()
+
+    class Late(APIView):
+        @extend_schema(operation_id="late_get")
+        def get(self, request: Any) -> None:
+            return None
+
+    assert Late.get.kwargs["schema"].__name__ == "ExtendedSchema"  # type: ignore[attr-defined]
