@@ -19,7 +19,9 @@
                  Lambda runs it (scripts/lambda_invoke.py): cold start (a new interpreter
                  importing the handler, then its first request: health, or an invocation)
                  side by side with a minimal Django + DRF app (one APIView) in the same
-                 package under the same Zappa handler; warm requests (health;
+                 package under the same Zappa handler, and what remains between the two
+                 (-X importtime of each cold start, by top-level package: what ours
+                 imports beyond the minimal app's); warm requests (health;
                  invocations with agents at 0 ms); and SnapStart: environments restored
                  from a snapshot (forks after the before-snapshot hooks), their
                  after-restore hooks and first invoke beside a warm invoke
@@ -817,6 +819,7 @@ def _bench_lambda(dynamodb: Server, log_dir: Path, count: int, servers: list[Ser
         "bytecode (target <= 1.2)",
         flush=True,
     )
+    _imports_report(package_dir, minimal_dir, env, log_dir, invoke_event(), health)
 
     process = LambdaProcess(package_dir, env, log_path=log_dir / "lambda-bench.log")
     try:
@@ -860,6 +863,38 @@ def _bench_lambda(dynamodb: Server, log_dir: Path, count: int, servers: list[Ser
         f"{statistics.median(first) - statistics.median(warm_handler):+.1f} ms (target <= +50)",
         flush=True,
     )
+
+
+def _imports_report(
+    package_dir: Path,
+    minimal_dir: Path,
+    env: dict[str, str],
+    log_dir: Path,
+    invoke: dict[str, object],
+    health: dict[str, object],
+) -> None:
+    """What the cold first invoke imports beyond the minimal app's first request: each one's
+    cold start again, as packaged, under ``-X importtime`` (benchmarks/imports.py)."""
+    from benchmarks.imports import import_times_parse, imports_compared
+    from scripts.lambda_invoke import LambdaProcess
+
+    rows = {}
+    for name, directory, event in (
+        ("invoke", package_dir, invoke),
+        ("minimal", minimal_dir, health),
+    ):
+        log_path = log_dir / f"importtime-{name}.log"
+        process = LambdaProcess(
+            directory, env, log_path=log_path, python_options=("-X", "importtime")
+        )
+        try:
+            assert process.invoke(event)["statusCode"] == 200
+        finally:
+            process.stop()
+        with log_path.open(encoding="utf-8", errors="replace") as log:
+            rows[name] = import_times_parse(log)
+    for line in imports_compared(rows["invoke"], rows["minimal"]):
+        print(f"lambda cold {line}", flush=True)
 
 
 def _bench_sigv4(count: int) -> None:

@@ -264,7 +264,12 @@ class LambdaProcess:
     of this process's environment leaks in), send events, stop it."""
 
     def __init__(
-        self, package_dir: Path, env: dict[str, str], *, log_path: Path | None = None
+        self,
+        package_dir: Path,
+        env: dict[str, str],
+        *,
+        log_path: Path | None = None,
+        python_options: tuple[str, ...] = (),
     ) -> None:
         self._log = log_path.open("ab") if log_path is not None else subprocess.DEVNULL
         started = time.perf_counter()
@@ -272,7 +277,16 @@ class LambdaProcess:
             # -B: nothing is written beside the package's modules, as on Lambda, where the
             # function's directory (/var/task) is read-only: a module without bytecode in
             # the package is compiled again by every new environment.
-            [sys.executable, "-I", "-S", "-B", str(Path(__file__).resolve()), str(package_dir)],
+            # ``python_options``: more of the interpreter's (the bench's ``-X importtime``).
+            [
+                sys.executable,
+                "-I",
+                "-S",
+                "-B",
+                *python_options,
+                str(Path(__file__).resolve()),
+                str(package_dir),
+            ],
             cwd=package_dir,
             env={
                 "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
