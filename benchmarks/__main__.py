@@ -848,7 +848,7 @@ def _bench_lambda(dynamodb: Server, log_dir: Path, count: int, servers: list[Ser
         process.control({"snapshot": True})
         hooks: list[float] = []
         first: list[float] = []
-        for _ in range(max(5, count // 20)):
+        for _ in range(max(15, count // 10)):
             restored = process.control({"fork": {"event": invoke_event()}})
             assert restored["handler"]["statusCode"] == 200, restored
             hooks.append(restored["restore_seconds"] * 1000)

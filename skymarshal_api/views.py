@@ -12,7 +12,11 @@ from rest_framework.serializers import Serializer
 from rest_framework.views import APIView
 
 from skymarshal_api.auth.authentication import principal_of
-from skymarshal_api.limits.rate_limits import RateLimitState, rate_limit_consume
+from skymarshal_api.limits.rate_limits import (
+    RateLimitState,
+    rate_limit_consume,
+    rate_limit_consume_local,
+)
 from skymarshal_api.telemetry.observation import request_principal_bind
 from skymarshal_api.telemetry.timing import timing_add, timing_spans, timing_start
 
@@ -26,10 +30,11 @@ class AuthenticatedApi(APIView):
     API Gateway identity), then the caller's rate limit for ``rate_limit_scope``, whose
     X-RateLimit headers go on the response.
 
-    With ``rate_limit_beside_reads``, a GET (or HEAD) is counted while the view reads, not
-    before: a read changes nothing, so it may run before its count is known, and a caller
-    over the limit still gets the 429 instead of what was read. Only for reads that answer
-    at once (not a wait or an event stream, which would hold a refused caller)."""
+    With ``rate_limit_beside_reads``, a GET (or HEAD) whose count needs the table (not the
+    process's lease) is counted while the view reads, not before: a read changes nothing,
+    so it may run before its count is known, and a caller over the limit still gets the
+    429 instead of what was read. Only for reads that answer at once (not a wait or an
+    event stream, which would hold a refused caller)."""
 
     rate_limit_scope = "default"
     rate_limit_beside_reads = False
@@ -41,6 +46,12 @@ class AuthenticatedApi(APIView):
         # Counted per owner: in IDENTITY_MODE=role, new session names add no allowance.
         arn, scope = principal.arn, self.rate_limit_scope
         if self.rate_limit_beside_reads and request.method in ("GET", "HEAD"):
+            # Served by this process's lease (or known refused): no table call to overlap,
+            # so none of a thread's hand-off either.
+            state = rate_limit_consume_local(principal_arn=arn, scope=scope)
+            if state is not None:
+                request.rate_limit_headers = state.headers()  # type: ignore[attr-defined]
+                return
             context = contextvars.copy_context()
             request.rate_limit_counting = _beside.submit(  # type: ignore[attr-defined]
                 context.run, _count_apart, arn, scope

@@ -30,6 +30,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from functools import cache
+from typing import cast
 
 from django.conf import settings
 from django.utils.module_loading import import_string
@@ -138,6 +139,22 @@ def rate_limit_consume(
 ) -> RateLimitState:
     """Count one request of ``principal_arn`` in ``scope``; raises RateLimited (429, with
     Retry-After and the X-RateLimit headers) when the window's limit is used up."""
+    # With the table, a request is always counted or refused, never left uncounted.
+    return cast(RateLimitState, _consume(principal_arn, scope, now, table=True))
+
+
+def rate_limit_consume_local(
+    *, principal_arn: str, scope: str, now: float | None = None
+) -> RateLimitState | None:
+    """``rate_limit_consume`` without a table call: the state when this process's lease
+    serves the request, RateLimited when this process knows the window full, and None
+    (nothing counted) when counting it needs the table."""
+    return _consume(principal_arn, scope, now, table=False)
+
+
+def _consume(
+    principal_arn: str, scope: str, now: float | None, *, table: bool
+) -> RateLimitState | None:
     now = time.time() if now is None else now
     window = int(settings.RATE_LIMIT_WINDOW_SECONDS)
     window_start = int(now // window) * window
@@ -147,6 +164,8 @@ def rate_limit_consume(
     lease, served = _lease_take(key, window_start)
     if served:
         return _state(limit, lease, reset_seconds)
+    if not table and not lease.full:
+        return None
     count: int | None = None
     if not lease.full:
         amount = _lease_size(lease, limit)

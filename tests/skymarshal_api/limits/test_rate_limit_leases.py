@@ -12,6 +12,7 @@ from sessions.models import RATE_LIMIT_KEY_PREFIX, RateLimitCounter
 from skymarshal_api.limits.rate_limits import (
     LEASE_SHARE,
     rate_limit_consume,
+    rate_limit_consume_local,
     rate_limit_leases_clear,
 )
 from skymarshal_api.web.errors import RateLimited
@@ -130,3 +131,29 @@ def test_leases_are_per_window(limits: Any) -> None:
     assert calls == [1]  # a new window: nothing served in it yet
     assert remaining == [199]
     assert _stored(NOW + WINDOW) == 1
+
+
+def test_a_read_counted_from_the_lease_without_the_table(limits: Any) -> None:
+    """rate_limit_consume_local (a quick read's count): the lease's requests with no table
+    call; None, with nothing counted, when the table is needed; the 429 once this process
+    knows the window full."""
+    limits.RATE_LIMIT_DEFAULT_PER_WINDOW = 200
+
+    def local() -> int | None:
+        state = rate_limit_consume_local(principal_arn=PRINCIPAL, scope="default", now=NOW)
+        return None if state is None else state.remaining
+
+    assert local() is None
+    assert calls == []
+    remaining, _ = _burst(5)  # leases of 1, 1, 2 (one left), then 4: three left
+    assert calls == [1, 1, 2, 4]
+    last = remaining[-1]
+    assert [local(), local(), local(), local()] == [last - 1, last - 2, last - 3, None]
+    assert calls == [1, 1, 2, 4]
+    assert _stored() == 8
+
+    _burst(200)  # to the limit, and refused past it
+    made = len(calls)
+    with pytest.raises(RateLimited):
+        local()
+    assert len(calls) == made
