@@ -94,7 +94,13 @@ def _live(now_ms: int) -> Any:
 
 
 def _number(value: dict[str, Any]) -> int:
-    return int(json.loads(value["N"]))
+    """A Number attribute as an int: its digits as DynamoDB returns them (what this table
+    writes), or any other form of a number DynamoDB may return (``1.5E3``)."""
+    text = value["N"]
+    try:
+        return int(text)
+    except ValueError:
+        return int(json.loads(text))
 
 
 def _text(item: dict[str, Any], name: str) -> str | None:

@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 
 from sessions.dynamodb_parser import DynamoDBJSONParser
 from sessions.models import SessionInteraction
+from sessions.selectors import _number
 
 _MODEL = botocore.session.get_session().get_service_model("dynamodb")
 _text = st.text(max_size=12)
@@ -94,3 +95,12 @@ def test_the_app_reads_dynamodb_through_the_fast_parser(sessions_table: str) -> 
     read = SessionInteraction.get("0b5a3f4e-8c1d-4f2a-9b7e-1c2d3e4f5a6b", 5)
     assert read.response == {"final_decision": "ok", "nested": {"list": [1, "two", None]}}
     assert read.prompt == "p"
+
+
+@given(st.integers(min_value=-(10**38) + 1, max_value=10**38 - 1))
+def test_a_number_attribute_reads_as_its_int_in_any_form_dynamodb_returns(number: int) -> None:
+    """The history's Number reader: the digits this table writes, and the exponent form
+    a Number may also come back in, read the same."""
+    assert _number({"N": str(number)}) == number
+    small = number % 10**6
+    assert _number({"N": f"{small / 1000}E3"}) == small
