@@ -49,7 +49,7 @@ from pynamodb.exceptions import AttributeDeserializationError
 from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
 from pynamodb.models import Model
 
-from skymarshal_api.telemetry.capacity import dynamodb_capacity_log_install
+from skymarshal_api.telemetry.capacity import dynamodb_capacity_install
 from skymarshal_api.telemetry.observation import dynamodb_client_instrument
 
 USER_SESSIONS_INDEX = "user-sessions-index"
@@ -78,8 +78,9 @@ class _TableMeta:
 
 class _TableModel(Model):
     """Base of the table's models: each call of their botocore client is observed (latency,
-    failures, an X-Ray subsegment; ``skymarshal_api.telemetry.observation``), and with
-    DYNAMODB_CAPACITY_LOG its consumed capacity logged (``skymarshal_api.telemetry.capacity``).
+    failures, an X-Ray subsegment; ``skymarshal_api.telemetry.observation``), and its
+    consumed capacity logged with DYNAMODB_CAPACITY_LOG, not asked for without
+    (``skymarshal_api.telemetry.capacity``).
     Every PynamoDB operation, and every direct use of the client here, goes through
     _get_connection."""
 
@@ -101,8 +102,7 @@ class _TableModel(Model):
                     shared = _clients[key] = inner.client
                 inner._client = shared
         dynamodb_client_instrument(inner.client)
-        if settings.DYNAMODB_CAPACITY_LOG:
-            dynamodb_capacity_log_install(inner.client)
+        dynamodb_capacity_install(inner.client)
         return connection
 
 

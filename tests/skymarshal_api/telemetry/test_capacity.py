@@ -12,6 +12,7 @@ import pytest
 
 from sessions.begin import interaction_begin
 from sessions.complete import interaction_complete
+from sessions.models import SessionInteraction
 from sessions.selectors import session_history_get, sessions_table_status
 from sessions.table import sessions_table_ensure
 from skymarshal_api.telemetry.capacity import consumed_units
@@ -59,9 +60,23 @@ def test_each_call_logs_the_units_dynamodb_reports(
 def test_nothing_is_asked_or_logged_when_off(
     sessions_table: str, caplog: pytest.LogCaptureFixture
 ) -> None:
-    with caplog.at_level(logging.INFO, logger="skymarshal_api.telemetry.capacity"):
-        session_history_get(session_id=_one_interaction(), principal_arn=ALICE)
+    """PynamoDB asks every call for TOTAL; with the log off, DynamoDB is asked for none
+    and answers none (seen in botocore's parsed answers, at the client's boundary)."""
+    answers: list[tuple[str, dict[str, Any]]] = []
+
+    def seen(*, parsed: dict[str, Any], model: Any, **_: Any) -> None:
+        answers.append((model.name, parsed))
+
+    events = SessionInteraction._get_connection().connection.client.meta.events
+    events.register("after-call.dynamodb", seen, unique_id="test-capacity-seen")
+    try:
+        with caplog.at_level(logging.INFO, logger="skymarshal_api.telemetry.capacity"):
+            session_history_get(session_id=_one_interaction(), principal_arn=ALICE)
+    finally:
+        events.unregister("after-call.dynamodb", unique_id="test-capacity-seen")
     assert _capacity_lines(caplog) == []
+    assert [name for name, _ in answers] == ["TransactWriteItems", "TransactWriteItems", "Query"]
+    assert [name for name, parsed in answers if "ConsumedCapacity" in parsed] == []
 
 
 @pytest.mark.parametrize(
