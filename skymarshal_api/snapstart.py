@@ -63,13 +63,18 @@ def snapshot_prepare() -> None:
     from django.urls import get_resolver
 
     from invocations import serializers as invocation_serializers
+    from invocations.representation import API_URLCONF
     from sessions import serializers as session_serializers
     from sessions.models import sessions_connections_warm
+    from skymarshal_api.limits.rate_limits import rate_limit_counter_load
     from skymarshal_api.web import serializers as api_serializers
 
     resolver = get_resolver()
     resolver.url_patterns  # noqa: B018 - imports the URL conf and every view module
     resolver._populate()
+    # A run's links are reversed against the API's own routes (invocations/representation.py).
+    get_resolver(API_URLCONF)._populate()
+    rate_limit_counter_load()
     for module in (api_serializers, invocation_serializers, session_serializers):
         _serializers_warm(module)
     sessions_connections_warm()
@@ -105,7 +110,8 @@ def restore_refresh() -> None:
     from skymarshal_api.limits.rate_limits import rate_limit_leases_clear
     from skymarshal_api.telemetry.tracing import xray_socket_reset
 
-    random.seed(os.urandom(32))
+    # An int seed: a bytes seed goes through SHA-512 (random imports _sha2 for it).
+    random.seed(int.from_bytes(os.urandom(32)))
     sessions_connections_reset()
     runtime_clients_reset()
     control_plane_client_reset()
@@ -178,4 +184,5 @@ def snapstart_state() -> dict[str, Any]:
         ),
         "random": random.random(),  # noqa: S311 - the jitter state, not a secret
         "request_id": new_request_id(),
+        "modules": sorted(sys.modules),
     }

@@ -65,6 +65,12 @@ def _counter(path: str) -> CountFunction:
     return counter
 
 
+def rate_limit_counter_load() -> None:
+    """Import the counter RATE_LIMIT_COUNTER names now, not in a first request (before a
+    SnapStart snapshot)."""
+    _counter(settings.RATE_LIMIT_COUNTER)
+
+
 LEASE_SHARE = 20  # a lease is at most 1/LEASE_SHARE of the window's limit
 
 

@@ -20,6 +20,7 @@ from scripts.lambda_invoke import LambdaProcess
 from scripts.stack import Server
 from tests.deployment.conftest import lambda_environment
 from tests.deployment.events import iam_identity, rest_event
+from tests.log_audit import SENT
 
 STATE = "skymarshal_api.snapstart:snapstart_state"
 
@@ -100,3 +101,17 @@ def test_environments_restored_from_one_snapshot_differ_in_random_state_and_requ
     assert first["request_id"] != second["request_id"]
     # Without a reseed after the restore both would draw the same jitter.
     assert first["random"] != second["random"]
+
+
+def test_a_restored_environments_first_invoke_imports_no_module(
+    snapshotted: tuple[LambdaProcess, dict[str, Any]],
+) -> None:
+    """Everything an invocation imports is in the snapshot: a restored environment's first
+    invoke (after its after-restore hooks) adds no module to what the snapshot held."""
+    process, snapshot = snapshotted
+    prompt = "Flight BA117 delayed 4 hours at LHR due to a hydraulic fault"
+    SENT.prompt_record(prompt)  # sent in an event, not over HTTP: the log audit's to know
+    event = rest_event("POST", "/api/v1/invoke", body={"prompt": prompt}, identity=iam_identity())
+    restored = process.control({"fork": {"event": event, "call": STATE}})
+    assert restored["handler"]["statusCode"] == 200, restored["handler"]
+    assert sorted(set(restored["call"]["modules"]) - set(snapshot["modules"])) == []
