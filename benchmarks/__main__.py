@@ -892,7 +892,7 @@ def _imports_report(
 ) -> None:
     """What the cold first invoke imports beyond the minimal app's first request: each one's
     cold start again, as packaged, under ``-X importtime`` (benchmarks/imports.py)."""
-    from benchmarks.imports import import_times_parse, imports_compared
+    from benchmarks.imports import import_times_parse, imports_beyond, imports_compared
     from scripts.lambda_invoke import LambdaProcess
 
     rows = {}
@@ -912,6 +912,38 @@ def _imports_report(
             rows[name] = import_times_parse(log)
     for line in imports_compared(rows["invoke"], rows["minimal"]):
         print(f"lambda cold {line}", flush=True)
+    # The bench's package talks to the local runtime (AGENTCORE_MODE=local). Deployed, its
+    # first invoke signs the AgentCore handshake with bedrock-agentcore's client, whose
+    # package (bedrock_agentcore.runtime) it imports then: what that adds, in the package's
+    # interpreter, beyond what the local first invoke imported. SnapStart's snapshot holds
+    # it (snapshot_prepare warms the AgentCore clients).
+    completed = subprocess.run(
+        [
+            sys.executable,
+            "-I",
+            "-S",
+            "-B",
+            "-X",
+            "importtime",
+            "-c",
+            f"import sys; sys.path.insert(0, {str(package_dir)!r}); "
+            "from bedrock_agentcore.runtime import AgentCoreRuntimeClient",
+        ],
+        cwd=package_dir,
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=120,
+    )
+    added_us, added = imports_beyond(
+        import_times_parse(completed.stderr.splitlines()), rows["invoke"]
+    )
+    print(
+        "lambda cold   not in these figures: deployed (AGENTCORE_MODE=agentcore), the first "
+        f"invoke also imports bedrock_agentcore.runtime: {added_us / 1000:.0f} ms in {added} "
+        "modules more (self times, -X importtime)",
+        flush=True,
+    )
 
 
 def _bench_sigv4(count: int) -> None:

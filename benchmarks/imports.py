@@ -88,3 +88,11 @@ def imports_compared(
 # Zappa's handler module sets the app up as it is imported (INSTANTIATE_LAMBDA_HANDLER_ON_
 # IMPORT): Django's setup, the apps' ready(), the URLconf; its self time is that work.
 _HANDLER_NOTE = "  (Zappa's handler: the app's setup run at its import)"
+
+
+def imports_beyond(rows: list[ImportTime], base: list[ImportTime]) -> tuple[int, int]:
+    """Microseconds of self time, and how many modules, of ``rows`` that ``base`` did not
+    import."""
+    known = {row.module for row in base}
+    added = [row for row in rows if row.module not in known]
+    return sum(row.self_us for row in added), len(added)

@@ -9,6 +9,7 @@ from pathlib import Path
 from benchmarks.imports import (
     STANDARD_LIBRARY,
     import_times_parse,
+    imports_beyond,
     imports_compared,
     self_time_by_package,
 )
@@ -84,3 +85,17 @@ def test_compared_ranks_what_only_ours_imports(tmp_path: Path) -> None:
     assert not any(line.endswith("(only ours)") for line in ranked.values())
     assert len(imports_compared(ours, minimal, top=1)) == 4  # the rest as "N more"
     assert imports_compared(ours, minimal, top=1)[3].split()[1] == "more"
+
+
+def test_beyond_counts_only_the_modules_the_base_did_not_import(tmp_path: Path) -> None:
+    _packages(tmp_path)
+    ours = import_times_parse(_import_times(tmp_path, "import alpha, gamma"))
+    base = import_times_parse(_import_times(tmp_path, "import gamma"))
+    added_us, added = imports_beyond(ours, base)
+    new = [row for row in ours if row.module not in {row.module for row in base}]
+    assert {"alpha", "alpha.beta", "fractions"} <= {row.module for row in new}
+    assert "gamma" not in {row.module for row in new}
+    assert added == len(new)
+    assert added_us == sum(row.self_us for row in new)
+    assert added_us >= 50_000  # alpha's own 50 ms
+    assert imports_beyond(base, base) == (0, 0)
